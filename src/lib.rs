@@ -1,0 +1,3 @@
+//! spindle: keeps a Docker Compose host converged to the desired state in its repository.
+
+pub mod desired;

@@ -1,0 +1,5 @@
+//! The `spindle` command line.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}
