@@ -28,3 +28,8 @@ pub fn resolve_relative_paths(tree: &mut Tree, working_dir: &Path) -> Result<(),
     let _ = (tree, working_dir);
     Ok(())
 }
+
+/// compose-go `fixEmptyNotNull`: empty YAML sequences stay empty sequences.
+pub fn fix_empty_not_null(tree: &mut Tree) {
+    let _ = tree;
+}

@@ -1,0 +1,157 @@
+//! Command definitions and their implementations for the `spindle` binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use spindle::desired::{self, tree::Tree};
+use spindle::redact::Redactor;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "spindle",
+    version,
+    about = "Keeps a Docker Compose host converged to its desired state"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags shared by every command; they may stand before or after the command, like Compose's.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The desired-state folder (compose files, optional spindle.yaml, .env.example, .env).
+    #[arg(long, global = true, value_name = "DIR", env = "SPINDLE_DESIRED_STATE")]
+    pub desired_state: Option<PathBuf>,
+    /// A compose file; repeat to merge several, in order.
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// An env file for interpolation; repeat for several, later ones win.
+    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+    /// The project name.
+    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// The project directory (default: the desired-state folder, or the first file's folder).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+    /// A profile to activate: a spindle.yaml profile (adds its files) and a Compose profile.
+    #[arg(long = "profile", global = true, value_name = "NAME")]
+    pub profiles: Vec<String>,
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the normalized desired state, as `docker compose config` does.
+    Config(ConfigArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Yaml)]
+    pub format: Format,
+    /// Print secret values instead of `<redacted>` (as `docker compose config` does).
+    #[arg(long)]
+    pub reveal_secrets: bool,
+    /// Print only the service names, one a line.
+    #[arg(long)]
+    pub services: bool,
+    /// Print only the spec hash of each service (`name hash`).
+    #[arg(long)]
+    pub hash: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SPINDLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+/// The error and its causes on one line, each cause once.
+pub fn render_error(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Config(args) => config(&cli.global, &args),
+    }
+}
+
+fn request(g: &Global) -> anyhow::Result<desired::Request> {
+    Ok(desired::Request {
+        desired_state: g.desired_state.clone(),
+        files: g.files.clone(),
+        env_files: g.env_files.clone(),
+        project_name: g.project_name.clone(),
+        project_directory: g.project_directory.clone(),
+        profiles: g.profiles.clone(),
+        shell_env: std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
+        cwd: std::env::current_dir().context("cannot read the current directory")?,
+    })
+}
+
+fn config(g: &Global, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    let project = desired::load(&request(g)?)?;
+    for w in &project.warnings {
+        tracing::warn!("{w}");
+    }
+    if args.services {
+        if let Some(Tree::Object(s)) = project.model.get("services") {
+            for name in s.keys() {
+                println!("{name}");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.hash {
+        for (name, h) in &project.service_hashes {
+            println!("{name} {h}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut model = project.model;
+    if !args.reveal_secrets {
+        Redactor::new(project.secret_values).tree(&mut model);
+    }
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&model)? + "\n",
+        Format::Yaml => yaml_serde::to_string(&model)?,
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,316 @@
+//! The desired-state folder contract: `spindle.yaml` or Compose's file discovery, env files, and `.env.example` defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::load::{Environment, Inputs, load_model, read};
+use super::tree::Tree;
+use super::{DesiredError, dotenv, hash};
+use crate::redact;
+
+/// The name of the optional manifest at the top of a desired-state folder.
+pub const MANIFEST: &str = "spindle.yaml";
+/// Compose's file names, in order of preference.
+pub const DEFAULT_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
+/// Compose's override file names, in order of preference.
+pub const OVERRIDE_FILES: &[&str] = &[
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+];
+
+/// `spindle.yaml`: how a desired-state folder is put together.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The compose project name.
+    pub project: Option<String>,
+    /// Compose files in merge order, relative to the folder.
+    #[serde(default)]
+    pub compose_files: Vec<PathBuf>,
+    /// Env files for interpolation, in order; later ones win. Default: `.env`.
+    pub env_files: Option<Vec<PathBuf>>,
+    /// Named profiles; each adds override files after `compose_files`.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ManifestProfile>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestProfile {
+    /// Override files this profile adds, relative to the folder.
+    #[serde(default)]
+    pub compose_files: Vec<PathBuf>,
+}
+
+/// What the caller asks to load; the same flags as `docker compose`, plus `--desired-state`.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// A desired-state folder (may hold `spindle.yaml`).
+    pub desired_state: Option<PathBuf>,
+    /// `-f`: compose files, relative to `cwd`.
+    pub files: Vec<PathBuf>,
+    /// `--env-file`: env files, relative to `cwd`.
+    pub env_files: Vec<PathBuf>,
+    /// `-p`.
+    pub project_name: Option<String>,
+    /// `--project-directory`.
+    pub project_directory: Option<PathBuf>,
+    /// `--profile`: spindle.yaml profiles and Compose profiles to activate.
+    pub profiles: Vec<String>,
+    /// The process environment.
+    pub shell_env: Environment,
+    /// The current directory.
+    pub cwd: PathBuf,
+}
+
+/// A loaded desired state.
+#[derive(Clone, Debug)]
+pub struct Project {
+    pub name: String,
+    pub working_dir: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub env_files: Vec<PathBuf>,
+    pub profiles: Vec<String>,
+    /// The normalized model, as `docker compose config --format json` prints it.
+    pub model: Tree,
+    /// Spec hash of each service (see `hash`).
+    pub service_hashes: BTreeMap<String, String>,
+    /// Things the operator should know (defaults taken from `.env.example`, …). Never holds values.
+    pub warnings: Vec<String>,
+    /// Values of secret-like variables; output passes through a [`redact::Redactor`] built from them.
+    pub secret_values: Vec<String>,
+}
+
+/// Resolves the request into inputs and loads the project.
+pub fn load(req: &Request) -> Result<Project, DesiredError> {
+    let abs = |p: &Path| -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            req.cwd.join(p)
+        }
+    };
+    let folder = req.desired_state.as_deref().map(abs);
+    let manifest_path = folder.as_ref().map(|d| d.join(MANIFEST));
+    let manifest = match &manifest_path {
+        Some(p) if p.is_file() => Some(read_manifest(p)?),
+        Some(_) | None => None,
+    };
+
+    let working_dir = match (&req.project_directory, &folder, req.files.first()) {
+        (Some(d), _, _) => abs(d),
+        (None, Some(d), _) => d.clone(),
+        (None, None, Some(f)) => abs(f).parent().map(Path::to_path_buf).unwrap_or_default(),
+        (None, None, None) => req.cwd.clone(),
+    };
+    let mut warnings = Vec::new();
+
+    // Env files: explicit flags, else the manifest's, else `.env` in the project directory.
+    let (env_files, explicit_env) = if !req.env_files.is_empty() {
+        (
+            req.env_files.iter().map(|p| abs(p)).collect::<Vec<_>>(),
+            true,
+        )
+    } else if let Some(list) = manifest.as_ref().and_then(|m| m.env_files.clone()) {
+        (list.iter().map(|p| working_dir.join(p)).collect(), false)
+    } else {
+        (vec![working_dir.join(".env")], false)
+    };
+    let mut file_env = Environment::new();
+    let mut used_env_files = Vec::new();
+    for f in &env_files {
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit_env => continue,
+            Err(source) => {
+                return Err(DesiredError::Io {
+                    path: f.clone(),
+                    source,
+                });
+            }
+        };
+        let lookup = |k: &str| req.shell_env.get(k).or_else(|| file_env.get(k)).cloned();
+        let vars = dotenv::parse(&text, &lookup).map_err(|source| DesiredError::Dotenv {
+            file: f.clone(),
+            source,
+        })?;
+        file_env.extend(vars);
+        used_env_files.push(f.clone());
+    }
+
+    // `.env.example`: canonical keys; non-secret ones fall back to their example value.
+    let example = working_dir.join(".env.example");
+    if example.is_file() {
+        let text = read(&example)?;
+        let defaults = dotenv::parse(&text, &|_| None).map_err(|source| DesiredError::Dotenv {
+            file: example.clone(),
+            source,
+        })?;
+        for (key, value) in defaults {
+            if file_env.contains_key(&key) || req.shell_env.contains_key(&key) {
+                continue;
+            }
+            if redact::is_secret_key(&key) {
+                return Err(DesiredError::SecretMissing {
+                    key,
+                    example: example.clone(),
+                });
+            }
+            warnings.push(format!(
+                "{key} is not set in the host env file; using the default from .env.example"
+            ));
+            file_env.insert(key, value);
+        }
+    }
+
+    // The shell environment wins over env files.
+    let mut environment: Environment = file_env;
+    for (k, v) in &req.shell_env {
+        environment.insert(k.clone(), v.clone());
+    }
+
+    let profiles: Vec<String> = if !req.profiles.is_empty() {
+        req.profiles.clone()
+    } else {
+        environment
+            .get("COMPOSE_PROFILES")
+            .map(|p| {
+                p.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let mut files = compose_files(req, manifest.as_ref(), &working_dir, &environment, &abs)?;
+    if let Some(m) = &manifest {
+        for p in &profiles {
+            if let Some(prof) = m.profiles.get(p) {
+                files.extend(prof.compose_files.iter().map(|f| working_dir.join(f)));
+            }
+        }
+    }
+    for f in &files {
+        if !f.is_file() {
+            return Err(DesiredError::Io {
+                path: f.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "compose file not found"),
+            });
+        }
+    }
+
+    let project_name = req
+        .project_name
+        .clone()
+        .or_else(|| manifest.as_ref().and_then(|m| m.project.clone()));
+    let secret_values = environment
+        .iter()
+        .filter(|(k, v)| redact::is_secret_key(k) && !v.is_empty())
+        .map(|(_, v)| v.clone())
+        .collect();
+    let inputs = Inputs {
+        working_dir: working_dir.clone(),
+        files: files.clone(),
+        environment,
+        project_name,
+        profiles: profiles.clone(),
+    };
+    let (name, model) = load_model(&inputs)?;
+    let service_hashes = hash::service_hashes(&model);
+    Ok(Project {
+        name,
+        working_dir,
+        files,
+        env_files: used_env_files,
+        profiles,
+        model,
+        service_hashes,
+        warnings,
+        secret_values,
+    })
+}
+
+fn read_manifest(path: &Path) -> Result<Manifest, DesiredError> {
+    let text = read(path)?;
+    yaml_serde::from_str(&text).map_err(|e| {
+        let loc = e
+            .location()
+            .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
+            .unwrap_or_default();
+        let msg = e.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        DesiredError::Folder {
+            file: path.to_path_buf(),
+            message: format!("{loc}{msg}"),
+        }
+    })
+}
+
+/// The compose files: `-f`, else the manifest's, else `COMPOSE_FILE`, else Compose's discovery.
+fn compose_files(
+    req: &Request,
+    manifest: Option<&Manifest>,
+    working_dir: &Path,
+    env: &IndexMap<String, String>,
+    abs: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Vec<PathBuf>, DesiredError> {
+    if !req.files.is_empty() {
+        return Ok(req.files.iter().map(|p| abs(p)).collect());
+    }
+    if let Some(m) = manifest.filter(|m| !m.compose_files.is_empty()) {
+        return Ok(m
+            .compose_files
+            .iter()
+            .map(|f| working_dir.join(f))
+            .collect());
+    }
+    if let Some(list) = env.get("COMPOSE_FILE").filter(|s| !s.is_empty()) {
+        let sep = env
+            .get("COMPOSE_PATH_SEPARATOR")
+            .filter(|s| !s.is_empty())
+            .map(String::as_str)
+            .unwrap_or(":");
+        return Ok(list.split(sep).map(|f| abs(Path::new(f))).collect());
+    }
+    // Discovery walks up from the project directory, like Compose, unless a folder was named.
+    let mut dir = working_dir.to_path_buf();
+    loop {
+        if let Some(found) = DEFAULT_FILES
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file())
+        {
+            let mut files = vec![found];
+            if let Some(o) = OVERRIDE_FILES
+                .iter()
+                .map(|n| dir.join(n))
+                .find(|p| p.is_file())
+            {
+                files.push(o);
+            }
+            return Ok(files);
+        }
+        if req.desired_state.is_some() {
+            break;
+        }
+        match dir.parent() {
+            Some(p) => dir = p.to_path_buf(),
+            None => break,
+        }
+    }
+    Err(DesiredError::NoComposeFile {
+        dir: working_dir.to_path_buf(),
+    })
+}
