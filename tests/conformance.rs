@@ -23,7 +23,9 @@ use serde_json::Value;
 const MAX_LISTED_DIFFERENCES: usize = 40;
 
 fn fixtures_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("conformance")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("conformance")
 }
 
 fn compose_bin() -> String {
@@ -44,7 +46,8 @@ fn assert_compose_is_v5(bin: &str) {
             "cannot run the reference compose binary `{bin}` ({err}); set SPINDLE_COMPOSE_BIN to a Docker Compose v5 binary"
         ),
     };
-    let text = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
     let is_v5 = text
         .split_whitespace()
         .any(|word| word.trim_start_matches('v').starts_with("5."));
@@ -71,12 +74,15 @@ impl Fixture {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let args_text = std::fs::read_to_string(dir.join("args"))
-            .map_err(|err| format!("fixture {name}: cannot read `args` ({err}); create it, even empty"))?;
+        let args_text = std::fs::read_to_string(dir.join("args")).map_err(|err| {
+            format!("fixture {name}: cannot read `args` ({err}); create it, even empty")
+        })?;
         let args = split_args(args_text.trim())
             .map_err(|err| format!("fixture {name}: bad `args`: {err}"))?;
         let env = match std::fs::read_to_string(dir.join("env")) {
-            Ok(text) => parse_env_file(&text).map_err(|err| format!("fixture {name}: bad `env`: {err}"))?,
+            Ok(text) => {
+                parse_env_file(&text).map_err(|err| format!("fixture {name}: bad `env`: {err}"))?
+            }
             Err(_) => Vec::new(),
         };
         let expect_error = std::fs::read_to_string(dir.join("expect-error"))
@@ -188,9 +194,14 @@ fn differences(path: &str, left: Option<&Value>, right: Option<&Value>, out: &mu
         }
         (l, r) if l == r => {}
         (l, r) => {
-            let show = |v: Option<&Value>| v.map_or_else(|| "<absent>".to_string(), Value::to_string);
+            let show =
+                |v: Option<&Value>| v.map_or_else(|| "<absent>".to_string(), Value::to_string);
             let shown_path = if path.is_empty() { "<root>" } else { path };
-            out.push(format!("  {shown_path}: compose {} | spindle {}", show(l), show(r)));
+            out.push(format!(
+                "  {shown_path}: compose {} | spindle {}",
+                show(l),
+                show(r)
+            ));
         }
     }
 }
@@ -219,7 +230,11 @@ fn check(fixture: &Fixture, compose: &str, spindle: &str) -> Result<(), String> 
         }
         let stderr = String::from_utf8_lossy(&actual.stderr);
         if actual.status.success() {
-            let _ = writeln!(report, "spindle succeeded but an error was expected:\n{}", describe_output(&actual));
+            let _ = writeln!(
+                report,
+                "spindle succeeded but an error was expected:\n{}",
+                describe_output(&actual)
+            );
         } else if !needle.is_empty() && !stderr.contains(needle.as_str()) {
             let _ = writeln!(
                 report,
@@ -227,7 +242,11 @@ fn check(fixture: &Fixture, compose: &str, spindle: &str) -> Result<(), String> 
                 describe_output(&actual)
             );
         }
-        return if report.is_empty() { Ok(()) } else { Err(report) };
+        return if report.is_empty() {
+            Ok(())
+        } else {
+            Err(report)
+        };
     }
     if !expected.status.success() {
         return Err(format!(
@@ -238,10 +257,18 @@ fn check(fixture: &Fixture, compose: &str, spindle: &str) -> Result<(), String> 
     if !actual.status.success() {
         return Err(format!("spindle failed:\n{}", describe_output(&actual)));
     }
-    let expected_json: Value = serde_json::from_slice(&expected.stdout)
-        .map_err(|err| format!("compose printed no JSON ({err}):\n{}", describe_output(&expected)))?;
-    let actual_json: Value = serde_json::from_slice(&actual.stdout)
-        .map_err(|err| format!("spindle printed no JSON ({err}):\n{}", describe_output(&actual)))?;
+    let expected_json: Value = serde_json::from_slice(&expected.stdout).map_err(|err| {
+        format!(
+            "compose printed no JSON ({err}):\n{}",
+            describe_output(&expected)
+        )
+    })?;
+    let actual_json: Value = serde_json::from_slice(&actual.stdout).map_err(|err| {
+        format!(
+            "spindle printed no JSON ({err}):\n{}",
+            describe_output(&actual)
+        )
+    })?;
     if expected_json == actual_json {
         return Ok(());
     }
@@ -252,7 +279,11 @@ fn check(fixture: &Fixture, compose: &str, spindle: &str) -> Result<(), String> 
         let _ = writeln!(report, "{line}");
     }
     if diffs.len() > MAX_LISTED_DIFFERENCES {
-        let _ = writeln!(report, "  … and {} more", diffs.len() - MAX_LISTED_DIFFERENCES);
+        let _ = writeln!(
+            report,
+            "  … and {} more",
+            diffs.len() - MAX_LISTED_DIFFERENCES
+        );
     }
     if std::env::var_os("SPINDLE_CONFORMANCE_VERBOSE").is_some() {
         let left = serde_json::to_string_pretty(&expected_json).unwrap_or_default();
@@ -284,7 +315,10 @@ fn every_fixture_prints_what_docker_compose_prints() {
         })
         .collect();
     dirs.sort();
-    assert!(!dirs.is_empty(), "no fixture matches SPINDLE_CONFORMANCE_FILTER={filter:?}");
+    assert!(
+        !dirs.is_empty(),
+        "no fixture matches SPINDLE_CONFORMANCE_FILTER={filter:?}"
+    );
 
     let mut failures = Vec::new();
     for dir in dirs.iter().cloned() {
