@@ -48,9 +48,12 @@ fn assert_compose_is_v5(bin: &str) {
     };
     let text = String::from_utf8_lossy(&output.stdout).to_string()
         + &String::from_utf8_lossy(&output.stderr);
-    let is_v5 = text
-        .split_whitespace()
-        .any(|word| word.trim_start_matches('v').starts_with("5."));
+    // Compose v2+ prints `Docker Compose version v5.6.1`; v1 prints `docker-compose version 1.29.2, …` and also
+    // mentions other components' versions, so only the word after `Docker Compose version` counts.
+    let is_v5 = text.lines().any(|line| {
+        line.split_once("Docker Compose version ")
+            .is_some_and(|(_, rest)| rest.trim_start().trim_start_matches('v').starts_with("5."))
+    });
     assert!(
         output.status.success() && is_v5,
         "the reference compose binary `{bin}` is not Docker Compose v5 (`{bin} version` said: {:?}); \
