@@ -422,21 +422,20 @@ fn go_sprint(value: &Tree) -> String {
     }
 }
 
-/// Go's `%v` of a float64: shortest digits, exponent form outside [1e-4, 1e21).
+/// Go's `%v` of a float64 (`strconv` shortest `g`): exponent form when the decimal
+/// exponent is below -4 or at least 6, e.g. `1e+06`, `1.5e-05`.
 fn go_float(f: f64) -> String {
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
-        let s = format!("{f:e}");
-        match s.split_once('e') {
-            Some((mantissa, exp)) => {
-                let (sign, digits) = match exp.strip_prefix('-') {
-                    Some(d) => ('-', d),
-                    None => ('+', exp),
-                };
-                format!("{mantissa}e{sign}{digits:0>2}")
-            }
-            None => s,
-        }
+    let sci = format!("{f:e}");
+    let Some((mantissa, exp)) = sci.split_once('e') else {
+        return format!("{f}");
+    };
+    let exp_value: i32 = exp.parse().unwrap_or(0);
+    if f != 0.0 && !(-4..6).contains(&exp_value) {
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        format!("{mantissa}e{sign}{digits:0>2}")
     } else {
         format!("{f}")
     }
