@@ -151,6 +151,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    /// Rows checked against `docker-compose config` (v5.6.1).
     fn short_port_specs_expand_to_dockers_long_form() {
         let rows: &[(&str, Tree)] = &[
             (
@@ -234,6 +235,29 @@ mod tests {
                 "+82:80",
                 json!([{"mode":"ingress","target":80,"published":"82","protocol":"tcp"}]),
             ),
+            (
+                "80-80:81",
+                json!([{"mode":"ingress","target":81,"published":"80","protocol":"tcp"}]),
+            ),
+            (
+                "08:080",
+                json!([{"mode":"ingress","target":80,"published":"8","protocol":"tcp"}]),
+            ),
+            (
+                "1.2.3.4::80-81",
+                json!([
+                    {"mode":"ingress","host_ip":"1.2.3.4","target":80,"protocol":"tcp"},
+                    {"mode":"ingress","host_ip":"1.2.3.4","target":81,"protocol":"tcp"}
+                ]),
+            ),
+            (
+                "::80",
+                json!([{"mode":"ingress","target":80,"protocol":"tcp"}]),
+            ),
+            (
+                "+80",
+                json!([{"mode":"ingress","target":80,"protocol":"tcp"}]),
+            ),
             ("0", json!([{"mode":"ingress","protocol":"tcp"}])),
             (
                 "0.0.0.0:65535:65535",
@@ -269,6 +293,9 @@ mod tests {
             "/tcp",
             "fe80::1%eth0:80:80",
             "١٢:80",
+            "0x50",
+            " 80",
+            "1.2.3.4:80",
         ] {
             assert!(parse(spec).is_err(), "{spec:?} should be rejected");
         }

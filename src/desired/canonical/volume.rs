@@ -190,6 +190,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    /// Rows checked against `docker-compose config` (v5.6.1), before path resolution.
     fn short_volume_specs_expand_to_the_long_mount_form() {
         let rows: &[(&str, Tree)] = &[
             (
@@ -254,6 +255,28 @@ mod tests {
             (
                 "data:/data:unknown,ro",
                 json!({"type":"volume","source":"data","target":"/data","read_only":true,"volume":{}}),
+            ),
+            (
+                "a::b",
+                json!({"type":"bind","source":"a:","target":"b","bind":{"create_host_path":true}}),
+            ),
+            ("é:/b", json!({"type":"volume","target":"é:/b","volume":{}})),
+            (
+                ".:/x",
+                json!({"type":"bind","source":".","target":"/x","bind":{"create_host_path":true}}),
+            ),
+            (
+                "~:/h",
+                json!({"type":"bind","source":"~","target":"/h","bind":{"create_host_path":true}}),
+            ),
+            (
+                "./a:/b:nocopy,ro,rshared",
+                json!({"type":"bind","source":"./a","target":"/b","read_only":true,
+                       "bind":{"propagation":"rshared","create_host_path":true},"volume":{"nocopy":true}}),
+            ),
+            (
+                "./a:rel",
+                json!({"type":"bind","source":"./a","target":"rel","bind":{"create_host_path":true}}),
             ),
             ("a:b", json!({"type":"volume","target":"a:b","volume":{}})),
             (
