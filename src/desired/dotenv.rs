@@ -292,3 +292,172 @@ fn unescape(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "PRESET").then(|| "fromenv".to_string())
+    }
+
+    fn pairs(content: &str) -> Vec<(String, String)> {
+        match parse(content, &env) {
+            Ok(m) => m.into_iter().collect(),
+            Err(e) => panic!("{content:?} failed: {e}"),
+        }
+    }
+
+    fn own(rows: &[(&str, &str)]) -> Vec<(String, String)> {
+        rows.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_branch_of_the_env_file_grammar_reads_like_compose() {
+        // Each row was checked against Compose v5 (`env_file:` shows the parsed values).
+        let rows: &[(&str, &[(&str, &str)])] = &[
+            ("", &[]),
+            ("\n\n  \n", &[]),
+            ("# only a comment", &[]),
+            ("A=1", &[("A", "1")]),
+            ("A=1\nB=2\n", &[("A", "1"), ("B", "2")]),
+            (
+                "  # indented comment\n\n\n   A  =  v  \nB :w\n",
+                &[("A", "v"), ("B", "w")],
+            ),
+            ("A: yaml style\n", &[("A", "yaml style")]),
+            ("\u{FEFF}A=1\n", &[("A", "1")]),
+            ("A=\n", &[("A", "")]),
+            ("A=1\r\nB=\"q\"\r\nC\r\n", &[("A", "1"), ("B", "q")]),
+            // export
+            ("export A=1\nexport  B: 2\n", &[("A", "1"), ("B", "2")]),
+            (
+                "export\tA=1\nexportB=2\nexport=3\n",
+                &[("A", "1"), ("exportB", "2"), ("export", "3")],
+            ),
+            // keys
+            ("1X=3\n", &[("1X", "3")]),
+            ("ÄBC=1\na.b-c[0]=2\n", &[("ÄBC", "1"), ("a.b-c[0]", "2")]),
+            ("A\tB=1\n", &[("A\tB", "1")]),
+            ("A=1\nA=2\nB=$A\n", &[("A", "2"), ("B", "2")]),
+            // bare keys
+            ("PRESET\n", &[("PRESET", "fromenv")]),
+            ("MISSING\nA=1\n", &[("A", "1")]),
+            (
+                "PRESET\nPRESET=file\nC=$PRESET\n",
+                &[("PRESET", "file"), ("C", "fromenv")],
+            ),
+            // a last line with no separator and no newline becomes the value of an empty key
+            ("FOO=1\nBAR", &[("FOO", "1"), ("", "BAR")]),
+            ("export", &[("", "export")]),
+            // unquoted values and inline comments
+            (
+                "A= #c\nB=x #c #d\nC=x#y\nD=  spaced  \n",
+                &[("A", "#c"), ("B", "x"), ("C", "x#y"), ("D", "spaced")],
+            ),
+            ("A=x\t#c\nC=a b  c \n", &[("A", "x\t#c"), ("C", "a b  c")]),
+            ("A=\\$B\n", &[("A", "\\")]),
+            ("A=\\n\n", &[("A", "\\n")]),
+            // single quotes
+            (
+                "A='x\\'y'\nB='${PRESET}'\n",
+                &[("A", "x'y"), ("B", "${PRESET}")],
+            ),
+            ("A='a\nb'\nB=''\n", &[("A", "a\nb"), ("B", "")]),
+            ("A='a\\\\b\\n'\n", &[("A", "a\\\\b\\n")]),
+            // double quotes
+            ("C=\"\"\n", &[("C", "")]),
+            (
+                "A=\"x\" B=y\nC=\"multi\nline\"\n",
+                &[("A", "x"), ("B", "y"), ("C", "multi\nline")],
+            ),
+            (
+                "A=\"x\"junk\nB=\"y\"   # c\nC=\"a#b\"\n",
+                &[("A", "x"), ("B", "y"), ("C", "a#b")],
+            ),
+            ("A=\"\\$x\"\n", &[("A", "$x")]),
+            (
+                "A=\"a\\nb\\tc\\\\d\\0123\\0189\\q\"\n",
+                &[("A", "a\nb\tc\\dS\\189\\q")],
+            ),
+            ("A=\"\\0000\\0377\"\n", &[("A", "\u{0}\u{FF}")]),
+            (
+                "A=\"\\a\\b\\f\\r\\v\\c\\0\\012\\0400\"\n",
+                &[("A", "\u{7}\u{8}\u{C}\r\u{B}\\c\\\\12\\400")],
+            ),
+            ("A=\"say \\\"hi\\\"\"\n", &[("A", "say \"hi\"")]),
+            ("A=\"it\\'s\"\n", &[("A", "it\\'s")]),
+            ("A=\"\\\\n\"\n", &[("A", "\\n")]),
+            // interpolation: the caller's lookup first, then earlier keys
+            (
+                "A=\"${PRESET}\"\nB=\"$$x\"\nC=$$y\nD=${X:-def}\nX=1\nE=${X:-def}\n",
+                &[
+                    ("A", "fromenv"),
+                    ("B", "$x"),
+                    ("C", "$y"),
+                    ("D", "def"),
+                    ("X", "1"),
+                    ("E", "1"),
+                ],
+            ),
+            (
+                "A=1\nB=${A}\nPRESET=file\nC=${PRESET}\n",
+                &[("A", "1"), ("B", "1"), ("PRESET", "file"), ("C", "fromenv")],
+            ),
+        ];
+        for (content, want) in rows {
+            assert_eq!(pairs(content), own(want), "content {content:?}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_line_and_never_the_value() {
+        let rows: &[(&str, usize, &str)] = &[
+            ("A B=1\n", 1, "key cannot contain a space"),
+            ("A=1\n\nBAD KEY\n", 3, "key cannot contain a space"),
+            (
+                "A=1\n\n\nBA%D=secret\n",
+                4,
+                "unexpected character \"%\" in variable name \"BA\"",
+            ),
+            (
+                "A$=secret\n",
+                1,
+                "unexpected character \"$\" in variable name \"A\"",
+            ),
+            (
+                "A=\"unterminated secret\nB=2\n",
+                1,
+                "unterminated quoted value for A",
+            ),
+            (
+                "A=1\nB='unterminated secret\n\n",
+                2,
+                "unterminated quoted value for B",
+            ),
+            ("export  ", 1, "export must be followed by a variable name"),
+            (
+                "A=1\nB=\"${\"\n",
+                2,
+                "invalid interpolation format in the value of B",
+            ),
+            (
+                "A=${UNDEF:?oops}\n",
+                1,
+                "value of A: required variable UNDEF is missing a value: oops",
+            ),
+        ];
+        for (content, line, start) in rows {
+            match parse(content, &env) {
+                Err(DotenvError::Syntax { line: l, message }) => {
+                    assert_eq!(l, *line, "line for {content:?}");
+                    assert!(message.starts_with(start), "{content:?}: {message}");
+                    assert!(!message.contains("secret"), "{content:?}: {message}");
+                }
+                Ok(m) => panic!("{content:?} parsed as {m:?}"),
+            }
+        }
+    }
+}

@@ -45,7 +45,7 @@ pub fn interpolate_str(
     input: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, InterpolateError> {
-    substitute(input, lookup)
+    substitute(input, lookup, 0)
 }
 
 /// Whether `c` may start a variable name. Go's case-insensitive `[_a-z]` also matches the long s
@@ -131,11 +131,60 @@ fn invalid(template: &str, reason: &str) -> InterpolateError {
     }
 }
 
+/// How deeply templates may nest in defaults and messages (`${A:-${B:-...}}`) before the
+/// template is refused; Go's growable stacks have no such limit, ours keeps deep input from
+/// overflowing the stack.
+const MAX_NESTING: usize = 128;
+
+/// The last `}` of the current line, remembered while a template is scanned left to right.
+struct LineCache {
+    from: usize,
+    line_end: usize,
+    last_close: Option<usize>,
+}
+
+impl LineCache {
+    /// Index of the last `}` at or after `at` on the line holding `at`.
+    fn last_close(cache: &mut Option<Self>, s: &str, at: usize) -> Option<usize> {
+        let fresh = match cache {
+            Some(c) if c.from <= at && at <= c.line_end => None,
+            _ => {
+                let tail = s.get(at..).unwrap_or("");
+                let line_end = at + tail.find('\n').unwrap_or(tail.len());
+                let last_close = s
+                    .get(at..line_end)
+                    .and_then(|l| l.rfind('}'))
+                    .map(|o| at + o);
+                Some(LineCache {
+                    from: at,
+                    line_end,
+                    last_close,
+                })
+            }
+        };
+        if let Some(c) = fresh {
+            *cache = Some(c);
+        }
+        cache
+            .as_ref()
+            .and_then(|c| c.last_close)
+            .filter(|close| *close >= at)
+    }
+}
+
 fn substitute(
     s: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    depth: usize,
 ) -> Result<String, InterpolateError> {
+    if depth > MAX_NESTING {
+        return Err(invalid(s, "templates are nested too deeply"));
+    }
     let mut out = String::with_capacity(s.len());
+    let mut lines = None;
+    // compose-go interpolates the text after an operand's closing brace (up to the last `}` of
+    // the line) as a template of its own; errors there name that text.
+    let mut region: Option<(usize, usize)> = None;
     let mut i = 0;
     while let Some(off) = s.get(i..).and_then(|t| t.find('$')) {
         let dollar = i + off;
@@ -153,9 +202,19 @@ fn substitute(
                 i = end;
             }
             Some('{') => {
-                let (value, after) = braced(s, dollar, lookup)?;
-                out.push_str(&value);
-                i = after;
+                let label = match region {
+                    Some((a, b)) if dollar <= b => s.get(a..=b).unwrap_or(s),
+                    _ => s,
+                };
+                let step = braced(s, dollar, lookup, depth, &mut lines).map_err(|e| match e {
+                    BracedError::Invalid(reason) => invalid(label, reason),
+                    BracedError::Other(e) => e,
+                })?;
+                out.push_str(&step.value);
+                i = step.next;
+                if step.rest.is_some() {
+                    region = step.rest;
+                }
             }
             _ => {
                 out.push('$');
@@ -167,49 +226,70 @@ fn substitute(
     Ok(out)
 }
 
-/// Expands the braced template whose `$` is at `dollar`; returns its value and the index after it.
+enum BracedError {
+    Invalid(&'static str),
+    Other(InterpolateError),
+}
+
+struct Braced {
+    value: String,
+    /// Where scanning resumes.
+    next: usize,
+    /// The text after the operand's closing brace, to be scanned next, if any.
+    rest: Option<(usize, usize)>,
+}
+
+/// Expands the braced template whose `$` is at `dollar`.
 fn braced(
     s: &str,
     dollar: usize,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<(String, usize), InterpolateError> {
+    depth: usize,
+    lines: &mut Option<LineCache>,
+) -> Result<Braced, BracedError> {
     let name_start = dollar + 2;
     match s.get(name_start..).and_then(|t| t.chars().next()) {
         Some(c) if is_name_start(c) => {}
-        Some('}') => return Err(invalid(s, "empty variable name in ${}")),
-        None => return Err(invalid(s, "${ is not closed")),
-        Some(_) => return Err(invalid(s, "${ must be followed by a variable name")),
+        Some('}') => return Err(BracedError::Invalid("empty variable name in ${}")),
+        None => return Err(BracedError::Invalid("${ is not closed")),
+        Some(_) => {
+            return Err(BracedError::Invalid(
+                "${ must be followed by a variable name",
+            ));
+        }
     }
     let end = name_end(s, name_start);
     let name = s.get(name_start..end).unwrap_or("");
     if s.as_bytes().get(end) == Some(&b'}') {
-        return Ok((lookup(name).unwrap_or_default(), end + 1));
+        return Ok(Braced {
+            value: lookup(name).unwrap_or_default(),
+            next: end + 1,
+            rest: None,
+        });
     }
     let Some((op, op_len)) = read_op(s, end) else {
-        return Err(invalid(
-            s,
+        return Err(BracedError::Invalid(
             "a variable name in ${...} must be followed by } or one of :- - :+ + :? ?",
         ));
     };
     let arg_start = end + op_len;
-    let tail = s.get(arg_start..).unwrap_or("");
-    let line = tail.split('\n').next().unwrap_or("");
-    let Some(last_close) = line.rfind('}') else {
-        return Err(invalid(s, "${ is not closed on its line"));
+    let Some(match_end) = LineCache::last_close(lines, s, arg_start) else {
+        return Err(BracedError::Invalid("${ is not closed on its line"));
     };
-    let match_end = arg_start + last_close; // index of the closing `}`
     let sub = s.get(dollar..=match_end).unwrap_or("");
     let (arg_end, rest) = match balancing_brace(sub.as_bytes()) {
-        Some(close) if dollar + close >= arg_start => (
-            dollar + close,
-            s.get(dollar + close + 1..=match_end).unwrap_or(""),
-        ),
-        _ => (match_end, ""),
+        Some(close) if dollar + close >= arg_start && dollar + close < match_end => {
+            (dollar + close, Some((dollar + close + 1, match_end)))
+        }
+        _ => (match_end, None),
     };
     let arg = s.get(arg_start..arg_end).unwrap_or("");
-    let value = apply(op, name, arg, lookup)?;
-    let rest = substitute(rest, lookup)?;
-    Ok((value + &rest, match_end + 1))
+    let value = apply(op, name, arg, lookup, depth + 1).map_err(BracedError::Other)?;
+    let next = match rest {
+        Some((start, _)) => start,
+        None => match_end + 1,
+    };
+    Ok(Braced { value, next, rest })
 }
 
 fn apply(
@@ -217,27 +297,29 @@ fn apply(
     name: &str,
     arg: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    depth: usize,
 ) -> Result<String, InterpolateError> {
     let value = lookup(name);
     let non_empty = value.as_deref().is_some_and(|v| !v.is_empty());
+    let nested = |text: &str| substitute(text, lookup, depth);
     match op {
         Op::DefaultIfUnsetOrEmpty if non_empty => Ok(value.unwrap_or_default()),
-        Op::DefaultIfUnsetOrEmpty => substitute(arg, lookup),
+        Op::DefaultIfUnsetOrEmpty => nested(arg),
         Op::DefaultIfUnset => match value {
             Some(v) => Ok(v),
-            None => substitute(arg, lookup),
+            None => nested(arg),
         },
-        Op::AltIfSetAndNonEmpty if non_empty => substitute(arg, lookup),
+        Op::AltIfSetAndNonEmpty if non_empty => nested(arg),
         Op::AltIfSetAndNonEmpty => Ok(value.unwrap_or_default()),
         Op::AltIfSet => match value {
-            Some(_) => substitute(arg, lookup),
+            Some(_) => nested(arg),
             None => Ok(String::new()),
         },
         Op::RequiredNonEmpty if non_empty => Ok(value.unwrap_or_default()),
         Op::Required if value.is_some() => Ok(value.unwrap_or_default()),
         Op::RequiredNonEmpty | Op::Required => Err(InterpolateError::Required {
             variable: name.to_string(),
-            message: substitute(arg, lookup)?,
+            message: nested(arg)?,
         }),
     }
 }
@@ -335,18 +417,81 @@ fn parse_int(s: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
-/// Parses a float the way Go's `strconv.ParseFloat` does for decimal input; values that JSON
-/// cannot carry (infinities, NaN) and out-of-range values are refused.
-fn parse_float(s: &str) -> Option<f64> {
-    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let decimal = !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
-    if !decimal {
+/// Whether the underscores of `s` sit between digits (or after a base prefix), the only places
+/// Go's `strconv.ParseFloat` accepts them.
+fn underscores_ok(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let b = s.as_bytes();
+    let (hex, start, mut saw) = match (b.first(), b.get(1).map(|c| c.to_ascii_lowercase())) {
+        (Some(b'0'), Some(p @ (b'b' | b'o' | b'x'))) => (p == b'x', 2, b'0'),
+        _ => (false, 0, b'^'),
+    };
+    for &c in b.iter().skip(start) {
+        if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
+            saw = b'0';
+        } else if c == b'_' {
+            if saw != b'0' {
+                return false;
+            }
+            saw = b'_';
+        } else if saw == b'_' {
+            return false;
+        } else {
+            saw = b'!';
+        }
+    }
+    saw != b'_'
+}
+
+/// Parses a hexadecimal float (`0x1.8p3`) without its sign; the binary exponent is required.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (mantissa, exp) = s.split_once(['p', 'P'])?;
+    let exp: i32 = {
+        let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        exp.parse().unwrap_or(if exp.starts_with('-') {
+            i32::MIN / 2
+        } else {
+            i32::MAX / 2
+        })
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
         return None;
     }
-    s.parse::<f64>().ok().filter(|f| f.is_finite())
+    let mut value = 0f64;
+    for c in int.chars().chain(frac.chars()) {
+        value = value * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let frac_bits = i32::try_from(frac.len()).ok()?.checked_mul(4)?;
+    Some(value * 2f64.powi(exp.saturating_sub(frac_bits)))
+}
+
+/// Parses a float the way Go's `strconv.ParseFloat` does (decimal or `0x` hexadecimal, digit
+/// separators `_`). Values JSON cannot carry (infinities, NaN, out of range) are refused.
+fn parse_float(s: &str) -> Option<f64> {
+    if s.contains('_') && !underscores_ok(s) {
+        return None;
+    }
+    let cleaned: String = s.chars().filter(|c| *c != '_').collect();
+    let negative = cleaned.starts_with('-');
+    let body = cleaned.strip_prefix(['+', '-']).unwrap_or(&cleaned);
+    let value = if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        parse_hex_float(hex)?
+    } else {
+        let decimal = !body.is_empty()
+            && body
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+        if !decimal {
+            return None;
+        }
+        body.parse::<f64>().ok()?
+    };
+    let value = if negative { -value } else { value };
+    value.is_finite().then_some(value)
 }
 
 fn cast(value: String, cast: Cast) -> Result<Tree, InterpolateError> {
@@ -393,7 +538,7 @@ fn walk(
     };
     match node {
         Tree::String(s) => {
-            let value = substitute(s, lookup).map_err(at)?;
+            let value = substitute(s, lookup, 0).map_err(at)?;
             *node = match cast_for(path) {
                 Some(c) => cast(value, c).map_err(at)?,
                 None => Tree::String(value),
@@ -530,6 +675,41 @@ mod tests {
                 other => panic!("input {input:?}: expected an invalid template, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn an_invalid_template_names_the_text_compose_names() {
+        let rows = [
+            ("${U:-a}${}}", "${}}"),
+            ("${U:-a}}${", "${U:-a}}${"),
+            ("x ${U:-${}}", "${}"),
+            ("ok ${", "ok ${"),
+        ];
+        for (input, template) in rows {
+            match run(input) {
+                Err(InterpolateError::InvalidTemplate { template: t, .. }) => {
+                    assert_eq!(t, template, "input {input:?}")
+                }
+                other => panic!("input {input:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn many_templates_on_one_line_are_expanded_without_deep_recursion() {
+        let input = "${UNSET:-x}".repeat(50_000);
+        assert_eq!(run(&input).unwrap(), "x".repeat(50_000));
+    }
+
+    #[test]
+    fn absurdly_deep_nesting_is_refused_instead_of_overflowing_the_stack() {
+        let input = format!("{}x{}", "${UNSET:-".repeat(20_000), "}".repeat(20_000));
+        assert!(matches!(
+            run(&input),
+            Err(InterpolateError::InvalidTemplate { .. })
+        ));
+        let ok = format!("{}x{}", "${UNSET:-".repeat(100), "}".repeat(100));
+        assert_eq!(run(&ok).unwrap(), "x");
     }
 
     #[test]
@@ -719,6 +899,65 @@ mod tests {
                 format!("{path}: failed to cast to expected type: the value is not {expected}")
             );
         }
+    }
+
+    #[test]
+    fn numbers_are_read_with_go_strconv_rules() {
+        // Checked against Compose v5 (`scale` is an int, `cpus` a float32).
+        let floats: &[(&str, Option<f64>)] = &[
+            ("1.1", Some(1.1)),
+            ("1_0", Some(10.0)),
+            ("1e1_0", Some(1e10)),
+            ("0x1p-2", Some(0.25)),
+            ("0x1.8p1", Some(3.0)),
+            ("-0X10P0", Some(-16.0)),
+            (".5", Some(0.5)),
+            ("5.", Some(5.0)),
+            ("+2e3", Some(2000.0)),
+            ("0x1", None),
+            ("0x10", None),
+            ("1__0", None),
+            ("1_e1", None),
+            ("_1", None),
+            ("1_", None),
+            (" 5", None),
+            ("inf", None),
+            ("NaN", None),
+            ("1e400", None),
+            ("", None),
+            (".", None),
+            ("1e", None),
+        ];
+        for (input, want) in floats {
+            assert_eq!(parse_float(input), *want, "float {input:?}");
+        }
+        let ints: &[(&str, Option<i64>)] = &[
+            ("42", Some(42)),
+            ("+7", Some(7)),
+            ("-3", Some(-3)),
+            ("007", Some(7)),
+            ("1_0", None),
+            (" 5", None),
+            ("0x10", None),
+            ("1e3", None),
+            ("5.", None),
+            ("-", None),
+            ("9223372036854775808", None),
+        ];
+        for (input, want) in ints {
+            assert_eq!(parse_int(input), *want, "int {input:?}");
+        }
+    }
+
+    #[test]
+    fn cpus_is_a_float32_and_refuses_what_float32_cannot_hold() {
+        let mut t = json!({"services": {"w": {"cpus": "1e39", "cpu_percent": "1e39"}}});
+        let e = interpolate_tree(&mut t, &env).unwrap_err();
+        assert!(e.to_string().starts_with("services.w.cpus: "), "{e}");
+        let mut t = json!({"services": {"w": {"cpus": "0.3", "cpu_percent": "1e39"}}});
+        interpolate_tree(&mut t, &env).unwrap();
+        assert_eq!(t["services"]["w"]["cpus"], json!(0.3));
+        assert_eq!(t["services"]["w"]["cpu_percent"], json!(1e39));
     }
 
     #[test]
