@@ -390,6 +390,16 @@ mod tests {
             ("A=\"say \\\"hi\\\"\"\n", &[("A", "say \"hi\"")]),
             ("A=\"it\\'s\"\n", &[("A", "it\\'s")]),
             ("A=\"\\\\n\"\n", &[("A", "\\n")]),
+            // more rows checked against Compose v5
+            ("export\nA=1\n", &[("A", "1")]),
+            ("export PRESET\nexport MISSING\n", &[("PRESET", "fromenv")]),
+            ("A=\"${PRESET:+set}-${NOPE-def}\"\n", &[("A", "set-def")]),
+            ("A=$PRESET#x $PRESET\n", &[("A", "fromenv#x fromenv")]),
+            ("#c\n#c2\n\nX==y\n", &[("X", "=y")]),
+            ("X=a=b\nY::z\n", &[("X", "a=b"), ("Y", ":z")]),
+            (" A=1", &[("A", "1")]),
+            ("A:=1\n", &[("A", "=1")]),
+            ("A.=1\n", &[("A.", "1")]),
             // interpolation: the caller's lookup first, then earlier keys
             (
                 "A=\"${PRESET}\"\nB=\"$$x\"\nC=$$y\nD=${X:-def}\nX=1\nE=${X:-def}\n",
@@ -438,6 +448,16 @@ mod tests {
                 "unterminated quoted value for B",
             ),
             ("export  ", 1, "export must be followed by a variable name"),
+            (
+                "A=\"a\\\\\"b\"\n",
+                1,
+                "unexpected character \"\\\"\" in variable name \"b\"",
+            ),
+            (
+                "A='it''s'\n",
+                1,
+                "unexpected character \"'\" in variable name \"\"",
+            ),
             (
                 "A=1\nB=\"${\"\n",
                 2,
