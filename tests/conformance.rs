@@ -100,12 +100,13 @@ impl Fixture {
         })
     }
 
-    /// Runs `bin <args> config --format json` in the fixture folder with a controlled environment.
-    fn run(&self, bin: &str) -> Result<Output, String> {
+    /// Runs `bin <args> config --format json <extra>` in the fixture folder with a controlled environment.
+    fn run(&self, bin: &str, extra: &[&str]) -> Result<Output, String> {
         let mut command = Command::new(bin);
         command
             .args(&self.args)
             .args(["config", "--format", "json"])
+            .args(extra)
             .current_dir(&self.dir)
             .env_clear();
         for key in ["PATH", "HOME"] {
@@ -220,8 +221,14 @@ fn describe_output(output: &Output) -> String {
 
 /// Checks one fixture; `Err` holds a readable report of what went wrong.
 fn check(fixture: &Fixture, compose: &str, spindle: &str) -> Result<(), String> {
-    let expected = fixture.run(compose)?;
-    let actual = fixture.run(spindle)?;
+    let expected = fixture.run(compose, &[])?;
+    // spindle redacts secrets by default; compose prints them, so ask spindle to as well.
+    let reveal: &[&str] = if spindle.contains("spindle") {
+        &["--reveal-secrets"]
+    } else {
+        &[]
+    };
+    let actual = fixture.run(spindle, reveal)?;
     if let Some(needle) = &fixture.expect_error {
         let mut report = String::new();
         if expected.status.success() {

@@ -43,24 +43,10 @@ pub fn load_model(inputs: &Inputs) -> Result<(String, Tree), DesiredError> {
     env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
     let lookup = |k: &str| env.get(k).cloned();
 
-    let mut dict = Tree::Object(Map::new());
-    for file in &inputs.files {
-        dict = load_file(file, &lookup, dict, ExtendsMode::Resolve(&mut Vec::new()))?;
-    }
-    let Tree::Object(ref mut top) = dict else {
-        unreachable_mapping()?
-    };
-    top.remove("version");
-    if top.is_empty() {
+    let dict = load_yaml_model(&inputs.files, &inputs.working_dir, &lookup, &mut Vec::new())?;
+    if dict.as_object().is_none_or(Map::is_empty) {
         return Err(DesiredError::Empty);
     }
-
-    canonical::set_defaults(&mut dict)
-        .map_err(|source| DesiredError::Canonical { file: None, source })?;
-    validate::check_resources(&dict)?;
-    canonical::resolve_relative_paths(&mut dict, &inputs.working_dir)
-        .map_err(|source| DesiredError::Canonical { file: None, source })?;
-    resolve_environment(&mut dict, &lookup);
 
     let Tree::Object(mut top) = dict else {
         return unreachable_mapping();
@@ -82,6 +68,188 @@ fn unreachable_mapping<T>() -> Result<T, DesiredError> {
     })
 }
 
+/// compose-go `loadYamlModel`: the files merged in order, with defaults, checks, absolute paths
+/// and environment resolution. `included` is the chain of files being included, for cycle detection.
+fn load_yaml_model(
+    files: &[PathBuf],
+    working_dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    included: &mut Vec<PathBuf>,
+) -> Result<Tree, DesiredError> {
+    let mut dict = Tree::Object(Map::new());
+    for file in files {
+        dict = load_file(
+            file,
+            lookup,
+            dict,
+            ExtendsMode::Resolve(&mut Vec::new()),
+            Some((working_dir, &mut *included)),
+        )?;
+    }
+    if let Tree::Object(top) = &mut dict {
+        top.remove("version");
+    }
+    canonical::set_defaults(&mut dict)
+        .map_err(|source| DesiredError::Canonical { file: None, source })?;
+    validate::check_resources(&dict)?;
+    canonical::resolve_relative_paths(&mut dict, working_dir)
+        .map_err(|source| DesiredError::Canonical { file: None, source })?;
+    resolve_environment(&mut dict, lookup);
+    Ok(dict)
+}
+
+/// compose-go `ApplyInclude`: loads each included project on its own and imports its resources;
+/// what the including file declares wins over what it includes.
+fn apply_include(
+    file: &Path,
+    cfg: &mut Tree,
+    working_dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    included: &mut Vec<PathBuf>,
+) -> Result<(), DesiredError> {
+    let Some(Tree::Object(top)) = Some(&mut *cfg) else {
+        return Ok(());
+    };
+    let Some(spec) = top.remove("include") else {
+        return Ok(());
+    };
+    let path = KeyPath::parse("include");
+    let items = match spec {
+        Tree::Null => return Ok(()),
+        Tree::Array(a) => a,
+        _ => {
+            return Err(DesiredError::Invalid {
+                path,
+                message: "include must be a list".into(),
+            });
+        }
+    };
+    included.push(file.to_path_buf());
+    for (i, item) in items.into_iter().enumerate() {
+        let ipath = path.index(i);
+        let (paths, project_dir, env_files) = match item {
+            Tree::String(p) => (vec![p], None, Vec::new()),
+            Tree::Object(m) => {
+                let list = |k: &str| -> Result<Vec<String>, DesiredError> {
+                    match m.get(k) {
+                        None | Some(Tree::Null) => Ok(Vec::new()),
+                        Some(Tree::String(s)) => Ok(vec![s.clone()]),
+                        Some(Tree::Array(a)) => a
+                            .iter()
+                            .map(|v| {
+                                v.as_str().map(str::to_string).ok_or_else(|| {
+                                    DesiredError::Invalid {
+                                        path: ipath.key(k),
+                                        message: "must be a path or a list of paths".into(),
+                                    }
+                                })
+                            })
+                            .collect(),
+                        Some(_) => Err(DesiredError::Invalid {
+                            path: ipath.key(k),
+                            message: "must be a path or a list of paths".into(),
+                        }),
+                    }
+                };
+                let dir = m
+                    .get("project_directory")
+                    .and_then(Tree::as_str)
+                    .map(str::to_string);
+                (list("path")?, dir, list("env_file")?)
+            }
+            _ => {
+                return Err(DesiredError::Invalid {
+                    path: ipath,
+                    message: "an include entry must be a path or a mapping".into(),
+                });
+            }
+        };
+        let Some(first) = paths.first() else {
+            return Err(DesiredError::Invalid {
+                path: ipath.key("path"),
+                message: "include needs at least one path".into(),
+            });
+        };
+        let files: Vec<PathBuf> = paths.iter().map(|p| working_dir.join(p)).collect();
+        let main = working_dir.join(first);
+        if included.contains(&main) {
+            let chain: Vec<String> = included
+                .iter()
+                .chain(std::iter::once(&main))
+                .map(|p| p.display().to_string())
+                .collect();
+            return Err(DesiredError::Invalid {
+                path: ipath,
+                message: format!("include cycle detected: {}", chain.join(" includes ")),
+            });
+        }
+        let project_dir = match project_dir {
+            Some(d) => working_dir.join(d),
+            None => main.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        let env_files: Vec<PathBuf> = if env_files.is_empty() {
+            let f = project_dir.join(".env");
+            if f.is_file() { vec![f] } else { Vec::new() }
+        } else {
+            env_files
+                .iter()
+                .filter(|f| f.as_str() != "/dev/null")
+                .map(|f| working_dir.join(f))
+                .collect()
+        };
+        let mut extra = IndexMap::new();
+        for f in &env_files {
+            let text = read(f)?;
+            let l = |k: &str| lookup(k).or_else(|| extra.get(k).cloned());
+            let vars = dotenv::parse(&text, &l).map_err(|source| DesiredError::Dotenv {
+                file: f.clone(),
+                source,
+            })?;
+            extra.extend(vars);
+        }
+        let inner = |k: &str| lookup(k).or_else(|| extra.get(k).cloned());
+        let imported = load_yaml_model(&files, &project_dir, &inner, included)?;
+        let Tree::Object(imported) = imported else {
+            continue;
+        };
+        let Tree::Object(top) = &mut *cfg else {
+            continue;
+        };
+        for section in [
+            "services", "volumes", "networks", "secrets", "configs", "models",
+        ] {
+            let Some(Tree::Object(from)) = imported.get(section) else {
+                continue;
+            };
+            let to = top
+                .entry(section)
+                .or_insert_with(|| Tree::Object(Map::new()));
+            let Tree::Object(to) = to else { continue };
+            for (name, value) in from {
+                match to.remove(name) {
+                    None => {
+                        to.insert(name.clone(), value.clone());
+                    }
+                    Some(local) => {
+                        let merged = merge::merge_at(
+                            value.clone(),
+                            local,
+                            &KeyPath::parse(section).key(name.as_str()),
+                        )
+                        .map_err(|source| DesiredError::Merge {
+                            file: file.to_path_buf(),
+                            source,
+                        })?;
+                        to.insert(name.clone(), merged);
+                    }
+                }
+            }
+        }
+    }
+    included.pop();
+    Ok(())
+}
+
 /// How `extends` is handled while loading a file.
 enum ExtendsMode<'a> {
     /// Resolve `extends`; the vector is the chain of (file, service) being resolved, for cycle detection.
@@ -96,6 +264,7 @@ fn load_file(
     lookup: &dyn Fn(&str) -> Option<String>,
     mut dict: Tree,
     mut extends: ExtendsMode<'_>,
+    mut include: Option<(&Path, &mut Vec<PathBuf>)>,
 ) -> Result<Tree, DesiredError> {
     let text = read(file)?;
     let docs = yaml::parse_file(file, &text)?;
@@ -108,6 +277,9 @@ fn load_file(
             }
         })?;
         canonical::fix_empty_not_null(&mut cfg);
+        if let Some((dir, chain)) = &mut include {
+            apply_include(file, &mut cfg, dir, lookup, chain)?;
+        }
         if let ExtendsMode::Resolve(chain) = &mut extends {
             apply_extends(file, &mut cfg, &doc.markers, lookup, chain)?;
         }
@@ -241,7 +413,13 @@ fn extend_service(
         Some(rel) => {
             let dir = file.parent().unwrap_or(Path::new("."));
             let other = dir.join(rel);
-            let loaded = load_file(&other, lookup, Tree::Object(Map::new()), ExtendsMode::Skip)?;
+            let loaded = load_file(
+                &other,
+                lookup,
+                Tree::Object(Map::new()),
+                ExtendsMode::Skip,
+                None,
+            )?;
             let Some(Tree::Object(other_services)) = loaded.get("services") else {
                 chain.pop();
                 return Err(DesiredError::Invalid {
