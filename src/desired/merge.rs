@@ -1368,6 +1368,17 @@ mod tests {
                 json!([{"subnet": "s1"}]),
                 json!(null),
             ),
+            (
+                // compose keeps one shared object for the base entry: once placed it follows
+                // later merges, so it ends up twice (checked against docker-compose v5.6.1)
+                "a placed base entry follows its later merges",
+                json!([{"subnet": "s1", "gateway": "g1"}]),
+                json!([{"subnet": "s2"}, {"subnet": "s1"}, {"subnet": "s2", "ip_range": "r"}]),
+                json!([
+                    {"subnet": "s2", "gateway": "g1", "ip_range": "r"},
+                    {"subnet": "s2", "gateway": "g1", "ip_range": "r"},
+                ]),
+            ),
         ];
         for (name, base, overlay, want) in cases {
             assert_eq!(config(merged(net(base), net(overlay))), want, "{name}");

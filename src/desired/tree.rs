@@ -122,7 +122,10 @@ mod tests {
 
     #[test]
     fn a_path_prints_keys_with_dots_and_indexes_in_brackets() {
-        let p = KeyPath::parse("services.web").key("ports").index(0).key("published");
+        let p = KeyPath::parse("services.web")
+            .key("ports")
+            .index(0)
+            .key("published");
         assert_eq!(p.to_string(), "services.web.ports[0].published");
     }
 
