@@ -30,6 +30,10 @@
 //!   (`ports.[0]`), so they never match. A mapping key literally named `*` under `!reset`
 //!   acts as a wildcard and removes every sibling key.
 //! * Unicity (duplicate removal by key) only applies under `services`, not `jobs`.
+//! * `extra_hosts` are compared as written: `a.com:1.2.3.4` and `a.com=1.2.3.4` both survive a
+//!   merge and compose prints the same host twice once both are canonical.
+//! * A null in a later file keeps the earlier value, except under the replacing keys
+//!   (`command`, `entrypoint`, `healthcheck.test`) and `ulimits.<name>`, where it becomes null.
 
 use std::collections::HashMap;
 
