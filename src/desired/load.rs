@@ -484,7 +484,7 @@ fn extend_service(
             .unwrap_or(Tree::Null);
     }
     let mut merged =
-        merge::extend_service(base, Tree::Object(service.clone())).map_err(|source| {
+        merge::extend_named_service(name, base, Tree::Object(service.clone())).map_err(|source| {
             DesiredError::Merge {
                 file: file.to_path_buf(),
                 source,

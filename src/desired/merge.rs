@@ -337,7 +337,8 @@ fn unique_indexer(path: &KeyPath) -> Option<Indexer> {
 // ---------------------------------------------------------------------------------------------
 // Merging
 
-fn merge_at(base: Tree, overlay: Tree, path: &KeyPath) -> Result<Tree, MergeError> {
+/// Merges two values found at `path` by the rules that apply there (compose-go `MergeYaml`).
+pub fn merge_at(base: Tree, overlay: Tree, path: &KeyPath) -> Result<Tree, MergeError> {
     if let Some(rule) = merge_rule(path) {
         return merge_by_rule(rule, base, overlay, path);
     }
@@ -1842,8 +1843,3 @@ mod tests {
     }
 }
 
-/// Merges two values found at `path` by the rules that apply there (compose-go `MergeYaml`).
-pub fn merge_at(base: Tree, overlay: Tree, path: &KeyPath) -> Result<Tree, MergeError> {
-    let _ = (base, path);
-    Ok(overlay)
-}
