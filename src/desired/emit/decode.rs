@@ -92,7 +92,16 @@ pub fn decode_struct(fields: &[F], v: &Tree, path: &KeyPath) -> Result<Tree, Emi
     };
     let mut out = Map::new();
     for f in fields {
-        let value = input.get(f.name).unwrap_or(&Tree::Null);
+        // mapstructure falls back to a case-insensitive match of the field name.
+        let value = input
+            .get(f.name)
+            .or_else(|| {
+                input
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(f.name))
+                    .map(|(_, v)| v)
+            })
+            .unwrap_or(&Tree::Null);
         let fpath = path.key(f.name);
         match f.omit {
             Omit::Ptr => {
@@ -484,6 +493,14 @@ pub fn decode(ty: &Ty, v: &Tree, path: &KeyPath) -> Result<Out, EmitError> {
         },
         Ty::Ssh => match v {
             Tree::Null => Ok(list_or_null(None)),
+            // The list form is what compose prints; it reads back as ids without paths.
+            Tree::Array(items) => Ok(list_or_null(Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| expect_str(e, &path.index(i), "ssh key").map(str::to_string))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ))),
             Tree::Object(m) => {
                 let mut items = Vec::new();
                 for (id, p) in m {
