@@ -8,7 +8,8 @@ mod schema;
 mod tests;
 
 pub use project::{
-    apply_profiles, resolve_environment, resolve_environment_interpolated, resolve_labels,
+    EnvFileReader, FileVars, InterpolatingEnvFileReader, LabelFileReader, Lookup, apply_profiles,
+    resolve_environment, resolve_environment_interpolated, resolve_labels,
 };
 
 use super::tree::{KeyPath, Map, Tree};

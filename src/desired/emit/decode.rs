@@ -194,16 +194,11 @@ fn integer(v: &Tree, path: &KeyPath, signed: bool, bits: u32) -> Result<i128, Em
                 f.trunc() as i128
             }
         }
-        Tree::String(s) => {
-            let parsed = go_parse_int(s, 64).map(i128::from).or_else(|| {
-                if signed {
-                    None
-                } else {
-                    s.parse::<u64>().ok().map(i128::from)
-                }
-            });
-            parsed.ok_or_else(|| invalid(path, kind, v, "not a number"))?
-        }
+        // compose casts strings to signed integers only; unsigned fields given as strings
+        // fail to bind (the interpolation stage has already cast the paths it knows).
+        Tree::String(s) if signed => go_parse_int(s, 64)
+            .map(i128::from)
+            .ok_or_else(|| invalid(path, kind, v, "not a number"))?,
         other => {
             return Err(invalid(
                 path,

@@ -10,6 +10,18 @@ use super::decode::{decode, mapping_with_equals};
 use super::schema::Ty;
 use crate::desired::tree::{KeyPath, Map, Tree};
 
+/// Variables read from an env or label file, in file order.
+pub type FileVars = IndexMap<String, String>;
+/// Resolves a variable name (project environment, labels read so far...).
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+/// Reads an env file: `(path, required)`; `Ok(None)` for a missing optional file.
+pub type EnvFileReader<'a> = &'a dyn Fn(&Path, bool) -> Result<Option<FileVars>, String>;
+/// Reads an env file with the lookup its `${VAR}` references are interpolated with.
+pub type InterpolatingEnvFileReader<'a> =
+    &'a dyn Fn(&Path, bool, Lookup<'_>) -> Result<Option<FileVars>, String>;
+/// Reads a label file with the lookup of labels read from earlier files.
+pub type LabelFileReader<'a> = &'a dyn Fn(&Path, Lookup<'_>) -> Result<FileVars, String>;
+
 fn service_enabled(service: &Tree, active: &[String]) -> bool {
     let profiles: Vec<&str> = match service.get("profiles") {
         Some(Tree::Array(items)) => items.iter().filter_map(Tree::as_str).collect(),
@@ -162,7 +174,7 @@ fn env_files(service: &Map) -> Vec<(KeyPath, String, bool)> {
 pub fn resolve_environment(
     service: &mut Map,
     lookup: &dyn Fn(&str) -> Option<String>,
-    read_env_file: &dyn Fn(&Path, bool) -> Result<Option<IndexMap<String, String>>, String>,
+    read_env_file: EnvFileReader<'_>,
 ) -> Result<(), EmitError> {
     resolve_environment_interpolated(service, lookup, &|path, required, _| {
         read_env_file(path, required)
@@ -174,11 +186,7 @@ pub fn resolve_environment(
 pub fn resolve_environment_interpolated(
     service: &mut Map,
     lookup: &dyn Fn(&str) -> Option<String>,
-    read_env_file: &dyn Fn(
-        &Path,
-        bool,
-        &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Option<IndexMap<String, String>>, String>,
+    read_env_file: InterpolatingEnvFileReader<'_>,
 ) -> Result<(), EmitError> {
     let env_path = KeyPath::root().key("environment");
     let mut own =
@@ -229,16 +237,13 @@ pub fn resolve_environment_interpolated(
     Ok(())
 }
 
-/// compose-go `WithServicesLabelsResolved(discardLabelFiles: true)` for one service: the
+/// compose-go `WithServicesLabelsResolved` for one service: the
 /// `label_file` files are read in order (each may refer to labels read before it through
 /// the given lookup), later files win, and the service's own `labels` win over all.
-/// `label_file` is removed.
+/// `label_file` stays: Compose v5 prints it (unlike `env_file`).
 pub fn resolve_labels(
     service: &mut Map,
-    read_label_file: &dyn Fn(
-        &Path,
-        &dyn Fn(&str) -> Option<String>,
-    ) -> Result<IndexMap<String, String>, String>,
+    read_label_file: LabelFileReader<'_>,
 ) -> Result<(), EmitError> {
     let base = KeyPath::root().key("label_file");
     let files: Vec<String> = match service.get("label_file") {
@@ -280,7 +285,6 @@ pub fn resolve_labels(
             }
         }
     }
-    service.shift_remove("label_file");
     if !labels.is_empty() {
         let m: Map = labels
             .into_iter()

@@ -32,6 +32,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("gpus", &[]),
     ("develop", &[]),
     ("misc", &[]),
+    ("edges", &[]),
 ];
 
 fn fixture(case: &str, file: &str) -> String {
@@ -77,6 +78,20 @@ fn read_env_file(
     ))
 }
 
+/// Stands in for the dotenv reader on the `edges` fixture's label file.
+fn read_label_file(
+    path: &std::path::Path,
+    _known: &dyn Fn(&str) -> Option<String>,
+) -> Result<IndexMap<String, String>, String> {
+    match path.file_name().and_then(|f| f.to_str()) {
+        Some("a.label") => Ok([("L1", "one"), ("L2", "one-x")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()),
+        _ => Err("not found".into()),
+    }
+}
+
 fn run(case: &str, profiles: &[&str]) -> Result<Tree, EmitError> {
     let mut model: Tree = yaml_serde::from_str(&fixture(case, "input.yaml"))
         .unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -86,6 +101,7 @@ fn run(case: &str, profiles: &[&str]) -> Result<Tree, EmitError> {
         for service in services.values_mut() {
             if let Tree::Object(service) = service {
                 resolve_environment_interpolated(service, &lookup, &read_env_file)?;
+                resolve_labels(service, &read_label_file)?;
             }
         }
     }
@@ -229,6 +245,16 @@ fn invalid_typed_values_are_reported_with_their_path() {
             "services.web.blkio_config.weight",
             "unsigned integer",
         ),
+        (
+            serde_json::json!({"blkio_config": {"weight": "10"}}),
+            "services.web.blkio_config.weight",
+            "unsigned integer",
+        ),
+        (
+            serde_json::json!({"cpu_shares": "many"}),
+            "services.web.cpu_shares",
+            "integer",
+        ),
     ];
     for (service, path, kind) in table {
         match emit(service_model(service.clone())) {
@@ -304,7 +330,10 @@ fn label_files_sit_under_the_service_labels() {
     .expect("labels");
     assert_eq!(
         Tree::Object(service.clone()),
-        serde_json::json!({"labels": {"a": "own", "b": "one", "c": "one"}})
+        serde_json::json!({
+            "labels": {"a": "own", "b": "one", "c": "one"},
+            "label_file": ["/x/one.label", "/x/two.label"]
+        })
     );
 }
 
