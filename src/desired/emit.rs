@@ -8,8 +8,8 @@ mod schema;
 mod tests;
 
 pub use project::{
-    EnvFileReader, FileVars, InterpolatingEnvFileReader, LabelFileReader, Lookup, apply_profiles,
-    resolve_environment, resolve_environment_interpolated, resolve_labels,
+    EnvFileEntry, EnvFileReader, FileVars, InterpolatingEnvFileReader, LabelFileReader, Lookup,
+    apply_profiles, resolve_environment, resolve_environment_interpolated, resolve_labels,
 };
 
 use super::tree::{KeyPath, Map, Tree};

@@ -16,9 +16,19 @@ pub type FileVars = IndexMap<String, String>;
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// Reads an env file: `(path, required)`; `Ok(None)` for a missing optional file.
 pub type EnvFileReader<'a> = &'a dyn Fn(&Path, bool) -> Result<Option<FileVars>, String>;
-/// Reads an env file with the lookup its `${VAR}` references are interpolated with.
+/// Reads an env file entry with the lookup its `${VAR}` references are interpolated with.
 pub type InterpolatingEnvFileReader<'a> =
-    &'a dyn Fn(&Path, bool, Lookup<'_>) -> Result<Option<FileVars>, String>;
+    &'a dyn Fn(&EnvFileEntry<'_>, Lookup<'_>) -> Result<Option<FileVars>, String>;
+
+/// One `env_file` entry of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvFileEntry<'a> {
+    pub path: &'a Path,
+    /// A missing file is an error only when required.
+    pub required: bool,
+    /// `format` (`raw` reads values verbatim); `None` for the dotenv grammar.
+    pub format: Option<&'a str>,
+}
 /// Reads a label file with the lookup of labels read from earlier files.
 pub type LabelFileReader<'a> = &'a dyn Fn(&Path, Lookup<'_>) -> Result<FileVars, String>;
 
@@ -138,16 +148,16 @@ pub fn apply_profiles(model: &mut Tree, active: &[String]) -> Result<(), EmitErr
     Ok(())
 }
 
-/// An env file entry: path and whether it must exist.
-fn env_files(service: &Map) -> Vec<(KeyPath, String, bool)> {
+/// The env file entries: path, whether it must exist, format.
+fn env_files(service: &Map) -> Vec<(KeyPath, String, bool, Option<String>)> {
     let base = KeyPath::root().key("env_file");
     match service.get("env_file") {
-        Some(Tree::String(s)) => vec![(base, s.clone(), true)],
+        Some(Tree::String(s)) => vec![(base, s.clone(), true, None)],
         Some(Tree::Array(items)) => items
             .iter()
             .enumerate()
             .filter_map(|(i, item)| match item {
-                Tree::String(s) => Some((base.index(i), s.clone(), true)),
+                Tree::String(s) => Some((base.index(i), s.clone(), true, None)),
                 Tree::Object(m) => {
                     let path = m.get("path").and_then(Tree::as_str)?.to_string();
                     let required = match m.get("required") {
@@ -155,7 +165,8 @@ fn env_files(service: &Map) -> Vec<(KeyPath, String, bool)> {
                         Some(Tree::String(s)) => super::scalar::go_parse_bool(s).unwrap_or(true),
                         _ => true,
                     };
-                    Some((base.index(i), path, required))
+                    let format = m.get("format").and_then(Tree::as_str).map(str::to_string);
+                    Some((base.index(i), path, required, format))
                 }
                 _ => None,
             })
@@ -176,8 +187,8 @@ pub fn resolve_environment(
     lookup: &dyn Fn(&str) -> Option<String>,
     read_env_file: EnvFileReader<'_>,
 ) -> Result<(), EmitError> {
-    resolve_environment_interpolated(service, lookup, &|path, required, _| {
-        read_env_file(path, required)
+    resolve_environment_interpolated(service, lookup, &|entry, _| {
+        read_env_file(entry.path, entry.required)
     })
 }
 
@@ -203,8 +214,13 @@ pub fn resolve_environment_interpolated(
     let interpolation = |name: &str| -> Option<String> {
         lookup(name).or_else(|| own.get(name).cloned().flatten())
     };
-    for (path, file, required) in env_files(service) {
-        match read_env_file(Path::new(&file), required, &interpolation) {
+    for (path, file, required, format) in env_files(service) {
+        let entry = EnvFileEntry {
+            path: Path::new(&file),
+            required,
+            format: format.as_deref(),
+        };
+        match read_env_file(&entry, &interpolation) {
             Ok(Some(vars)) => {
                 for (k, v) in vars {
                     merged.insert(k, Some(v));

@@ -243,7 +243,7 @@ pub fn go_parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-/// Go's `fmt.Sprint` of a float64 (`%v`): shortest digits, exponent form below 1e-4 and from 1e21.
+/// Go's `fmt.Sprint` of a float64 (`%v`): shortest digits, exponent form below 1e-4 and from 1e6.
 pub fn go_format_float(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
@@ -265,7 +265,7 @@ pub fn go_format_float(f: f64) -> String {
     let sci = format!("{f:e}");
     let (mant, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..21).contains(&exp) {
+    if !(-4..6).contains(&exp) {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{mant}e{sign}{:02}", exp.abs())
     } else {
@@ -428,6 +428,10 @@ mod tests {
         assert_eq!(go_format_float(1.0), "1");
         assert_eq!(go_format_float(0.5), "0.5");
         assert_eq!(go_format_float(1e21), "1e+21");
+        assert_eq!(go_format_float(1e6), "1e+06");
+        assert_eq!(go_format_float(123456.0), "123456");
+        assert_eq!(go_format_float(1234567.5), "1.2345675e+06");
+        assert_eq!(go_format_float(0.0001), "0.0001");
         assert_eq!(go_format_float(0.00001), "1e-05");
         assert_eq!(go_format_float32(0.1), "0.1");
     }

@@ -58,11 +58,11 @@ fn lookup(name: &str) -> Option<String> {
 
 /// Stands in for the dotenv reader on the `envfile` fixture's files.
 fn read_env_file(
-    path: &std::path::Path,
-    required: bool,
+    entry: &EnvFileEntry<'_>,
     interpolate: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<IndexMap<String, String>>, String> {
-    let pairs: Vec<(&str, String)> = match path.file_name().and_then(|f| f.to_str()) {
+    let required = entry.required;
+    let pairs: Vec<(&str, String)> = match entry.path.file_name().and_then(|f| f.to_str()) {
         Some("one.env") => vec![
             ("A", "file1".into()),
             ("F1", "one".into()),
