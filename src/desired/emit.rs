@@ -1,4 +1,12 @@
 //! Turns the normalized model into the JSON Compose prints (`docker compose config --format json`), checking and converting typed fields (durations, sizes, ports) on the way.
+//!
+//! Order, as compose-go's `ModelToProject` runs it: [`apply_profiles`] on the whole model,
+//! then for each remaining service [`resolve_environment`] (or
+//! [`resolve_environment_interpolated`]) and [`resolve_labels`], then [`emit`].
+//!
+//! Every field of compose-go's `types.Project` is described in `schema`: its JSON name,
+//! how a model value binds to its Go type (`decode`) and when `encoding/json` leaves it
+//! out. Keys the types do not have are dropped, as are `x-` keys below the top level.
 
 mod decode;
 mod project;
@@ -23,7 +31,7 @@ pub enum EmitError {
         value: String,
         reason: String,
     },
-    #[error("{path}: service depends on service {dependency:?}, which is disabled by profiles")]
+    #[error("{path}: refers to service {dependency:?}, which is disabled by profiles")]
     DisabledDependency { path: KeyPath, dependency: String },
     #[error("{path}: cannot read {what} file {file:?}: {reason}")]
     File {

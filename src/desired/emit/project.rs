@@ -82,8 +82,9 @@ fn sources(v: Option<&Tree>, only_volumes: bool) -> Vec<String> {
 /// compose-go `WithProfiles` followed by the depends_on consistency check and
 /// `WithoutUnnecessaryResources`, as `docker compose config` runs them: services whose
 /// `profiles` match none of `active` (`*` matches all) are removed; a service that
-/// requires a removed one is an error (`required: false` dependencies are kept as they
-/// are); networks, volumes, secrets, configs and models no remaining service uses are dropped.
+/// requires a removed one (`depends_on` not marked `required: false`, `network_mode:
+/// service:…`, a `service:…` build context) is an error, while `required: false`
+/// dependencies are kept as they are; networks, volumes, secrets, configs and models no remaining service uses are dropped.
 pub fn apply_profiles(model: &mut Tree, active: &[String]) -> Result<(), EmitError> {
     let Some(top) = model.as_object_mut() else {
         return Ok(());
@@ -98,6 +99,30 @@ pub fn apply_profiles(model: &mut Tree, active: &[String]) -> Result<(), EmitErr
             keep
         });
         for (name, service) in services.iter() {
+            let at = KeyPath::root().key("services").key(name);
+            let disabled_ref = |path: KeyPath, value: Option<&Tree>| {
+                let target = value.and_then(Tree::as_str)?.strip_prefix("service:")?;
+                disabled
+                    .contains(target)
+                    .then(|| EmitError::DisabledDependency {
+                        path,
+                        dependency: target.to_string(),
+                    })
+            };
+            if let Some(err) = disabled_ref(at.key("network_mode"), service.get("network_mode")) {
+                return Err(err);
+            }
+            if let Some(Tree::Object(contexts)) = service
+                .get("build")
+                .and_then(|b| b.get("additional_contexts"))
+            {
+                for (key, value) in contexts {
+                    let path = at.key("build").key("additional_contexts").key(key);
+                    if let Some(err) = disabled_ref(path, Some(value)) {
+                        return Err(err);
+                    }
+                }
+            }
             if let Some(deps) = service.get("depends_on") {
                 let required_of = |dep: &str| match deps {
                     Tree::Object(m) => match m.get(dep) {

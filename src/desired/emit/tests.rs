@@ -279,10 +279,41 @@ fn a_service_requiring_a_disabled_service_is_an_error() {
     let err = apply_profiles(&mut model, &[]).expect_err("required dependency");
     assert_eq!(
         err.to_string(),
-        "services.b.depends_on: service depends on service \"a\", which is disabled by profiles"
+        "services.b.depends_on: refers to service \"a\", which is disabled by profiles"
     );
     let mut model2 = model.clone();
     assert!(apply_profiles(&mut model2, &["p".to_string()]).is_ok());
+}
+
+#[test]
+fn network_mode_and_build_contexts_naming_a_disabled_service_are_errors() {
+    let table = [
+        (
+            serde_json::json!({"image": "x", "network_mode": "service:a"}),
+            "services.b.network_mode",
+        ),
+        (
+            serde_json::json!({"build": {"context": ".", "additional_contexts": {"base": "service:a"}}}),
+            "services.b.build.additional_contexts.base",
+        ),
+    ];
+    for (b, path) in table {
+        let mut model = serde_json::json!({
+            "services": {"a": {"image": "x", "profiles": ["p"]}, "b": b}
+        });
+        match apply_profiles(&mut model, &[]) {
+            Err(EmitError::DisabledDependency {
+                path: p,
+                dependency,
+            }) => {
+                assert_eq!(
+                    (p.to_string(), dependency.as_str()),
+                    (path.to_string(), "a")
+                );
+            }
+            other => panic!("{path}: expected an error, got {other:?}"),
+        }
+    }
 }
 
 #[test]
