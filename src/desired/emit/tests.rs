@@ -33,6 +33,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("develop", &[]),
     ("misc", &[]),
     ("edges", &[]),
+    ("wide", &[]),
 ];
 
 fn fixture(case: &str, file: &str) -> String {
