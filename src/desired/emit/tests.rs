@@ -369,6 +369,100 @@ fn label_files_sit_under_the_service_labels() {
     );
 }
 
+/// Field paths the per-field proptest fills with arbitrary values.
+const FIELD_PATHS: &[&str] = &[
+    "profiles",
+    "annotations",
+    "attach",
+    "build",
+    "build.args",
+    "build.ssh",
+    "build.labels",
+    "build.cache_from",
+    "build.extra_hosts",
+    "build.secrets.*",
+    "build.secrets.*.mode",
+    "build.shm_size",
+    "build.ulimits.nofile",
+    "develop.watch.*",
+    "develop.watch.*.exec.command",
+    "blkio_config.weight",
+    "blkio_config.weight_device.*",
+    "blkio_config.device_read_bps.*.rate",
+    "cpu_percent",
+    "cpus",
+    "cpu_shares",
+    "command",
+    "entrypoint",
+    "configs.*",
+    "configs.*.mode",
+    "depends_on.db",
+    "depends_on.db.required",
+    "deploy.replicas",
+    "deploy.labels",
+    "deploy.update_config.delay",
+    "deploy.update_config.parallelism",
+    "deploy.update_config.max_failure_ratio",
+    "deploy.resources.limits.cpus",
+    "deploy.resources.limits.memory",
+    "deploy.resources.reservations.devices.*.count",
+    "deploy.resources.reservations.generic_resources.*.discrete_resource_spec",
+    "deploy.restart_policy.delay",
+    "deploy.restart_policy.max_attempts",
+    "deploy.placement.max_replicas_per_node",
+    "devices.*",
+    "dns",
+    "dns_search",
+    "environment",
+    "env_file",
+    "env_file.*",
+    "env_file.*.required",
+    "expose",
+    "extra_hosts",
+    "extra_hosts.h",
+    "gpus.*",
+    "healthcheck.test",
+    "healthcheck.interval",
+    "healthcheck.retries",
+    "labels",
+    "label_file",
+    "logging.options",
+    "mem_limit",
+    "memswap_limit",
+    "models.m",
+    "networks.n",
+    "networks.n.aliases",
+    "networks.n.driver_opts",
+    "networks.n.priority",
+    "ports.*",
+    "ports.*.target",
+    "ports.*.published",
+    "provider.options",
+    "scale",
+    "secrets.*",
+    "shm_size",
+    "stop_grace_period",
+    "storage_opt",
+    "sysctls",
+    "tmpfs",
+    "ulimits.nofile",
+    "ulimits.nofile.soft",
+    "volumes.*",
+    "volumes.*.tmpfs.size",
+    "volumes.*.tmpfs.mode",
+    "volumes.*.bind.create_host_path",
+    "volumes.*.volume.labels",
+    "pre_start.*.command",
+    "post_start.*.environment",
+    "ipam.config.*",
+    "ipam.config.*.aux_addresses",
+    "driver_opts",
+    "external",
+    "enable_ipv6",
+    "content",
+    "environment",
+];
+
 fn arb_tree() -> impl Strategy<Value = Tree> {
     let leaf = prop_oneof![
         Just(Tree::Null),
@@ -467,5 +561,26 @@ proptest! {
     #[test]
     fn services_nested_anywhere_do_not_panic(service in arb_tree()) {
         let _ = emit(service_model(service));
+    }
+
+    #[test]
+    fn any_value_at_any_field_does_not_panic(
+        field in prop::sample::select(FIELD_PATHS.to_vec()),
+        value in arb_tree(),
+    ) {
+        // Builds `{"a": {"b": value}}` from `a.b`, `*` standing for a list element.
+        let mut node = value;
+        for key in field.rsplit('.') {
+            node = if key == "*" {
+                Tree::Array(vec![node])
+            } else {
+                serde_json::json!({ key: node })
+            };
+        }
+        let mut model = service_model(node.clone());
+        let _ = apply_profiles(&mut model, &[]);
+        let _ = emit(model);
+        let _ = emit(serde_json::json!({"services": {}, "networks": {"n": node.clone()}}));
+        let _ = emit(serde_json::json!({"volumes": {"v": node.clone()}, "secrets": {"s": node}}));
     }
 }
