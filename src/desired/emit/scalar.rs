@@ -368,6 +368,17 @@ mod tests {
             ("2\u{b5}s", "2\u{b5}s"),
             (".5s", "500ms"),
             ("1h2m3s4ms", "1h2m3.004s"),
+            // Checked against compose v5.6.1.
+            ("1.5h", "1h30m0s"),
+            ("2d", "48h0m0s"),
+            ("1w2d", "216h0m0s"),
+            ("+5s", "5s"),
+            ("1us", "1\u{b5}s"),
+            ("1000000h", "1000000h0m0s"),
+            ("0.000000001s", "1ns"),
+            ("1.0000000005s", "1s"),
+            ("3ns", "3ns"),
+            ("59.9999999999s", "59.999999999s"),
         ];
         for (input, want) in table {
             let d = parse_duration(input).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -377,7 +388,18 @@ mod tests {
 
     #[test]
     fn malformed_durations_are_rejected() {
-        for bad in ["", "10", "1x", "s", ".s", "-", "1.5", "99999999999h", "1s2"] {
+        for bad in [
+            "",
+            "10",
+            "1x",
+            "s",
+            ".s",
+            "-",
+            "1.5",
+            "99999999999h",
+            "1s2",
+            "1e3s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
@@ -394,11 +416,22 @@ mod tests {
             ("1.5k", 1536),
             ("100b", 100),
             ("2 GB", 2_147_483_648),
+            // Checked against compose v5.6.1.
+            ("1kb", 1024),
+            ("0.5g", 536_870_912),
+            ("1p", 1_125_899_906_842_624),
+            ("1.5", 1),
+            ("+5", 5),
+            ("-5", -5),
+            ("5 ", 5),
+            ("1KIB", 1024),
         ];
         for (input, want) in table {
             assert_eq!(parse_bytes(input), Ok(want), "{input}");
         }
-        for bad in ["", "abc", "1x", "1mbb", "1kx", "-1k", "1bb"] {
+        for bad in [
+            "", "abc", "1x", "1mbb", "1kx", "-1k", "1bb", "1.2.3m", "0x10",
+        ] {
             assert!(parse_bytes(bad).is_err(), "{bad}");
         }
     }
