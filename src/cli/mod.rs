@@ -144,7 +144,8 @@ fn config(g: &Global, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut model = project.model;
+    // Like `docker compose config`, a literal `$` prints as `$$` so the output reads back unchanged.
+    let mut model = desired::emit::escape_dollars(project.model);
     if !args.reveal_secrets {
         Redactor::new(project.secret_values).tree(&mut model);
     }

@@ -163,21 +163,3 @@ pub fn escape_dollars(v: Tree) -> Tree {
     }
 }
 
-/// Removes services whose profiles are not active (compose-go `Project.WithProfiles`).
-pub fn apply_profiles(model: &mut Tree, active: &[String]) -> Result<(), EmitError> {
-    let _ = (model, active);
-    Ok(())
-}
-
-/// Merges a service's env files under its environment and resolves bare keys.
-pub fn resolve_environment(
-    service: &mut super::tree::Map,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    read_env_file: &dyn Fn(
-        &std::path::Path,
-        bool,
-    ) -> Result<Option<indexmap::IndexMap<String, String>>, String>,
-) -> Result<(), EmitError> {
-    let _ = (service, lookup, read_env_file);
-    Ok(())
-}

@@ -54,10 +54,11 @@ pub fn load_model(inputs: &Inputs) -> Result<(String, Tree), DesiredError> {
     top.insert("name".into(), Tree::String(name.clone()));
     normalize::normalize(&mut top, &lookup);
 
-    let mut model = emit::emit(Tree::Object(top)).map_err(DesiredError::Emit)?;
+    let mut model = Tree::Object(top);
     emit::apply_profiles(&mut model, &inputs.profiles).map_err(DesiredError::Emit)?;
     validate::check_consistency(&model)?;
-    resolve_env_files(&mut model, &lookup)?;
+    resolve_service_files(&mut model, &lookup)?;
+    let model = emit::emit_project(&model).map_err(DesiredError::Emit)?;
     Ok((name, model))
 }
 
@@ -521,28 +522,47 @@ fn resolve_environment(dict: &mut Tree, lookup: &dyn Fn(&str) -> Option<String>)
     }
 }
 
-/// Reads each service's `env_file`s into its environment, as `docker compose config` shows it.
-fn resolve_env_files(
+/// Reads each service's `env_file`s into its environment and `label_file`s into its labels,
+/// as `docker compose config` shows them.
+fn resolve_service_files(
     model: &mut Tree,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), DesiredError> {
-    let read_env = |p: &Path, required: bool| -> Result<Option<IndexMap<String, String>>, String> {
-        match std::fs::read_to_string(p) {
-            Ok(text) => dotenv::parse(&text, lookup)
-                .map(Some)
-                .map_err(|e| format!("{}: {e}", p.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),
-            Err(e) => Err(format!("{}: {e}", p.display())),
+    let read_env = |entry: &emit::EnvFileEntry<'_>,
+                    l: emit::Lookup<'_>|
+     -> Result<Option<IndexMap<String, String>>, String> {
+        match std::fs::read_to_string(entry.path) {
+            Ok(text) if entry.format == Some("raw") => Ok(Some(parse_raw_env(&text))),
+            Ok(text) => dotenv::parse(&text, l).map(Some).map_err(|e| e.to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !entry.required => Ok(None),
+            Err(e) => Err(e.to_string()),
         }
     };
+    let read_labels = |p: &Path, l: emit::Lookup<'_>| -> Result<IndexMap<String, String>, String> {
+        let text = std::fs::read_to_string(p).map_err(|e| e.to_string())?;
+        dotenv::parse(&text, l).map_err(|e| e.to_string())
+    };
     if let Some(Tree::Object(services)) = model.get_mut("services") {
-        for (_, s) in services.iter_mut() {
+        for (name, s) in services.iter_mut() {
             if let Tree::Object(s) = s {
-                emit::resolve_environment(s, lookup, &read_env).map_err(DesiredError::Emit)?;
+                let at = |e: emit::EmitError| DesiredError::Service {
+                    service: name.clone(),
+                    source: e,
+                };
+                emit::resolve_environment_interpolated(s, lookup, &read_env).map_err(at)?;
+                emit::resolve_labels(s, &read_labels).map_err(at)?;
             }
         }
     }
     Ok(())
+}
+
+/// The `raw` env file format: `KEY=VALUE` lines taken verbatim.
+fn parse_raw_env(text: &str) -> IndexMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The project name: set explicitly (validated), else the files' `name:` (normalized), else the folder's name.

@@ -64,6 +64,12 @@ pub enum DesiredError {
     Schema(#[from] schema::SchemaError),
     #[error(transparent)]
     Emit(emit::EmitError),
+    #[error("services.{service}: {source}")]
+    Service {
+        service: String,
+        #[source]
+        source: emit::EmitError,
+    },
     #[error(transparent)]
     Validate(#[from] validate::ValidateError),
     #[error("{path}: {message}")]
