@@ -162,4 +162,3 @@ pub fn escape_dollars(v: Tree) -> Tree {
         other => other,
     }
 }
-

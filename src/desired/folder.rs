@@ -107,7 +107,8 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         Some(_) | None => None,
     };
 
-    let working_dir = match (&req.project_directory, &folder, req.files.first()) {
+    // Env files are found from here; the project directory proper is settled once the files are known.
+    let env_dir = match (&req.project_directory, &folder, req.files.first()) {
         (Some(d), _, _) => abs(d),
         (None, Some(d), _) => d.clone(),
         (None, None, Some(f)) => abs(f).parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -122,9 +123,9 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
             true,
         )
     } else if let Some(list) = manifest.as_ref().and_then(|m| m.env_files.clone()) {
-        (list.iter().map(|p| working_dir.join(p)).collect(), false)
+        (list.iter().map(|p| env_dir.join(p)).collect(), false)
     } else {
-        (vec![working_dir.join(".env")], false)
+        (vec![env_dir.join(".env")], false)
     };
     let mut file_env = Environment::new();
     let mut used_env_files = Vec::new();
@@ -149,7 +150,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
     }
 
     // `.env.example`: canonical keys; non-secret ones fall back to their example value.
-    let example = working_dir.join(".env.example");
+    let example = env_dir.join(".env.example");
     if example.is_file() {
         let text = read(&example)?;
         let defaults = dotenv::parse(&text, &|_| None).map_err(|source| DesiredError::Dotenv {
@@ -194,14 +195,21 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
             .unwrap_or_default()
     };
 
-    let mut files = compose_files(req, manifest.as_ref(), &working_dir, &environment, &abs)?;
+    let mut files = compose_files(req, manifest.as_ref(), &env_dir, &environment, &abs)?;
     if let Some(m) = &manifest {
         for p in &profiles {
             if let Some(prof) = m.profiles.get(p) {
-                files.extend(prof.compose_files.iter().map(|f| working_dir.join(f)));
+                files.extend(prof.compose_files.iter().map(|f| env_dir.join(f)));
             }
         }
     }
+    // Like Compose: the named directory, else the folder of the first compose file.
+    let working_dir = match (&req.project_directory, &folder, files.first()) {
+        (Some(d), _, _) => abs(d),
+        (None, Some(d), _) => d.clone(),
+        (None, None, Some(f)) => f.parent().map(Path::to_path_buf).unwrap_or(env_dir),
+        (None, None, None) => env_dir,
+    };
     for f in &files {
         if !f.is_file() {
             return Err(DesiredError::Io {

@@ -484,12 +484,10 @@ fn extend_service(
             .map(Tree::take)
             .unwrap_or(Tree::Null);
     }
-    let mut merged =
-        merge::extend_named_service(name, base, Tree::Object(service.clone())).map_err(|source| {
-            DesiredError::Merge {
-                file: file.to_path_buf(),
-                source,
-            }
+    let mut merged = merge::extend_named_service(name, base, Tree::Object(service.clone()))
+        .map_err(|source| DesiredError::Merge {
+            file: file.to_path_buf(),
+            source,
         })?;
     if let Tree::Object(m) = &mut merged {
         m.remove("extends");

@@ -49,7 +49,8 @@ const MAX_NODES: usize = 1_000_000;
 pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Document>, YamlError> {
     let mut docs = Vec::new();
     for de in yaml_serde::Deserializer::from_str(text) {
-        let value: Yaml = serde::Deserialize::deserialize(de).map_err(|e| syntax(file, &e))?;
+        let value: Yaml = serde::de::DeserializeSeed::deserialize(NodeSeed { src: text }, de)
+            .map_err(|e| syntax(file, &e))?;
         if value.is_null() {
             continue;
         }
@@ -88,10 +89,17 @@ fn convert_document(file: &Path, mut value: Yaml) -> Result<Document, YamlError>
             message,
         }
     })?;
-    value.apply_merge().map_err(|e| YamlError::Invalid {
-        file: file.to_path_buf(),
-        message: format!("invalid merge key (<<): {e}"),
-    })?;
+    // `apply_merge` resolves one level of merge keys per pass: a merged-in mapping that has
+    // merge keys of its own (an anchor built from anchors) needs another pass.
+    for _ in 0..MAX_MERGE_DEPTH {
+        value.apply_merge().map_err(|e| YamlError::Invalid {
+            file: file.to_path_buf(),
+            message: format!("invalid merge key (<<): {e}"),
+        })?;
+        if !has_merge_key(&value) {
+            break;
+        }
+    }
     let tree = to_tree(value, &KeyPath::root()).map_err(|(path, message)| YamlError::At {
         file: file.to_path_buf(),
         path,
@@ -104,6 +112,250 @@ fn convert_document(file: &Path, mut value: Yaml) -> Result<Document, YamlError>
         });
     }
     Ok(Document { tree, markers })
+}
+
+/// How deeply merge keys may nest (an anchor merging an anchor merging …).
+const MAX_MERGE_DEPTH: usize = 64;
+
+fn has_merge_key(v: &Yaml) -> bool {
+    match v {
+        Yaml::Mapping(m) => m.contains_key("<<") || m.values().any(has_merge_key),
+        Yaml::Sequence(s) => s.iter().any(has_merge_key),
+        Yaml::Tagged(t) => has_merge_key(&t.value),
+        _ => false,
+    }
+}
+
+/// Builds a [`Yaml`] value like `yaml_serde`'s own, but resolves plain (unquoted) scalars
+/// the way Go's YAML library does where the two differ: YAML 1.1 integers (`0755` is octal,
+/// `1_000` is a thousand, `0b101` is binary) and timestamps (`2024-01-01` becomes a Go time).
+/// A plain scalar is told from a quoted one by where its text sits in the source.
+struct NodeSeed<'s> {
+    src: &'s str,
+}
+
+impl<'de, 's> serde::de::DeserializeSeed<'de> for NodeSeed<'s> {
+    type Value = Yaml;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Yaml, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 's> serde::de::Visitor<'de> for NodeSeed<'s> {
+    type Value = Yaml;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Yaml, E> {
+        Ok(Yaml::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Yaml, E> {
+        Ok(Yaml::Number(i.into()))
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<Yaml, E> {
+        Ok(Yaml::Number(u.into()))
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<Yaml, E> {
+        Ok(Yaml::Number(f.into()))
+    }
+    fn visit_unit<E>(self) -> Result<Yaml, E> {
+        Ok(Yaml::Null)
+    }
+    fn visit_none<E>(self) -> Result<Yaml, E> {
+        Ok(Yaml::Null)
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Yaml, E> {
+        Ok(Yaml::String(s.to_string()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Yaml, E> {
+        Ok(Yaml::String(s))
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Yaml, E> {
+        if is_plain(self.src, s) {
+            if let Some(v) = go_plain_scalar(s) {
+                return Ok(v);
+            }
+        }
+        Ok(Yaml::String(s.to_string()))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Yaml, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(NodeSeed { src: self.src })? {
+            out.push(v);
+        }
+        Ok(Yaml::Sequence(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Yaml, A::Error> {
+        let mut out = yaml_serde::Mapping::new();
+        while let Some(k) = map.next_key_seed(NodeSeed { src: self.src })? {
+            let v = map.next_value_seed(NodeSeed { src: self.src })?;
+            out.insert(k, v);
+        }
+        Ok(Yaml::Mapping(out))
+    }
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Yaml, A::Error> {
+        use serde::de::VariantAccess;
+        let (tag, contents): (String, _) = data.variant()?;
+        let value = contents.newtype_variant_seed(NodeSeed { src: self.src })?;
+        let tag = if tag.is_empty() { "!".to_string() } else { tag };
+        Ok(Yaml::Tagged(Box::new(yaml_serde::value::TaggedValue {
+            tag: yaml_serde::value::Tag::new(tag),
+            value,
+        })))
+    }
+}
+
+/// True when `s` is a slice of `src` not preceded by a quote: a plain scalar.
+fn is_plain(src: &str, s: &str) -> bool {
+    let start = src.as_ptr() as usize;
+    let at = s.as_ptr() as usize;
+    if at < start || at + s.len() > start + src.len() {
+        return false;
+    }
+    let offset = at - start;
+    !matches!(
+        src.as_bytes().get(offset.wrapping_sub(1)),
+        Some(b'"' | b'\'')
+    )
+}
+
+/// Go's YAML resolution of a plain scalar that `yaml_serde` keeps as a string.
+fn go_plain_scalar(s: &str) -> Option<Yaml> {
+    let first = s.chars().next()?;
+    if !(first.is_ascii_digit() || first == '-' || first == '+' || first == '.') {
+        return None;
+    }
+    if let Some(t) = go_timestamp(s) {
+        return Some(Yaml::String(t));
+    }
+    let plain = s.replace('_', "");
+    if let Some(i) = go_parse_int(&plain) {
+        return Some(Yaml::Number(i.into()));
+    }
+    if is_yaml_style_float(&plain) {
+        let f: f64 = plain.parse().ok()?;
+        return Some(Yaml::Number(f.into()));
+    }
+    None
+}
+
+/// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`, the floats Go's YAML accepts.
+fn is_yaml_style_float(s: &str) -> bool {
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some(("", frac)) => digits(frac),
+        Some((int, frac)) => digits(int) && (frac.is_empty() || digits(frac)),
+        None => digits(mantissa),
+    };
+    let exp_ok = match exp {
+        None => true,
+        Some(e) => digits(e.strip_prefix(['-', '+']).unwrap_or(e)),
+    };
+    mantissa_ok && exp_ok
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)`: optional sign, then `0x`, `0o`, `0b` or a leading `0` (octal).
+fn go_parse_int(s: &str) -> Option<i64> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d.to_string())
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d.to_string())
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d.to_string())
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, lower[1..].to_string())
+    } else {
+        (10, lower)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let v = i64::from_str_radix(&digits, radix).ok()?;
+    Some(if neg { -v } else { v })
+}
+
+/// A YAML timestamp as Go prints a `time.Time` (`2024-01-01 00:00:00 +0000 UTC`).
+/// Handles dates, and date-times in UTC (`Z`) or without a zone; other forms stay strings.
+fn go_timestamp(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return None;
+    }
+    let (date, time) = match s.find(['T', 't', ' ']) {
+        Some(i) => (&s[..i], Some(s[i + 1..].trim_start())),
+        None => (s, None),
+    };
+    let mut parts = date.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let num = |p: &str, max: u32| -> Option<u32> {
+        if p.is_empty() || p.len() > 2 || !p.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        p.parse().ok().filter(|v| *v <= max)
+    };
+    let (m, d) = (num(m, 12)?, num(d, 31)?);
+    if m == 0 || d == 0 {
+        return None;
+    }
+    let mut zone = "+0000 UTC".to_string();
+    let (hh, mm, ss, frac) = match time {
+        None => (0, 0, 0, String::new()),
+        Some(t) => {
+            let t = match t.strip_suffix(['Z', 'z']) {
+                Some(t) => t,
+                None => match t.rfind(['+', '-']) {
+                    Some(i) => {
+                        let (h, m) = t[i + 1..].split_once(':').unwrap_or((&t[i + 1..], "00"));
+                        let (h, m) = (num(h, 23)?, num(m, 59)?);
+                        let sign = &t[i..i + 1];
+                        zone = format!("{sign}{h:02}{m:02} {sign}{h:02}{m:02}");
+                        if h == 0 && m == 0 {
+                            zone = "+0000 +0000".into();
+                        }
+                        t[..i].trim_end()
+                    }
+                    None => t,
+                },
+            };
+            let (hms, frac) = match t.split_once('.') {
+                Some((a, f)) if !f.is_empty() && f.bytes().all(|c| c.is_ascii_digit()) => {
+                    (a, f.trim_end_matches('0').to_string())
+                }
+                Some(_) => return None,
+                None => (t, String::new()),
+            };
+            let mut p = hms.split(':');
+            let (h, mi, se) = (p.next()?, p.next()?, p.next()?);
+            if p.next().is_some() {
+                return None;
+            }
+            (num(h, 23)?, num(mi, 59)?, num(se, 60)?, frac)
+        }
+    };
+    let frac = if frac.is_empty() {
+        String::new()
+    } else {
+        format!(".{frac}")
+    };
+    Some(format!(
+        "{y}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}{frac} {zone}"
+    ))
 }
 
 /// Records and removes `!reset`/`!override` tags. A merge key (`<<`) segment is left out of
@@ -322,6 +574,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(docs.len(), 2);
+    }
+
+    #[test]
+    fn anchors_built_from_anchors_merge_fully() {
+        let d = one(
+            "x-a: &a\n  image: a\nx-b: &b\n  <<: *a\n  restart: always\nservices:\n  s:\n    <<: *b\n",
+        );
+        assert_eq!(
+            d.tree["services"]["s"],
+            json!({"image": "a", "restart": "always"})
+        );
+    }
+
+    #[test]
+    fn plain_scalars_resolve_like_go_yaml_and_quoted_ones_stay_strings() {
+        let d = one(
+            "a: 0755\nb: '0755'\nc: 1_000\nd: 0b101\ne: 2024-01-01\nf: \"2024-01-01\"\ng: 2024-01-01T10:20:30Z\nh: 08\ni: 1.5\nj: -012\n",
+        );
+        assert_eq!(d.tree["a"], json!(493));
+        assert_eq!(d.tree["b"], json!("0755"));
+        assert_eq!(d.tree["c"], json!(1000));
+        assert_eq!(d.tree["d"], json!(5));
+        assert_eq!(d.tree["e"], json!("2024-01-01 00:00:00 +0000 UTC"));
+        assert_eq!(d.tree["f"], json!("2024-01-01"));
+        assert_eq!(d.tree["g"], json!("2024-01-01 10:20:30 +0000 UTC"));
+        assert_eq!(d.tree["h"], json!(8.0));
+        assert_eq!(d.tree["i"], json!(1.5));
+        assert_eq!(d.tree["j"], json!(-10));
     }
 
     #[test]
