@@ -122,4 +122,9 @@ for entry in "${images[@]}"; do
     log "built $tag"
     built=$((built + 1))
 done
+# Rebuilt tags leave their old images dangling; remove those (only ours, by label).
+if ((built)); then
+    docker images -q --filter dangling=true --filter label=spindle.image-digest \
+        | xargs -r docker rmi >/dev/null 2>&1 || true
+fi
 log "$built built, $kept already up to date"
