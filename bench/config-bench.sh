@@ -221,6 +221,7 @@ EOF
             ((kind >= 2)) || continue
             printf '  app-%d:\n' "$i"
             if ((i % 2 == 0)); then
+                # shellcheck disable=SC2016 # a literal ${VAR} for compose to interpolate
                 printf '    image: ${REGISTRY}/app:${NEXT_TAG:-2024.12.0}\n'
             fi
             cat <<EOF
