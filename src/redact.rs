@@ -193,3 +193,31 @@ mod redactor_tests {
         }
     }
 }
+
+/// Secret values known to this process, so that every exit path (errors, logs) can scrub them.
+static KNOWN: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Registers secret values seen while loading the desired state.
+pub fn register_secrets(values: impl IntoIterator<Item = String>) {
+    let mut known = KNOWN
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for v in values {
+        if !v.is_empty() && !known.contains(&v) {
+            known.push(v);
+        }
+    }
+}
+
+/// A redactor over every registered secret value.
+pub fn registered() -> Redactor {
+    let known = KNOWN
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Redactor::new(known.iter().cloned())
+}
+
+/// Scrubs text with the registered secrets: the last step before text leaves the process.
+pub fn scrub(text: &str) -> String {
+    registered().text(text)
+}

@@ -269,3 +269,62 @@ fn a_valid_project_given_with_f_prints_json() {
         Some(&serde_json::json!("nginx"))
     );
 }
+
+#[test]
+fn a_secret_value_that_breaks_a_field_is_redacted_in_the_error() {
+    let project = Project::new()
+        .file(".env", "DB_PASSWORD=hunter2-very-secret\n")
+        .file(
+            "compose.yaml",
+            "services:\n  web:\n    image: nginx\n    mem_limit: ${DB_PASSWORD}\n",
+        );
+    let stderr = project.config_error();
+    assert!(!stderr.contains("hunter2-very-secret"), "{stderr}");
+    assert_mentions(&stderr, &["services.web", "mem_limit", "<redacted>"]);
+}
+
+#[test]
+fn a_secret_key_of_env_example_missing_from_env_fails_closed_and_names_the_key() {
+    let project = Project::new()
+        .file(".env.example", "DB_HOST=db\nDB_PASSWORD=changeme\n")
+        .file(".env", "DB_HOST=db\n")
+        .file("compose.yaml", "services:\n  web:\n    image: nginx\n");
+    let stderr = project.config_error();
+    assert_mentions(&stderr, &["DB_PASSWORD", ".env.example"]);
+    assert!(!stderr.contains("changeme"), "{stderr}");
+}
+
+#[test]
+fn a_plain_key_of_env_example_missing_from_env_takes_the_example_value_with_a_warning() {
+    let project = Project::new()
+        .file(".env.example", "LOG_LEVEL=info\n")
+        .file(
+            "compose.yaml",
+            "services:\n  web:\n    image: nginx\n    environment:\n      LEVEL: ${LOG_LEVEL}\n",
+        );
+    let out = project.run(&["config", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["services"]["web"]["environment"]["LEVEL"], "info");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("LOG_LEVEL") && stderr.contains(".env.example"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn secret_values_are_redacted_in_config_output_unless_revealed() {
+    let project = Project::new()
+        .file(".env", "API_TOKEN=tok-1234567890\n")
+        .file(
+            "compose.yaml",
+            "services:\n  web:\n    image: nginx\n    environment:\n      API_TOKEN: ${API_TOKEN}\n      URL: https://x/?t=${API_TOKEN}\n",
+        );
+    let out = project.run(&["config", "--format", "json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("tok-1234567890"), "{text}");
+    assert!(text.contains("<redacted>"), "{text}");
+    let out = project.run(&["config", "--format", "json", "--reveal-secrets"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tok-1234567890"));
+}

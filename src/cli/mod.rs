@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use spindle::desired::{self, tree::Tree};
-use spindle::redact::Redactor;
+use spindle::redact::{self, Redactor};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -86,13 +86,27 @@ pub fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| ScrubbingWriter(std::io::stderr()))
         .without_time()
         .with_target(false)
         .init();
 }
 
-/// The error and its causes on one line, each cause once.
+/// Passes log output through the secret scrubber before it reaches stderr.
+struct ScrubbingWriter<W>(W);
+
+impl<W: std::io::Write> std::io::Write for ScrubbingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(redact::scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// The error and its causes on one line, each cause once, with secret values scrubbed.
 pub fn render_error(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
@@ -101,7 +115,7 @@ pub fn render_error(e: &anyhow::Error) -> String {
             parts.push(s);
         }
     }
-    parts.join(": ")
+    redact::scrub(&parts.join(": "))
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

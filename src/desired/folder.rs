@@ -223,11 +223,12 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         .project_name
         .clone()
         .or_else(|| manifest.as_ref().and_then(|m| m.project.clone()));
-    let secret_values = environment
+    let secret_values: Vec<String> = environment
         .iter()
         .filter(|(k, v)| redact::is_secret_key(k) && !v.is_empty())
         .map(|(_, v)| v.clone())
         .collect();
+    redact::register_secrets(secret_values.iter().cloned());
     let inputs = Inputs {
         working_dir: working_dir.clone(),
         files: files.clone(),
