@@ -64,7 +64,10 @@ enum Transformer {
     Include,
 }
 
-const TRANSFORMERS: &[(&str, Transformer)] = &[
+static TRANSFORMER_TABLE: std::sync::LazyLock<super::tree::PatternTable<Transformer>> =
+    std::sync::LazyLock::new(|| super::tree::PatternTable::new(TRANSFORMERS));
+
+static TRANSFORMERS: &[(&str, Transformer)] = &[
     ("services.*", Transformer::Service),
     ("services.*.build.secrets.*", Transformer::FileMount),
     ("services.*.build.provenance", Transformer::StringOrX),
@@ -108,8 +111,8 @@ const TRANSFORMERS: &[(&str, Transformer)] = &[
 /// Applies the first transformer whose pattern matches `path`; otherwise walks into children.
 /// A transformer decides itself whether to walk further (as in compose-go).
 fn transform(value: &mut Tree, path: &KeyPath) -> Result<(), CanonicalError> {
-    match TRANSFORMERS.iter().find(|(p, _)| path.matches(p)) {
-        Some((_, t)) => apply(*t, value, path),
+    match TRANSFORMER_TABLE.find(path) {
+        Some(t) => apply(*t, value, path),
         None => transform_children(value, path),
     }
 }
@@ -476,7 +479,10 @@ enum DefaultValue {
     VolumeBind,
 }
 
-const DEFAULTS: &[(&str, DefaultValue)] = &[
+static DEFAULT_TABLE: std::sync::LazyLock<super::tree::PatternTable<DefaultValue>> =
+    std::sync::LazyLock::new(|| super::tree::PatternTable::new(DEFAULTS));
+
+static DEFAULTS: &[(&str, DefaultValue)] = &[
     ("services.*.build", DefaultValue::BuildContext),
     ("services.*.secrets.*", DefaultValue::SecretMount),
     ("services.*.ports.*", DefaultValue::Port),
@@ -494,7 +500,7 @@ pub fn set_defaults(tree: &mut Tree) -> Result<(), CanonicalError> {
 }
 
 fn defaults(value: &mut Tree, path: &KeyPath) -> Result<(), CanonicalError> {
-    if let Some((_, d)) = DEFAULTS.iter().find(|(p, _)| path.matches(p)) {
+    if let Some(d) = DEFAULT_TABLE.find(path) {
         return apply_default(*d, value, path);
     }
     match value {

@@ -14,7 +14,7 @@
 //! casts (ports' targets, booleans, counts, `cpus`, ...) exactly as compose-go's loader does: every
 //! string at such a place is cast, whether it contained a variable or not.
 
-use super::tree::{KeyPath, Seg, Tree};
+use super::tree::{KeyPath, Tree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InterpolateError {
@@ -335,7 +335,7 @@ enum Cast {
 
 /// compose-go's `interpolateTypeCastMapping`. `*` matches any key or list index, `[]` any list
 /// index.
-const CASTS: &[(&str, Cast)] = &[
+static CASTS: &[(&str, Cast)] = &[
     ("services.*.cpu_count", Cast::Int),
     ("services.*.cpu_percent", Cast::Float),
     ("services.*.cpu_period", Cast::Int),
@@ -389,22 +389,11 @@ const CASTS: &[(&str, Cast)] = &[
     ("configs.*.external", Cast::Bool),
 ];
 
-fn pattern_matches(path: &[Seg], pattern: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('.').collect();
-    parts.len() == path.len()
-        && parts.iter().zip(path).all(|(p, seg)| match (*p, seg) {
-            ("*", _) => true,
-            ("[]", Seg::Index(_)) => true,
-            (p, Seg::Key(k)) => p == k,
-            _ => false,
-        })
-}
+static CAST_TABLE: std::sync::LazyLock<super::tree::PatternTable<Cast>> =
+    std::sync::LazyLock::new(|| super::tree::PatternTable::new(CASTS));
 
 fn cast_for(path: &KeyPath) -> Option<Cast> {
-    CASTS
-        .iter()
-        .find(|(p, _)| pattern_matches(path.segments(), p))
-        .map(|(_, c)| *c)
+    CAST_TABLE.find(path).copied()
 }
 
 /// Parses an integer the way Go's `strconv.ParseInt(s, 10, 64)` does: optional sign, ASCII

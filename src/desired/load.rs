@@ -583,15 +583,8 @@ fn project_name(inputs: &Inputs, env: &Environment) -> Result<String, DesiredErr
     let mut from_files = String::new();
     for f in &inputs.files {
         let Ok(text) = read(f) else { continue };
-        let Ok(docs) = yaml::parse_file(f, &text) else {
-            continue;
-        };
-        for d in docs {
-            if let Some(Tree::String(n)) = d.tree.get("name")
-                && !n.is_empty()
-            {
-                from_files = n.clone();
-            }
+        if let Some(n) = yaml::top_level_name(&text) {
+            from_files = n;
         }
     }
     if !from_files.is_empty() {

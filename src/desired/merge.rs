@@ -107,13 +107,13 @@ fn reset_walk(node: &mut Tree, here: &mut Vec<Seg>, paths: &[KeyPath]) {
     match node {
         Tree::Object(map) => {
             map.retain(|k, _| {
-                here.push(Seg::Key(k.clone()));
+                here.push(Seg::Key(k.as_str().into()));
                 let hit = paths.iter().any(|p| reset_matches(p, here));
                 here.pop();
                 !hit
             });
             for (k, v) in map.iter_mut() {
-                here.push(Seg::Key(k.clone()));
+                here.push(Seg::Key(k.as_str().into()));
                 reset_walk(v, here, paths);
                 here.pop();
             }
@@ -137,12 +137,12 @@ fn reset_matches(pattern: &KeyPath, here: &[Seg]) -> bool {
     let pat = pattern.segments();
     pat.len() == here.len()
         && pat.iter().zip(here).all(|(p, h)| match (p, h) {
-            (Seg::Key(k), _) if k == "*" => true,
+            (Seg::Key(k), _) if &**k == "*" => true,
             (Seg::Key(p), Seg::Key(h)) => p == h,
             // compose walks sequence items as `[i]`; a recorded key can only equal that text
-            (Seg::Key(p), Seg::Index(i)) => *p == format!("[{i}]"),
+            (Seg::Key(p), Seg::Index(i)) => **p == format!("[{i}]"),
             // compose records sequence items as a bare `i`
-            (Seg::Index(i), Seg::Key(h)) => *h == i.to_string(),
+            (Seg::Index(i), Seg::Key(h)) => **h == i.to_string(),
             (Seg::Index(_), Seg::Index(_)) => false,
         })
 }
@@ -186,7 +186,7 @@ fn segs_match(segs: &[Seg], pattern: &str) -> bool {
         };
         let ok = p == "*"
             || match seg {
-                Seg::Key(k) => k == p,
+                Seg::Key(k) => &**k == p,
                 Seg::Index(_) => false,
             };
         if !ok {
@@ -261,7 +261,8 @@ fn merge_rule(path: &KeyPath) -> Option<Rule> {
     if let Some((_, rule)) = TOP_RULES.iter().find(|(p, _)| segs_match(segs, p)) {
         return Some(*rule);
     }
-    let workload = matches!(segs.first(), Some(Seg::Key(k)) if k == "services" || k == "jobs");
+    let workload =
+        matches!(segs.first(), Some(Seg::Key(k)) if &**k == "services" || &**k == "jobs");
     if !workload || segs.len() < 3 {
         return None;
     }
@@ -324,7 +325,7 @@ fn unique_indexer(path: &KeyPath) -> Option<Indexer> {
     if let Some((_, ix)) = UNIQUE_TOP.iter().find(|(p, _)| segs_match(segs, p)) {
         return Some(*ix);
     }
-    if !matches!(segs.first(), Some(Seg::Key(k)) if k == "services") || segs.len() < 3 {
+    if !matches!(segs.first(), Some(Seg::Key(k)) if &**k == "services") || segs.len() < 3 {
         return None;
     }
     let rest = segs.get(2..)?;
@@ -1798,12 +1799,15 @@ mod tests {
     }
 
     fn paths() -> impl Strategy<Value = Vec<KeyPath>> {
-        let seg = prop_oneof![key().prop_map(Seg::Key), (0usize..3).prop_map(Seg::Index)];
+        let seg = prop_oneof![
+            key().prop_map(|k| Seg::Key(k.into())),
+            (0usize..3).prop_map(Seg::Index)
+        ];
         prop::collection::vec(prop::collection::vec(seg, 1..5), 0..4).prop_map(|ps| {
             ps.into_iter()
                 .map(|segs| {
                     segs.into_iter().fold(KeyPath::root(), |p, s| match s {
-                        Seg::Key(k) => p.key(k),
+                        Seg::Key(k) => p.key(k.to_string()),
                         Seg::Index(i) => p.index(i),
                     })
                 })

@@ -1,6 +1,7 @@
 //! The untyped compose tree the loader works on, and key paths that name places in it.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A compose document as the loader sees it between stages: JSON values with insertion order kept.
 pub type Tree = serde_json::Value;
@@ -10,7 +11,8 @@ pub type Map = serde_json::Map<String, Tree>;
 /// One step of a [`KeyPath`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Seg {
-    Key(String),
+    /// Shared, so that extending a path (done for every node) does not copy its keys.
+    Key(Arc<str>),
     Index(usize),
 }
 
@@ -29,14 +31,14 @@ impl KeyPath {
             dotted
                 .split('.')
                 .filter(|s| !s.is_empty())
-                .map(|s| Seg::Key(s.to_string()))
+                .map(|s| Seg::Key(Arc::from(s)))
                 .collect(),
         )
     }
 
     pub fn key(&self, k: impl Into<String>) -> Self {
         let mut v = self.0.clone();
-        v.push(Seg::Key(k.into()));
+        v.push(Seg::Key(Arc::from(k.into())));
         Self(v)
     }
 
@@ -68,7 +70,7 @@ impl KeyPath {
 
     pub fn last_key(&self) -> Option<&str> {
         match self.0.last() {
-            Some(Seg::Key(k)) => Some(k),
+            Some(Seg::Key(k)) => Some(&**k),
             _ => None,
         }
     }
@@ -76,15 +78,24 @@ impl KeyPath {
     /// Matches a compose-go style pattern: dot-separated segments, `*` matches any one
     /// segment (key or index). `services.*.ports.*` matches `services.web.ports[3]`.
     pub fn matches(&self, pattern: &str) -> bool {
-        let pat: Vec<&str> = pattern.split('.').collect();
-        if pat.len() != self.0.len() {
+        // Lazy and allocation-free: loader stages call this for every node and many patterns,
+        // and most candidates are told apart by their length alone.
+        if pattern.bytes().filter(|b| *b == b'.').count() + 1 != self.0.len() {
             return false;
         }
-        pat.iter().zip(&self.0).all(|(p, s)| match s {
-            _ if *p == "*" => true,
-            Seg::Key(k) => k == p,
-            Seg::Index(i) => p.parse::<usize>().ok() == Some(*i),
-        })
+        let mut segs = self.0.iter();
+        for p in pattern.split('.') {
+            let ok = match segs.next() {
+                None => false,
+                Some(_) if p == "*" => true,
+                Some(Seg::Key(k)) => &**k == p,
+                Some(Seg::Index(i)) => p.parse::<usize>().ok() == Some(*i),
+            };
+            if !ok {
+                return false;
+            }
+        }
+        segs.next().is_none()
     }
 }
 
@@ -101,6 +112,77 @@ impl fmt::Display for KeyPath {
             }
         }
         Ok(())
+    }
+}
+
+/// One segment of a [`Pattern`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum PatSeg {
+    /// `*`: any key or index.
+    Any,
+    /// `[]`: any sequence index.
+    AnyIndex,
+    /// A literal key, or an index written as a number.
+    Lit(&'static str),
+}
+
+/// A compose-go style path pattern (`services.*.ports.[]`), parsed once.
+#[derive(Clone, Debug)]
+pub struct Pattern(Vec<PatSeg>);
+
+impl Pattern {
+    pub fn new(pattern: &'static str) -> Self {
+        Self(
+            pattern
+                .split('.')
+                .map(|p| match p {
+                    "*" => PatSeg::Any,
+                    "[]" => PatSeg::AnyIndex,
+                    lit => PatSeg::Lit(lit),
+                })
+                .collect(),
+        )
+    }
+
+    pub fn matches(&self, path: &KeyPath) -> bool {
+        self.0.len() == path.0.len()
+            && self.0.iter().zip(&path.0).all(|(p, s)| match (p, s) {
+                (PatSeg::Any, _) | (PatSeg::AnyIndex, Seg::Index(_)) => true,
+                (PatSeg::Lit(l), Seg::Key(k)) => **k == **l,
+                (PatSeg::Lit(l), Seg::Index(i)) => l.parse::<usize>().ok() == Some(*i),
+                (PatSeg::AnyIndex, Seg::Key(_)) => false,
+            })
+    }
+}
+
+/// An ordered list of patterns with a value each, indexed by length: finding the first
+/// pattern that matches a path only looks at patterns of the path's length. Loader stages
+/// look up every node of a document, so this lookup is on the hot path.
+pub struct PatternTable<T: 'static> {
+    by_len: Vec<Vec<(Pattern, &'static T)>>,
+}
+
+impl<T> PatternTable<T> {
+    pub fn new(list: &'static [(&'static str, T)]) -> Self {
+        let mut by_len: Vec<Vec<(Pattern, &'static T)>> = Vec::new();
+        for (p, v) in list {
+            let pat = Pattern::new(p);
+            let n = pat.0.len();
+            if by_len.len() <= n {
+                by_len.resize_with(n + 1, Vec::new);
+            }
+            by_len[n].push((pat, v));
+        }
+        Self { by_len }
+    }
+
+    /// The value of the first pattern (in list order) that matches `path`.
+    pub fn find(&self, path: &KeyPath) -> Option<&'static T> {
+        self.by_len
+            .get(path.len())?
+            .iter()
+            .find(|(p, _)| p.matches(path))
+            .map(|(_, v)| *v)
     }
 }
 
@@ -127,6 +209,22 @@ mod tests {
             .index(0)
             .key("published");
         assert_eq!(p.to_string(), "services.web.ports[0].published");
+    }
+
+    #[test]
+    fn a_pattern_table_finds_the_first_match_of_the_right_length() {
+        static LIST: &[(&str, u8)] = &[
+            ("services.*.ports", 1),
+            ("services.*.ports.[]", 2),
+            ("services.web.ports", 3),
+            ("services.*.*", 4),
+        ];
+        let t = PatternTable::new(LIST);
+        let p = KeyPath::parse("services.web.ports");
+        assert_eq!(t.find(&p), Some(&1));
+        assert_eq!(t.find(&p.index(0)), Some(&2));
+        assert_eq!(t.find(&p.key("x")), None);
+        assert_eq!(t.find(&KeyPath::parse("services.web.image")), Some(&4));
     }
 
     #[test]

@@ -59,6 +59,30 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Document>, YamlError> {
     Ok(docs)
 }
 
+/// The last non-empty top-level `name:` of a file's documents, read without building the
+/// documents (Compose reads it before anything else, to interpolate `COMPOSE_PROJECT_NAME`).
+/// Errors are left for the full parse to report.
+pub fn top_level_name(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: Option<yaml_serde::Value>,
+    }
+    if !text.contains("name") {
+        return None;
+    }
+    let mut found = None;
+    for de in yaml_serde::Deserializer::from_str(text) {
+        match <Option<Named> as serde::Deserialize>::deserialize(de) {
+            Ok(Some(Named {
+                name: Some(Yaml::String(n)),
+            })) if !n.is_empty() => found = Some(n),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    found
+}
+
 fn syntax(file: &Path, e: &yaml_serde::Error) -> YamlError {
     let message = e.to_string();
     // yaml_serde appends " at line L column C" to its messages; the location is reported separately.
@@ -491,7 +515,7 @@ pub fn has_prefix(path: &KeyPath, prefix: &KeyPath) -> bool {
 /// The key segments of a path, for callers that only deal in mapping paths.
 pub fn keys(path: &KeyPath) -> impl Iterator<Item = &str> {
     path.segments().iter().filter_map(|s| match s {
-        Seg::Key(k) => Some(k.as_str()),
+        Seg::Key(k) => Some(&**k),
         Seg::Index(_) => None,
     })
 }
@@ -602,6 +626,16 @@ mod tests {
         assert_eq!(d.tree["h"], json!(8.0));
         assert_eq!(d.tree["i"], json!(1.5));
         assert_eq!(d.tree["j"], json!(-10));
+    }
+
+    #[test]
+    fn the_top_level_name_is_read_from_the_last_document_that_sets_it() {
+        assert_eq!(
+            top_level_name("name: a\n---\nname: b\nservices: {}\n").as_deref(),
+            Some("b")
+        );
+        assert_eq!(top_level_name("services:\n  name: {}\n"), None);
+        assert_eq!(top_level_name("name: [\n"), None);
     }
 
     #[test]

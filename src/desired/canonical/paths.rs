@@ -27,7 +27,10 @@ enum Resolver {
 
 /// Patterns as compose-go lists them. The `include.*` ones never match a list of includes,
 /// exactly as in compose-go: include paths are resolved when the include is loaded.
-const RESOLVERS: &[(&str, Resolver)] = &[
+static RESOLVER_TABLE: std::sync::LazyLock<crate::desired::tree::PatternTable<Resolver>> =
+    std::sync::LazyLock::new(|| crate::desired::tree::PatternTable::new(RESOLVERS));
+
+static RESOLVERS: &[(&str, Resolver)] = &[
     ("services.*.build.context", Resolver::Context),
     ("services.*.build.additional_contexts.*", Resolver::Context),
     ("services.*.build.ssh.*", Resolver::MaybeUnix),
@@ -52,7 +55,7 @@ pub(super) struct PathResolver<'a> {
 
 impl PathResolver<'_> {
     pub fn resolve(&self, value: &mut Tree, path: &KeyPath) -> Result<(), CanonicalError> {
-        if let Some((_, r)) = RESOLVERS.iter().find(|(p, _)| path.matches(p)) {
+        if let Some(r) = RESOLVER_TABLE.find(path) {
             return self
                 .apply(*r, value)
                 .map_err(|reason| CanonicalError::Invalid {
