@@ -24,6 +24,9 @@ pub const DEFAULT_SECRET_WORDS: &[&str] = &[
     "CERT",
 ];
 
+/// Keys that match a secret word but are well known not to hold secrets.
+const NOT_SECRET: &[&str] = &["PWD", "OLDPWD"];
+
 /// The replacement for a secret value.
 pub const REDACTED: &str = "<redacted>";
 
@@ -34,6 +37,10 @@ pub fn is_secret_key(key: &str) -> bool {
 
 /// [`is_secret_key`] with a configurable word list.
 pub fn is_secret_key_with(key: &str, words: &[&str]) -> bool {
+    // The shell's working-directory variables share a word with passwords (`DB_PWD`).
+    if NOT_SECRET.contains(&key) {
+        return false;
+    }
     let upper = split_camel(key).to_ascii_uppercase();
     upper
         .split(|c: char| !c.is_ascii_alphanumeric())
