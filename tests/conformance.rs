@@ -331,7 +331,7 @@ fn every_fixture_prints_what_docker_compose_prints() {
     );
 
     let mut failures = Vec::new();
-    for dir in dirs.iter().cloned() {
+    for dir in &dirs {
         let outcome = Fixture::load(dir.clone()).and_then(|fixture| {
             check(&fixture, &compose, &spindle)
                 .map_err(|report| format!("=== {} ===\n{report}", fixture.name))
