@@ -1,4 +1,8 @@
 //! spindle: keeps a Docker Compose host converged to the desired state in its repository.
 
 pub mod desired;
+pub mod labels;
+pub mod observe;
+pub mod plan;
 pub mod redact;
+pub mod spec;

@@ -85,6 +85,8 @@ pub struct Project {
     pub model: Tree,
     /// Spec hash of each service (see `hash`).
     pub service_hashes: BTreeMap<String, String>,
+    /// Each service's `x-spindle` extension, by service name.
+    pub extensions: BTreeMap<String, Tree>,
     /// Things the operator should know (defaults taken from `.env.example`, …). Never holds values.
     pub warnings: Vec<String>,
     /// Values of secret-like variables; output passes through a [`redact::Redactor`] built from them.
@@ -236,7 +238,11 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         project_name,
         profiles: profiles.clone(),
     };
-    let (name, model) = load_model(&inputs)?;
+    let super::load::Loaded {
+        name,
+        model,
+        extensions,
+    } = load_model(&inputs)?;
     let service_hashes = hash::service_hashes(&model);
     Ok(Project {
         name,
@@ -246,6 +252,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         profiles,
         model,
         service_hashes,
+        extensions,
         warnings,
         secret_values,
     })

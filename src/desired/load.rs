@@ -37,7 +37,7 @@ pub(crate) fn read(path: &Path) -> Result<String, DesiredError> {
 }
 
 /// Loads and normalizes a project; the result is the JSON tree `docker compose config --format json` prints.
-pub fn load_model(inputs: &Inputs) -> Result<(String, Tree), DesiredError> {
+pub fn load_model(inputs: &Inputs) -> Result<Loaded, DesiredError> {
     let mut env = inputs.environment.clone();
     let name = project_name(inputs, &env)?;
     env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
@@ -58,8 +58,31 @@ pub fn load_model(inputs: &Inputs) -> Result<(String, Tree), DesiredError> {
     emit::apply_profiles(&mut model, &inputs.profiles).map_err(DesiredError::Emit)?;
     validate::check_consistency(&model)?;
     resolve_service_files(&mut model, &lookup)?;
+    // Compose's printed model drops `x-` keys below the top level; keep spindle's own.
+    let extensions = model
+        .get("services")
+        .and_then(Tree::as_object)
+        .map(|services| {
+            services
+                .iter()
+                .filter_map(|(n, s)| Some((n.clone(), s.get("x-spindle")?.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
     let model = emit::emit_project(&model).map_err(DesiredError::Emit)?;
-    Ok((name, model))
+    Ok(Loaded {
+        name,
+        model,
+        extensions,
+    })
+}
+
+/// The result of loading: the project name, the model Compose would print, and each service's
+/// `x-spindle` extension (which that model leaves out).
+pub struct Loaded {
+    pub name: String,
+    pub model: Tree,
+    pub extensions: std::collections::BTreeMap<String, Tree>,
 }
 
 fn unreachable_mapping<T>() -> Result<T, DesiredError> {

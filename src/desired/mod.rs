@@ -20,6 +20,7 @@ pub mod merge;
 pub mod normalize;
 pub mod schema;
 pub mod tree;
+pub mod typed;
 pub mod validate;
 pub mod yaml;
 

@@ -1,0 +1,309 @@
+//! The typed view of a loaded project that planning and applying work from.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::Project;
+use super::tree::{Map, Tree};
+use super::validate::dependency_graph;
+
+/// The desired state of one project: what the host must run.
+#[derive(Clone, Debug, Serialize)]
+pub struct DesiredState {
+    pub project: String,
+    pub working_dir: PathBuf,
+    pub config_files: Vec<PathBuf>,
+    /// The desired-state revision, when known (git commit, `-dirty` suffix).
+    pub revision: Option<String>,
+    pub services: BTreeMap<String, DesiredService>,
+    /// By key in the compose file.
+    pub networks: BTreeMap<String, DesiredNetwork>,
+    /// By key in the compose file.
+    pub volumes: BTreeMap<String, DesiredVolume>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DesiredService {
+    pub name: String,
+    pub image: String,
+    pub spec_hash: String,
+    /// How many containers (`scale`, else `deploy.replicas`, else 1).
+    pub replicas: u32,
+    pub depends_on: Vec<Dependency>,
+    /// True when the service has a healthcheck that is not disabled.
+    pub has_healthcheck: bool,
+    pub pull_policy: PullPolicy,
+    pub container_name: Option<String>,
+    /// What to do when a dependency declared with `restart: true` is recreated.
+    pub on_dependency_change: DependentAction,
+    /// The normalized compose definition (as `spindle config --format json` prints it).
+    pub model: Tree,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Dependency {
+    pub service: String,
+    pub condition: Condition,
+    pub restart: bool,
+    pub required: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    ServiceStarted,
+    ServiceHealthy,
+    ServiceCompletedSuccessfully,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullPolicy {
+    /// Pull when the image is not present (Compose's default, also `if_not_present`).
+    Missing,
+    /// Pull before every create.
+    Always,
+    /// Never pull; a missing image is an error.
+    Never,
+    /// The image is built locally; spindle never builds, so it must be present.
+    Build,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DependentAction {
+    Recreate,
+    Restart,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DesiredNetwork {
+    pub key: String,
+    /// The Docker name (`<project>_<key>` unless set).
+    pub name: String,
+    pub external: bool,
+    pub model: Tree,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DesiredVolume {
+    pub key: String,
+    pub name: String,
+    pub external: bool,
+    pub model: Tree,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TypedError {
+    #[error("services.{service}: {message}")]
+    Service { service: String, message: String },
+}
+
+impl DesiredState {
+    /// Builds the typed view of a loaded project.
+    pub fn from_project(p: &Project, revision: Option<String>) -> Result<Self, TypedError> {
+        let empty = Map::new();
+        let section = |k: &str| p.model.get(k).and_then(Tree::as_object).unwrap_or(&empty);
+        let mut services = BTreeMap::new();
+        for (name, s) in section("services") {
+            services.insert(
+                name.clone(),
+                service(name, s, &p.service_hashes, p.extensions.get(name))?,
+            );
+        }
+        let resource = |k: &str| -> BTreeMap<String, (String, bool, Tree)> {
+            section(k)
+                .iter()
+                .map(|(key, v)| {
+                    let name = v
+                        .get("name")
+                        .and_then(Tree::as_str)
+                        .unwrap_or(key)
+                        .to_string();
+                    let external = v.get("external").and_then(Tree::as_bool).unwrap_or(false);
+                    (key.clone(), (name, external, v.clone()))
+                })
+                .collect()
+        };
+        Ok(Self {
+            project: p.name.clone(),
+            working_dir: p.working_dir.clone(),
+            config_files: p.files.clone(),
+            revision,
+            services,
+            networks: resource("networks")
+                .into_iter()
+                .map(|(key, (name, external, model))| {
+                    (
+                        key.clone(),
+                        DesiredNetwork {
+                            key,
+                            name,
+                            external,
+                            model,
+                        },
+                    )
+                })
+                .collect(),
+            volumes: resource("volumes")
+                .into_iter()
+                .map(|(key, (name, external, model))| {
+                    (
+                        key.clone(),
+                        DesiredVolume {
+                            key,
+                            name,
+                            external,
+                            model,
+                        },
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    /// Services in dependency order (dependencies first), ties broken by name.
+    pub fn ordered_services(&self) -> Vec<&DesiredService> {
+        let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (n, s) in &self.services {
+            graph.insert(
+                n.clone(),
+                s.depends_on
+                    .iter()
+                    .filter(|d| self.services.contains_key(&d.service))
+                    .map(|d| d.service.clone())
+                    .collect(),
+            );
+        }
+        let mut done: Vec<String> = Vec::new();
+        while done.len() < graph.len() {
+            let before = done.len();
+            for (n, deps) in &graph {
+                if !done.contains(n) && deps.iter().all(|d| done.contains(d)) {
+                    done.push(n.clone());
+                }
+            }
+            if done.len() == before {
+                // A cycle cannot reach here (the loader refuses cycles); keep the rest by name.
+                for n in graph.keys() {
+                    if !done.contains(n) {
+                        done.push(n.clone());
+                    }
+                }
+            }
+        }
+        done.iter().filter_map(|n| self.services.get(n)).collect()
+    }
+
+    /// Services that declare `depends_on: {service: {restart: true}}`.
+    pub fn restart_dependents(&self, service: &str) -> Vec<&DesiredService> {
+        self.services
+            .values()
+            .filter(|s| {
+                s.depends_on
+                    .iter()
+                    .any(|d| d.service == service && d.restart)
+            })
+            .collect()
+    }
+}
+
+/// Re-exported for callers that only need the dependency graph of a model.
+pub fn graph_of(model: &Tree) -> BTreeMap<String, Vec<String>> {
+    model
+        .get("services")
+        .and_then(Tree::as_object)
+        .map(dependency_graph)
+        .unwrap_or_default()
+}
+
+fn service(
+    name: &str,
+    s: &Tree,
+    hashes: &BTreeMap<String, String>,
+    ext: Option<&Tree>,
+) -> Result<DesiredService, TypedError> {
+    let err = |message: &str| TypedError::Service {
+        service: name.to_string(),
+        message: message.to_string(),
+    };
+    let image = s
+        .get("image")
+        .and_then(Tree::as_str)
+        .ok_or_else(|| err("has no image: spindle does not build images; set image"))?
+        .to_string();
+    let replicas = s
+        .get("scale")
+        .and_then(Tree::as_u64)
+        .or_else(|| {
+            s.get("deploy")
+                .and_then(|d| d.get("replicas"))
+                .and_then(Tree::as_u64)
+        })
+        .unwrap_or(1);
+    let replicas = u32::try_from(replicas).map_err(|_| err("scale is too large"))?;
+    let depends_on = s
+        .get("depends_on")
+        .and_then(Tree::as_object)
+        .map(|deps| {
+            deps.iter()
+                .map(|(dep, cfg)| Dependency {
+                    service: dep.clone(),
+                    condition: match cfg.get("condition").and_then(Tree::as_str) {
+                        Some("service_healthy") => Condition::ServiceHealthy,
+                        Some("service_completed_successfully") => {
+                            Condition::ServiceCompletedSuccessfully
+                        }
+                        _ => Condition::ServiceStarted,
+                    },
+                    restart: cfg.get("restart").and_then(Tree::as_bool).unwrap_or(false),
+                    required: cfg.get("required").and_then(Tree::as_bool).unwrap_or(true),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let hc = s.get("healthcheck");
+    let has_healthcheck = hc.is_some_and(|h| {
+        !h.get("disable").and_then(Tree::as_bool).unwrap_or(false)
+            && h.get("test")
+                .and_then(Tree::as_array)
+                .and_then(|t| t.first())
+                .and_then(Tree::as_str)
+                != Some("NONE")
+    });
+    let pull_policy = match s.get("pull_policy").and_then(Tree::as_str) {
+        Some("always") => PullPolicy::Always,
+        Some("never") => PullPolicy::Never,
+        Some("build") => PullPolicy::Build,
+        _ => PullPolicy::Missing,
+    };
+    let on_dependency_change = match ext
+        .and_then(|x| x.get("on-dependency-change"))
+        .and_then(Tree::as_str)
+    {
+        Some("restart") => DependentAction::Restart,
+        None | Some("recreate") => DependentAction::Recreate,
+        Some(_) => {
+            return Err(err(
+                "x-spindle.on-dependency-change must be recreate or restart",
+            ));
+        }
+    };
+    Ok(DesiredService {
+        name: name.to_string(),
+        image,
+        spec_hash: hashes.get(name).cloned().unwrap_or_default(),
+        replicas,
+        depends_on,
+        has_healthcheck,
+        pull_policy,
+        container_name: s
+            .get("container_name")
+            .and_then(Tree::as_str)
+            .map(str::to_string),
+        on_dependency_change,
+        model: s.clone(),
+    })
+}
