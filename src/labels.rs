@@ -33,3 +33,6 @@ pub const REVISION: &str = "io.spindle.revision";
 pub const REPLACES: &str = "io.spindle.replaces";
 /// spindle: marks resources spindle created.
 pub const MANAGED_BY: &str = "io.spindle.managed-by";
+/// spindle: the normalized service definition the container was created from, as sorted JSON
+/// with secret values redacted; the planner diffs it against the desired definition.
+pub const SPEC: &str = "io.spindle.spec";

@@ -1,9 +1,15 @@
 //! Planning: a pure diff of the desired state against the observed one, each action with a reason.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::Serialize;
 
-use crate::desired::typed::DesiredState;
-use crate::observe::snapshot::{LiveConfig, Snapshot};
+use crate::desired::tree::Tree;
+use crate::desired::typed::{DependentAction, DesiredService, DesiredState};
+use crate::labels;
+use crate::observe::snapshot::{LiveConfig, ObservedContainer, RunState, Snapshot};
+use crate::redact::Redactor;
+use crate::spec;
 
 /// What to change, in an order that respects dependencies.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -14,6 +20,8 @@ pub struct Plan {
     pub orphans: Vec<ContainerRef>,
     /// Services whose containers already match.
     pub in_sync: Vec<String>,
+    /// Problems that forbid applying this plan (a missing external network, …).
+    pub blockers: Vec<String>,
 }
 
 impl Plan {
@@ -132,13 +140,591 @@ impl ActionKind {
 #[derive(Clone, Debug, Default)]
 pub struct PlanOptions {
     pub remove_orphans: bool,
+    /// Redacts secret values in diffs and in the spec label.
+    pub redactor: Redactor,
+}
+
+/// The document stored in a container's `io.spindle.spec` label and diffed by the planner:
+/// the normalized service as pretty JSON with sorted keys and secrets redacted.
+pub fn spec_document(svc: &DesiredService, redactor: &Redactor) -> String {
+    let mut model = svc.model.clone();
+    redactor.tree(&mut model);
+    pretty_sorted(&model)
+}
+
+fn pretty_sorted(v: &Tree) -> String {
+    fn sort(v: &Tree) -> Tree {
+        match v {
+            Tree::Object(m) => {
+                let sorted: BTreeMap<&String, Tree> = m.iter().map(|(k, v)| (k, sort(v))).collect();
+                Tree::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+            }
+            Tree::Array(a) => Tree::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    serde_json::to_string_pretty(&sort(v)).unwrap_or_default()
+}
+
+/// Top-level keys whose values differ between two spec documents.
+fn changed_keys(old: &Tree, new: &Tree) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (o, n) = (
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+    );
+    let keys: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
+    keys.into_iter()
+        .filter(|k| o.get(*k) != n.get(*k))
+        .cloned()
+        .collect()
+}
+
+fn unified_diff(old: &str, new: &str, name: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header(&format!("{name} (running)"), &format!("{name} (desired)"))
+        .to_string()
+}
+
+/// Builds plans; holds the inputs so the helpers stay small.
+struct Planner<'a> {
+    desired: &'a DesiredState,
+    observed: &'a Snapshot,
+    opts: &'a PlanOptions,
+    plan: Plan,
+    /// Actions of each service, so later services can wait for them.
+    by_service: BTreeMap<String, Vec<usize>>,
+    /// Actions every service waits for (networks, volumes, orphan removal).
+    foundation: Vec<usize>,
+    /// Services being recreated in this plan.
+    recreated: BTreeSet<String>,
+}
+
+impl<'a> Planner<'a> {
+    fn push(
+        &mut self,
+        kind: ActionKind,
+        reason: String,
+        diff: Option<String>,
+        after: Vec<usize>,
+    ) -> usize {
+        let id = self.plan.actions.len();
+        if let Some(s) = kind.service() {
+            self.by_service.entry(s.to_string()).or_default().push(id);
+        }
+        let mut after = after;
+        after.sort_unstable();
+        after.dedup();
+        self.plan.actions.push(Action {
+            id,
+            kind,
+            reason,
+            diff,
+            after,
+        });
+        id
+    }
+
+    /// What an action of `svc` must wait for: the foundation, and every action of its dependencies.
+    fn prerequisites(&self, svc: &DesiredService) -> Vec<usize> {
+        let mut after = self.foundation.clone();
+        for d in &svc.depends_on {
+            if let Some(ids) = self.by_service.get(&d.service) {
+                after.extend(ids);
+            }
+        }
+        after
+    }
+
+    fn resources(&mut self) {
+        for n in self.desired.networks.values() {
+            if n.external {
+                if !self.observed.external_networks.contains(&n.name) {
+                    self.plan.blockers.push(format!(
+                        "network {} is declared external but does not exist: create it first (docker network create {})",
+                        n.name, n.name
+                    ));
+                }
+                continue;
+            }
+            if !self.observed.networks.contains_key(&n.name) {
+                let id = self.push(
+                    ActionKind::CreateNetwork {
+                        key: n.key.clone(),
+                        name: n.name.clone(),
+                    },
+                    "network missing".into(),
+                    None,
+                    Vec::new(),
+                );
+                self.foundation.push(id);
+            }
+        }
+        for v in self.desired.volumes.values() {
+            if v.external {
+                if !self.observed.external_volumes.contains(&v.name) {
+                    self.plan.blockers.push(format!(
+                        "volume {} is declared external but does not exist: create it first (docker volume create {})",
+                        v.name, v.name
+                    ));
+                }
+                continue;
+            }
+            if !self.observed.volumes.contains_key(&v.name) {
+                let id = self.push(
+                    ActionKind::CreateVolume {
+                        key: v.key.clone(),
+                        name: v.name.clone(),
+                    },
+                    "volume missing".into(),
+                    None,
+                    Vec::new(),
+                );
+                self.foundation.push(id);
+            }
+        }
+    }
+
+    fn orphans(&mut self) {
+        let mut orphans: Vec<ContainerRef> = self
+            .observed
+            .containers
+            .iter()
+            .filter(|c| !self.desired.services.contains_key(&c.service))
+            .map(container_ref)
+            .collect();
+        orphans.sort_by(|a, b| a.name.cmp(&b.name));
+        if self.opts.remove_orphans {
+            for o in &orphans {
+                let id = self.push(
+                    ActionKind::Remove {
+                        container: o.clone(),
+                    },
+                    format!(
+                        "orphan: service {} is no longer in the desired state",
+                        o.service
+                    ),
+                    None,
+                    Vec::new(),
+                );
+                self.foundation.push(id);
+            }
+        }
+        self.plan.orphans = orphans;
+    }
+
+    fn service(&mut self, svc: &'a DesiredService) {
+        let mut containers: Vec<&ObservedContainer> = self
+            .observed
+            .containers
+            .iter()
+            .filter(|c| c.service == svc.name)
+            .collect();
+        containers.sort_by(|a, b| (a.number, &a.name).cmp(&(b.number, &b.name)));
+        let prereq = self.prerequisites(svc);
+        let mut image_action: Option<usize> = None;
+        let mut ensure_image = |p: &mut Self| -> usize {
+            *image_action.get_or_insert_with(|| {
+                p.push(
+                    ActionKind::EnsureImage {
+                        service: svc.name.clone(),
+                        image: svc.image.clone(),
+                    },
+                    format!("image {} is needed", svc.image),
+                    None,
+                    Vec::new(),
+                )
+            })
+        };
+        let mut changed = false;
+        let mut in_sync = true;
+
+        // Replacements left in flight by an interrupted recreate are finished first.
+        let replacements: Vec<&ObservedContainer> = containers
+            .iter()
+            .copied()
+            .filter(|c| c.replaces().is_some())
+            .collect();
+        let replaced_ids: BTreeSet<&str> =
+            replacements.iter().filter_map(|c| c.replaces()).collect();
+        let mut resumed: BTreeSet<u32> = BTreeSet::new();
+        for new in &replacements {
+            if !resumed.insert(new.number) {
+                // Two replacements for one slot: finish the first, drop the other.
+                self.push(
+                    ActionKind::Remove {
+                        container: container_ref(new),
+                    },
+                    format!(
+                        "a second interrupted replacement for {} #{}",
+                        svc.name, new.number
+                    ),
+                    None,
+                    prereq.clone(),
+                );
+                continue;
+            }
+            let old = containers
+                .iter()
+                .find(|c| Some(c.id.as_str()) == new.replaces())
+                .map(|c| container_ref(c));
+            self.push(
+                ActionKind::ResumeRecreate {
+                    service: svc.name.clone(),
+                    number: new.number,
+                    old,
+                    new: container_ref(new),
+                },
+                "an earlier recreate was interrupted".into(),
+                None,
+                prereq.clone(),
+            );
+            changed = true;
+            in_sync = false;
+        }
+        let current: Vec<&ObservedContainer> = containers
+            .iter()
+            .copied()
+            .filter(|c| c.replaces().is_none() && !replaced_ids.contains(c.id.as_str()))
+            .collect();
+
+        // A dependency declared with `restart: true` that this plan recreates.
+        let moved_dependency = svc
+            .depends_on
+            .iter()
+            .find(|d| d.restart && self.recreated.contains(&d.service))
+            .map(|d| d.service.clone());
+        let desired_live = spec::live_config(svc);
+        let desired_doc = spec_document(svc, &self.opts.redactor);
+        for number in 1..=svc.replicas {
+            if replacements.iter().any(|r| r.number == number) {
+                continue;
+            }
+            let mut same: Vec<&ObservedContainer> = current
+                .iter()
+                .copied()
+                .filter(|c| c.number == number)
+                .collect();
+            // Keep the best of duplicates: running first, then in sync, then the oldest name.
+            same.sort_by_key(|c| {
+                (
+                    !c.is_running(),
+                    c.spec_hash() != Some(svc.spec_hash.as_str()),
+                )
+            });
+            for dup in same.iter().skip(1) {
+                self.push(
+                    ActionKind::Remove {
+                        container: container_ref(dup),
+                    },
+                    format!("duplicate container for {} #{number}", svc.name),
+                    None,
+                    prereq.clone(),
+                );
+                in_sync = false;
+            }
+            let Some(c) = same.first().copied() else {
+                let img = ensure_image(self);
+                let mut after = prereq.clone();
+                after.push(img);
+                self.push(
+                    ActionKind::Create {
+                        service: svc.name.clone(),
+                        number,
+                    },
+                    "container missing".into(),
+                    None,
+                    after,
+                );
+                changed = true;
+                in_sync = false;
+                continue;
+            };
+            match self.compare(svc, number, c, &desired_doc) {
+                Comparison::Recreate { reason, diff } => {
+                    let img = ensure_image(self);
+                    let mut after = prereq.clone();
+                    after.push(img);
+                    self.push(
+                        ActionKind::Recreate {
+                            service: svc.name.clone(),
+                            number,
+                            old: container_ref(c),
+                        },
+                        reason,
+                        diff,
+                        after,
+                    );
+                    changed = true;
+                    in_sync = false;
+                }
+                Comparison::Same if moved_dependency.is_some() => {
+                    let dep = moved_dependency.clone().unwrap_or_default();
+                    let reason =
+                        format!("dependency {dep} is recreated (depends_on restart: true)");
+                    if svc.on_dependency_change == DependentAction::Restart {
+                        self.push(
+                            ActionKind::Restart {
+                                container: container_ref(c),
+                            },
+                            reason,
+                            None,
+                            prereq.clone(),
+                        );
+                    } else {
+                        let img = ensure_image(self);
+                        let mut after = prereq.clone();
+                        after.push(img);
+                        self.push(
+                            ActionKind::Recreate {
+                                service: svc.name.clone(),
+                                number,
+                                old: container_ref(c),
+                            },
+                            reason,
+                            None,
+                            after,
+                        );
+                        changed = true;
+                    }
+                    in_sync = false;
+                }
+                Comparison::Same => {
+                    if c.live != desired_live {
+                        self.push(
+                            ActionKind::Update {
+                                container: container_ref(c),
+                                live: desired_live.clone(),
+                            },
+                            format!(
+                                "live settings differ: {}",
+                                live_changes(&c.live, &desired_live)
+                            ),
+                            None,
+                            prereq.clone(),
+                        );
+                        in_sync = false;
+                    }
+                    if !c.is_running() && !completed(c) {
+                        self.push(
+                            ActionKind::Start {
+                                container: container_ref(c),
+                            },
+                            format!("container is {}", state_word(c)),
+                            None,
+                            prereq.clone(),
+                        );
+                        in_sync = false;
+                    }
+                }
+            }
+        }
+        // Scale down: the highest numbers go first.
+        let mut extra: Vec<&ObservedContainer> = current
+            .iter()
+            .copied()
+            .filter(|c| c.number > svc.replicas || c.number == 0)
+            .collect();
+        extra.sort_by(|a, b| b.number.cmp(&a.number));
+        for c in extra {
+            self.push(
+                ActionKind::Remove {
+                    container: container_ref(c),
+                },
+                format!("scaled down to {}", svc.replicas),
+                None,
+                prereq.clone(),
+            );
+            in_sync = false;
+        }
+        // Dependents declared with `restart: true` follow once this service is back
+        // (they are planned later, since services are planned in dependency order).
+        if changed {
+            self.recreated.insert(svc.name.clone());
+        }
+        if in_sync {
+            self.plan.in_sync.push(svc.name.clone());
+        }
+    }
+
+    /// Decides whether a container must be replaced.
+    fn compare(
+        &self,
+        svc: &DesiredService,
+        number: u32,
+        c: &ObservedContainer,
+        desired_doc: &str,
+    ) -> Comparison {
+        let image_changed = self
+            .observed
+            .images
+            .get(&svc.image)
+            .is_some_and(|id| *id != c.image_id);
+        match c.spec_hash() {
+            Some(h) if h == svc.spec_hash => {
+                if image_changed {
+                    Comparison::Recreate {
+                        reason: format!("image {} now resolves to a different image ID", svc.image),
+                        diff: None,
+                    }
+                } else {
+                    Comparison::Same
+                }
+            }
+            Some(_) => {
+                let old_doc = c.labels.get(labels::SPEC).cloned().unwrap_or_default();
+                let old: Tree = serde_json::from_str(&old_doc).unwrap_or(Tree::Null);
+                let new: Tree = serde_json::from_str(desired_doc).unwrap_or(Tree::Null);
+                let keys = changed_keys(&old, &new);
+                let reason = if keys.is_empty() {
+                    "spec changed (a secret value changed)".to_string()
+                } else {
+                    format!("spec changed: {}", keys.join(", "))
+                };
+                let old_pretty = if old.is_null() {
+                    String::new()
+                } else {
+                    pretty_sorted(&old)
+                };
+                Comparison::Recreate {
+                    reason,
+                    diff: Some(unified_diff(&old_pretty, desired_doc, &svc.name)),
+                }
+            }
+            None => {
+                // A container spindle did not create (`docker compose up`): adopt it when it matches.
+                let diffs = spec::adoption_diff_for(self.desired, svc, number, &c.inspect);
+                if diffs.is_empty() && !image_changed {
+                    Comparison::Same
+                } else {
+                    let mut fields = diffs;
+                    if image_changed {
+                        fields.push("image".into());
+                    }
+                    Comparison::Recreate {
+                        reason: format!(
+                            "not created by spindle and differs in: {}",
+                            fields.join(", ")
+                        ),
+                        diff: None,
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Comparison {
+    Same,
+    Recreate {
+        reason: String,
+        diff: Option<String>,
+    },
+}
+
+fn container_ref(c: &ObservedContainer) -> ContainerRef {
+    ContainerRef {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        service: c.service.clone(),
+        number: c.number,
+    }
+}
+
+/// A one-shot container that finished successfully and is not meant to restart.
+fn completed(c: &ObservedContainer) -> bool {
+    c.state == RunState::Exited
+        && c.exit_code == 0
+        && matches!(c.live.restart_policy.as_str(), "" | "no" | "on-failure")
+}
+
+fn state_word(c: &ObservedContainer) -> String {
+    match c.state {
+        RunState::Exited => format!("exited with code {}", c.exit_code),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// `cpus 0.5 → 0.25, memory …` for an update's reason.
+fn live_changes(old: &LiveConfig, new: &LiveConfig) -> String {
+    let mut out = Vec::new();
+    let mut field = |name: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{name} {a} → {b}"));
+        }
+    };
+    field(
+        "nano_cpus",
+        old.nano_cpus.to_string(),
+        new.nano_cpus.to_string(),
+    );
+    field(
+        "cpu_shares",
+        old.cpu_shares.to_string(),
+        new.cpu_shares.to_string(),
+    );
+    field(
+        "cpu_quota",
+        old.cpu_quota.to_string(),
+        new.cpu_quota.to_string(),
+    );
+    field(
+        "cpu_period",
+        old.cpu_period.to_string(),
+        new.cpu_period.to_string(),
+    );
+    field(
+        "cpuset_cpus",
+        old.cpuset_cpus.clone(),
+        new.cpuset_cpus.clone(),
+    );
+    field("memory", old.memory.to_string(), new.memory.to_string());
+    field(
+        "memory_reservation",
+        old.memory_reservation.to_string(),
+        new.memory_reservation.to_string(),
+    );
+    field(
+        "memory_swap",
+        old.memory_swap.to_string(),
+        new.memory_swap.to_string(),
+    );
+    field(
+        "pids_limit",
+        old.pids_limit.to_string(),
+        new.pids_limit.to_string(),
+    );
+    field(
+        "restart",
+        old.restart_policy.clone(),
+        new.restart_policy.clone(),
+    );
+    out.join(", ")
 }
 
 /// Diffs desired against observed. Pure: same inputs, same plan.
 pub fn plan(desired: &DesiredState, observed: &Snapshot, opts: &PlanOptions) -> Plan {
-    let _ = (desired, observed, opts);
-    Plan {
-        project: desired.project.clone(),
-        ..Plan::default()
+    let mut p = Planner {
+        desired,
+        observed,
+        opts,
+        plan: Plan {
+            project: desired.project.clone(),
+            ..Plan::default()
+        },
+        by_service: BTreeMap::new(),
+        foundation: Vec::new(),
+        recreated: BTreeSet::new(),
+    };
+    p.orphans();
+    p.resources();
+    for svc in desired.ordered_services() {
+        p.service(svc);
     }
+    p.plan
 }
+
+#[cfg(test)]
+mod tests;
