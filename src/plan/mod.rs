@@ -342,10 +342,18 @@ impl<'a> Planner<'a> {
         let mut in_sync = true;
 
         // Replacements left in flight by an interrupted recreate are finished first.
+        // A replacement is in flight while the container it replaces still exists or it does
+        // not yet carry the service's name; afterwards its `replaces` label is just history.
+        let project = &self.desired.project;
         let replacements: Vec<&ObservedContainer> = containers
             .iter()
             .copied()
-            .filter(|c| c.replaces().is_some())
+            .filter(|c| {
+                c.replaces().is_some_and(|old| {
+                    containers.iter().any(|o| o.id == old)
+                        || c.name != spec::container_name(project, svc, c.number)
+                })
+            })
             .collect();
         let replaced_ids: BTreeSet<&str> =
             replacements.iter().filter_map(|c| c.replaces()).collect();
@@ -387,7 +395,9 @@ impl<'a> Planner<'a> {
         let current: Vec<&ObservedContainer> = containers
             .iter()
             .copied()
-            .filter(|c| c.replaces().is_none() && !replaced_ids.contains(c.id.as_str()))
+            .filter(|c| {
+                !replacements.iter().any(|r| r.id == c.id) && !replaced_ids.contains(c.id.as_str())
+            })
             .collect();
 
         // A dependency declared with `restart: true` that this plan recreates.

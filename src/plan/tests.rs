@@ -516,3 +516,13 @@ proptest! {
         prop_assert!(run(&d, &o).is_empty());
     }
 }
+
+#[test]
+fn a_finished_replacement_is_an_ordinary_container() {
+    let d = erp();
+    let mut o = converged(&d);
+    if let Some(db) = o.containers.iter_mut().find(|c| c.service == "db") {
+        db.labels.insert(labels::REPLACES.into(), "long-gone".into());
+    }
+    assert!(run(&d, &o).is_empty());
+}

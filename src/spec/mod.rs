@@ -19,3 +19,11 @@ pub fn adoption_diff_for(
     let _ = (desired, svc, number, inspect);
     vec!["(adoption not implemented)".into()]
 }
+
+/// `<project>-<service>-<n>`, or the service's `container_name` (placeholder until the spec stage lands).
+pub fn container_name(project: &str, svc: &DesiredService, number: u32) -> String {
+    match &svc.container_name {
+        Some(n) if !n.is_empty() => n.clone(),
+        _ => format!("{project}-{}-{number}", svc.name),
+    }
+}

@@ -1,0 +1,305 @@
+//! Applying a plan: runs its actions as a dependency graph with bounded parallelism, health gates, safe recreates and rollback.
+//!
+//! Every engine write goes through [`Recorder`], which keeps a result value per write
+//! (operation, target, start, duration, outcome, error) for the output and the evidence.
+
+mod gate;
+mod ops;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use serde::Serialize;
+
+use crate::desired::typed::DesiredState;
+use crate::engine::Engine;
+use crate::plan::{Action, Plan};
+use crate::redact::Redactor;
+use crate::spec::SpecContext;
+
+pub use gate::Readiness;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{0}")]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("{0}")]
+    Spec(#[from] crate::spec::SpecError),
+    #[error("{0}")]
+    Observe(#[from] crate::observe::ObserveError),
+    #[error("image {image} is not present and {why}")]
+    Image { image: String, why: String },
+    #[error("{container} did not become {wanted} within {}s: {detail}", timeout.as_secs())]
+    NotReady {
+        container: String,
+        wanted: &'static str,
+        timeout: Duration,
+        detail: String,
+    },
+    #[error("dependency {service} is not {wanted}: {detail}")]
+    Dependency {
+        service: String,
+        wanted: &'static str,
+        detail: String,
+    },
+    #[error("skipped: {0}")]
+    Skipped(String),
+}
+
+/// How an action ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Failed,
+    /// The change failed and the previous container was put back.
+    RolledBack,
+    /// Not run, because an action it waits for did not succeed.
+    Skipped,
+}
+
+/// One engine write and how it went.
+#[derive(Clone, Debug, Serialize)]
+pub struct WriteRecord {
+    pub operation: &'static str,
+    pub target: String,
+    /// Milliseconds since the apply started.
+    pub started_ms: u64,
+    pub elapsed_ms: u64,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
+/// The result of one action.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActionResult {
+    pub action: Action,
+    pub outcome: Outcome,
+    pub error: Option<String>,
+    pub started_ms: u64,
+    pub elapsed_ms: u64,
+    /// What the health gate saw last (`healthy`, `running`, `exited 0`).
+    pub readiness: Option<String>,
+}
+
+/// What an apply did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub project: String,
+    pub converged: bool,
+    pub results: Vec<ActionResult>,
+    /// Engine write calls made (0 on a no-op).
+    pub writes: u64,
+    pub write_log: Vec<WriteRecord>,
+    pub blockers: Vec<String>,
+    pub elapsed_ms: u64,
+}
+
+impl Report {
+    pub fn failed(&self) -> impl Iterator<Item = &ActionResult> {
+        self.results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Failed | Outcome::RolledBack))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long a container may take to become healthy (or running) before its change is rolled back.
+    pub timeout: Duration,
+    /// How many actions run at once.
+    pub parallelism: usize,
+    pub redactor: Redactor,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(120),
+            parallelism: 4,
+            redactor: Redactor::default(),
+        }
+    }
+}
+
+/// Called as actions start and finish, for progress output.
+pub trait Progress: Sync {
+    fn started(&self, _action: &Action) {}
+    fn finished(&self, _result: &ActionResult) {}
+}
+
+/// No progress output.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Keeps every write's result value; shared by concurrently running actions.
+pub struct Recorder {
+    start: Instant,
+    log: Mutex<Vec<WriteRecord>>,
+    redactor: Redactor,
+}
+
+impl Recorder {
+    fn new(redactor: Redactor) -> Self {
+        Self {
+            start: Instant::now(),
+            log: Mutex::new(Vec::new()),
+            redactor,
+        }
+    }
+
+    fn ms(&self, t: Instant) -> u64 {
+        u64::try_from(t.duration_since(self.start).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Runs one engine write and records it.
+    pub async fn write<T, F>(&self, operation: &'static str, target: &str, f: F) -> Result<T, ApplyError>
+    where
+        F: std::future::Future<Output = Result<T, crate::engine::EngineError>>,
+    {
+        let t0 = Instant::now();
+        let r = f.await;
+        let rec = WriteRecord {
+            operation,
+            target: target.to_string(),
+            started_ms: self.ms(t0),
+            elapsed_ms: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ok: r.is_ok(),
+            error: r.as_ref().err().map(|e| self.redactor.text(&e.to_string())),
+        };
+        if let Ok(mut log) = self.log.lock() {
+            log.push(rec);
+        }
+        r.map_err(ApplyError::from)
+    }
+
+    fn take(&self) -> Vec<WriteRecord> {
+        self.log.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
+    }
+}
+
+/// Everything an action needs to run.
+pub(crate) struct Ctx<'a> {
+    pub engine: &'a Engine,
+    pub desired: &'a DesiredState,
+    pub spec: SpecContext,
+    pub opts: &'a Options,
+    pub rec: Recorder,
+}
+
+/// Runs the plan. Actions start once every action they wait for succeeded; an action whose
+/// prerequisite failed is skipped. Never panics on engine errors: each ends as a result value.
+pub async fn apply(
+    engine: &Engine,
+    desired: &DesiredState,
+    model: &serde_json::Value,
+    plan: &Plan,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Report {
+    let t0 = Instant::now();
+    let before = engine.requests();
+    let ctx = Ctx {
+        engine,
+        desired,
+        spec: SpecContext::from_desired(desired, Some(model)),
+        opts,
+        rec: Recorder::new(opts.redactor.clone()),
+    };
+    let mut results: BTreeMap<usize, ActionResult> = BTreeMap::new();
+    if !plan.blockers.is_empty() {
+        return Report {
+            project: plan.project.clone(),
+            converged: false,
+            results: Vec::new(),
+            writes: 0,
+            write_log: Vec::new(),
+            blockers: plan.blockers.clone(),
+            elapsed_ms: 0,
+        };
+    }
+
+    let mut pending: Vec<&Action> = plan.actions.iter().collect();
+    let mut running = FuturesUnordered::new();
+    let mut ok: BTreeSet<usize> = BTreeSet::new();
+    let mut done: BTreeSet<usize> = BTreeSet::new();
+    loop {
+        // Skip what can no longer run; start what is ready, up to the parallelism bound.
+        let mut i = 0;
+        while i < pending.len() {
+            let a = pending[i];
+            if let Some(bad) = a.after.iter().find(|p| done.contains(p) && !ok.contains(p)) {
+                let why = plan
+                    .actions
+                    .get(*bad)
+                    .map(|b| format!("{} {} did not succeed", b.kind.verb(), b.kind.service().unwrap_or("")))
+                    .unwrap_or_default();
+                let r = ActionResult {
+                    action: a.clone(),
+                    outcome: Outcome::Skipped,
+                    error: Some(why),
+                    started_ms: ctx.rec.ms(Instant::now()),
+                    elapsed_ms: 0,
+                    readiness: None,
+                };
+                progress.finished(&r);
+                results.insert(a.id, r);
+                done.insert(a.id);
+                pending.remove(i);
+                continue;
+            }
+            let ready = a.after.iter().all(|p| ok.contains(p));
+            if ready && running.len() < opts.parallelism.max(1) {
+                pending.remove(i);
+                progress.started(a);
+                let ctx = &ctx;
+                running.push(async move {
+                    let started = Instant::now();
+                    let out = ops::run(ctx, a).await;
+                    (a, started, out)
+                });
+                continue;
+            }
+            i += 1;
+        }
+        let Some((a, started, out)) = running.next().await else {
+            break;
+        };
+        let (outcome, error, readiness) = match out {
+            Ok(ops::Done { readiness }) => (Outcome::Ok, None, readiness),
+            Err(ops::Failure { error, rolled_back }) => (
+                if rolled_back { Outcome::RolledBack } else { Outcome::Failed },
+                Some(opts.redactor.text(&error.to_string())),
+                None,
+            ),
+        };
+        if outcome == Outcome::Ok {
+            ok.insert(a.id);
+        }
+        done.insert(a.id);
+        let r = ActionResult {
+            action: a.clone(),
+            outcome,
+            error,
+            started_ms: ctx.rec.ms(started),
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            readiness,
+        };
+        progress.finished(&r);
+        results.insert(a.id, r);
+    }
+    let results: Vec<ActionResult> = results.into_values().collect();
+    let converged = results.iter().all(|r| r.outcome == Outcome::Ok);
+    Report {
+        project: plan.project.clone(),
+        converged,
+        results,
+        writes: engine.requests().since(before).writes,
+        write_log: ctx.rec.take(),
+        blockers: Vec::new(),
+        elapsed_ms: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }
+}

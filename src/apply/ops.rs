@@ -1,0 +1,459 @@
+//! One plan action against the engine: create, the recreate swap with its rollback, resume, start, restart, update, remove.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::gate::{Readiness, wait_dependencies, wait_ready};
+use super::{ApplyError, Ctx};
+use crate::desired::typed::{DesiredService, PullPolicy};
+use crate::labels;
+use crate::plan::{Action, ActionKind, ContainerRef, spec_document};
+use crate::spec::{self, Peers};
+
+/// A finished action.
+pub struct Done {
+    pub readiness: Option<String>,
+}
+
+/// A failed action, and whether the previous state was put back.
+pub struct Failure {
+    pub error: ApplyError,
+    pub rolled_back: bool,
+}
+
+impl From<ApplyError> for Failure {
+    fn from(error: ApplyError) -> Self {
+        Self {
+            error,
+            rolled_back: false,
+        }
+    }
+}
+
+type Res = Result<Done, Failure>;
+
+fn done(readiness: Option<Readiness>) -> Res {
+    Ok(Done {
+        readiness: readiness.map(|r| r.word()),
+    })
+}
+
+fn service<'a>(ctx: &'a Ctx<'_>, name: &str) -> Result<&'a DesiredService, Failure> {
+    ctx.desired.services.get(name).ok_or_else(|| {
+        Failure::from(ApplyError::Skipped(format!(
+            "service {name} is not in the desired state"
+        )))
+    })
+}
+
+pub async fn run(ctx: &Ctx<'_>, action: &Action) -> Res {
+    match &action.kind {
+        ActionKind::CreateNetwork { key, name } => {
+            let Some(net) = ctx.desired.networks.get(key) else {
+                return Err(ApplyError::Skipped(format!("network {key} is not desired")).into());
+            };
+            let body = spec::network_body(&ctx.spec, net);
+            ctx.rec
+                .write("create network", name, ctx.engine.create_network(&body))
+                .await?;
+            done(None)
+        }
+        ActionKind::CreateVolume { key, name } => {
+            let Some(vol) = ctx.desired.volumes.get(key) else {
+                return Err(ApplyError::Skipped(format!("volume {key} is not desired")).into());
+            };
+            let body = spec::volume_body(&ctx.spec, vol);
+            ctx.rec
+                .write("create volume", name, ctx.engine.create_volume(&body))
+                .await?;
+            done(None)
+        }
+        ActionKind::EnsureImage { service: s, image } => ensure_image(ctx, service(ctx, s)?, image).await,
+        ActionKind::Create { service: s, number } => create(ctx, service(ctx, s)?, *number).await,
+        ActionKind::Recreate { service: s, number, old } => {
+            recreate(ctx, service(ctx, s)?, *number, old).await
+        }
+        ActionKind::ResumeRecreate {
+            service: s,
+            number,
+            old,
+            new,
+        } => resume(ctx, service(ctx, s)?, *number, old.as_ref(), new).await,
+        ActionKind::Start { container } => {
+            let svc = service(ctx, &container.service)?;
+            wait_dependencies(ctx, svc).await?;
+            ctx.rec
+                .write("start container", &container.name, ctx.engine.start(&container.id))
+                .await?;
+            let r = wait_ready(ctx, &container.id, &container.name, svc.has_healthcheck).await?;
+            done(Some(r))
+        }
+        ActionKind::Restart { container } => {
+            let svc = service(ctx, &container.service)?;
+            wait_dependencies(ctx, svc).await?;
+            ctx.rec
+                .write(
+                    "restart container",
+                    &container.name,
+                    ctx.engine.restart(&container.id, None),
+                )
+                .await?;
+            let r = wait_ready(ctx, &container.id, &container.name, svc.has_healthcheck).await?;
+            done(Some(r))
+        }
+        ActionKind::Update { container, live } => {
+            let body = spec::update_body(live);
+            ctx.rec
+                .write(
+                    "update container",
+                    &container.name,
+                    ctx.engine.update(&container.id, &body),
+                )
+                .await?;
+            done(None)
+        }
+        ActionKind::Remove { container } => {
+            remove(ctx, container).await?;
+            done(None)
+        }
+    }
+}
+
+async fn remove(ctx: &Ctx<'_>, c: &ContainerRef) -> Result<(), ApplyError> {
+    // Stop first so the container's stop signal and grace period are honoured; named volumes stay.
+    match ctx
+        .rec
+        .write("stop container", &c.name, ctx.engine.stop(&c.id, None))
+        .await
+    {
+        Err(ApplyError::Engine(e)) if e.is_not_found() => return Ok(()),
+        other => other?,
+    }
+    ctx.rec
+        .write("remove container", &c.name, ctx.engine.remove(&c.id, true))
+        .await
+}
+
+async fn ensure_image(ctx: &Ctx<'_>, svc: &DesiredService, image: &str) -> Res {
+    let present = ctx.engine.image_id(image).await.map_err(ApplyError::from)?;
+    match (svc.pull_policy, present) {
+        (PullPolicy::Always, Some(_)) => {
+            // A registry outage must not take a running host down: keep the local image.
+            match ctx.rec.write("pull image", image, ctx.engine.pull(image)).await {
+                Ok(()) => Ok(Done {
+                    readiness: Some("pulled".into()),
+                }),
+                Err(e) => Ok(Done {
+                    readiness: Some(format!(
+                        "pull failed, using the local image: {}",
+                        ctx.opts.redactor.text(&e.to_string())
+                    )),
+                }),
+            }
+        }
+        (_, Some(_)) => done(None),
+        (PullPolicy::Never | PullPolicy::Build, None) => Err(ApplyError::Image {
+            image: image.to_string(),
+            why: format!(
+                "pull_policy is {}; load or build it on this host",
+                if svc.pull_policy == PullPolicy::Never { "never" } else { "build" }
+            ),
+        }
+        .into()),
+        (PullPolicy::Missing | PullPolicy::Always, None) => {
+            ctx.rec
+                .write("pull image", image, ctx.engine.pull(image))
+                .await
+                .map_err(|e| ApplyError::Image {
+                    image: image.to_string(),
+                    why: format!("cannot be pulled: {e}"),
+                })?;
+            match ctx.engine.image_id(image).await.map_err(ApplyError::from)? {
+                Some(_) => Ok(Done {
+                    readiness: Some("pulled".into()),
+                }),
+                None => Err(ApplyError::Image {
+                    image: image.to_string(),
+                    why: "is still missing after the pull".into(),
+                }
+                .into()),
+            }
+        }
+    }
+}
+
+/// The project's containers by service, to resolve `service:` references in bodies.
+struct LivePeers {
+    by_service: BTreeMap<String, Vec<(u32, String, String)>>,
+}
+
+impl Peers for LivePeers {
+    fn first_container(&self, service: &str) -> Option<String> {
+        self.by_service
+            .get(service)
+            .and_then(|v| v.iter().min())
+            .map(|(_, id, _)| id.clone())
+    }
+    fn container_names(&self, service: &str) -> Vec<String> {
+        self.by_service
+            .get(service)
+            .map(|v| v.iter().map(|(_, _, n)| n.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+async fn peers(ctx: &Ctx<'_>) -> Result<LivePeers, ApplyError> {
+    let project = format!("{}={}", labels::PROJECT, ctx.desired.project);
+    let list = ctx.engine.list_containers(&[&project]).await?;
+    let mut by_service: BTreeMap<String, Vec<(u32, String, String)>> = BTreeMap::new();
+    for c in list {
+        let labels = c.labels.unwrap_or_default();
+        let (Some(svc), Some(id)) = (labels.get(labels::SERVICE), c.id) else {
+            continue;
+        };
+        if labels.contains_key(labels::REPLACES) {
+            continue;
+        }
+        let number = labels
+            .get(labels::CONTAINER_NUMBER)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let name = c
+            .names
+            .and_then(|n| n.first().cloned())
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string();
+        by_service.entry(svc.clone()).or_default().push((number, id, name));
+    }
+    Ok(LivePeers { by_service })
+}
+
+/// Builds the create body with spindle's bookkeeping labels.
+async fn body(
+    ctx: &Ctx<'_>,
+    svc: &DesiredService,
+    number: u32,
+    replaces: Option<&str>,
+) -> Result<(Value, Vec<(String, Value)>), ApplyError> {
+    let peers = peers(ctx).await?;
+    let image_id = ctx.engine.image_id(&svc.image).await?;
+    let mut body = spec::container_body(&ctx.spec, svc, number, image_id.as_deref(), &peers)?;
+    let extra = spec::extra_networks(&ctx.spec, svc, number, &peers)?;
+    if let Some(Value::Object(l)) = body.get_mut("Labels") {
+        l.insert(labels::SPEC.into(), spec_document(svc, &ctx.opts.redactor).into());
+        if let Some(old) = replaces {
+            l.insert(labels::REPLACES.into(), old.into());
+        }
+    }
+    Ok((body, extra))
+}
+
+async fn connect_extra(
+    ctx: &Ctx<'_>,
+    id: &str,
+    name: &str,
+    extra: &[(String, Value)],
+) -> Result<(), ApplyError> {
+    for (net, endpoint) in extra {
+        ctx.rec
+            .write(
+                "connect network",
+                &format!("{name} to {net}"),
+                ctx.engine.connect_network(net, id, endpoint),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+async fn create(ctx: &Ctx<'_>, svc: &DesiredService, number: u32) -> Res {
+    wait_dependencies(ctx, svc).await?;
+    let name = spec::container_name(&ctx.desired.project, svc, number);
+    let (body, extra) = body(ctx, svc, number, None).await?;
+    let id = ctx
+        .rec
+        .write("create container", &name, ctx.engine.create_container(&name, &body))
+        .await?;
+    connect_extra(ctx, &id, &name, &extra).await?;
+    ctx.rec
+        .write("start container", &name, ctx.engine.start(&id))
+        .await?;
+    let r = wait_ready(ctx, &id, &name, svc.has_healthcheck).await?;
+    done(Some(r))
+}
+
+/// How far a recreate got; rollback undoes exactly the steps taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Swap {
+    /// The new container exists beside the old one, under a temporary name.
+    Created,
+    /// The old container is stopped.
+    OldStopped,
+    /// The old container carries the temporary "old" name.
+    OldRenamed,
+    /// The new container carries the service's name.
+    NewRenamed,
+    /// The new container was started.
+    NewStarted,
+}
+
+fn next_name(name: &str) -> String {
+    format!("{name}-next")
+}
+
+fn old_name(name: &str) -> String {
+    format!("{name}-old")
+}
+
+async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &ContainerRef) -> Res {
+    wait_dependencies(ctx, svc).await?;
+    let name = spec::container_name(&ctx.desired.project, svc, number);
+    let tmp = next_name(&name);
+    let (body, extra) = body(ctx, svc, number, Some(&old.id)).await?;
+    // 1. The replacement is created while the old container still runs: a bad image or
+    //    configuration fails here, before anything is stopped.
+    let new_id = ctx
+        .rec
+        .write("create container", &tmp, ctx.engine.create_container(&tmp, &body))
+        .await?;
+    let mut step = Swap::Created;
+    let swapped = async {
+        connect_extra(ctx, &new_id, &tmp, &extra).await?;
+        // 2. Stop the old one (its own stop signal and grace period), take its name, start the new one.
+        ctx.rec
+            .write("stop container", &old.name, ctx.engine.stop(&old.id, None))
+            .await?;
+        step = Swap::OldStopped;
+        ctx.rec
+            .write("rename container", &old.name, ctx.engine.rename(&old.id, &old_name(&name)))
+            .await?;
+        step = Swap::OldRenamed;
+        ctx.rec
+            .write("rename container", &tmp, ctx.engine.rename(&new_id, &name))
+            .await?;
+        step = Swap::NewRenamed;
+        ctx.rec
+            .write("start container", &name, ctx.engine.start(&new_id))
+            .await?;
+        step = Swap::NewStarted;
+        // 3. Health gate.
+        wait_ready(ctx, &new_id, &name, svc.has_healthcheck).await
+    }
+    .await;
+    match swapped {
+        Ok(r) => {
+            // 4. Only now is the old container removed.
+            ctx.rec
+                .write("remove container", &old_name(&name), ctx.engine.remove(&old.id, true))
+                .await?;
+            done(Some(r))
+        }
+        Err(error) => {
+            let restored = rollback(ctx, svc, &name, &new_id, old, step).await;
+            Err(Failure {
+                error: match restored {
+                    Ok(()) => error,
+                    Err(e) => ApplyError::Skipped(format!(
+                        "{error}; and the rollback failed too: {e}"
+                    )),
+                },
+                rolled_back: true,
+            })
+        }
+    }
+}
+
+/// Removes the replacement and puts the old container back, name and state.
+async fn rollback(
+    ctx: &Ctx<'_>,
+    svc: &DesiredService,
+    name: &str,
+    new_id: &str,
+    old: &ContainerRef,
+    step: Swap,
+) -> Result<(), ApplyError> {
+    if step >= Swap::NewStarted {
+        let _ = ctx
+            .rec
+            .write("stop container", name, ctx.engine.stop(new_id, Some(2)))
+            .await;
+    }
+    ctx.rec
+        .write("remove container", name, ctx.engine.remove(new_id, true))
+        .await?;
+    if step >= Swap::OldRenamed {
+        ctx.rec
+            .write("rename container", &old_name(name), ctx.engine.rename(&old.id, &old.name))
+            .await?;
+    }
+    if step >= Swap::OldStopped {
+        ctx.rec
+            .write("start container", &old.name, ctx.engine.start(&old.id))
+            .await?;
+        wait_ready(ctx, &old.id, &old.name, svc.has_healthcheck).await?;
+    }
+    Ok(())
+}
+
+/// Finishes what an interrupted recreate left: keeps the replacement when it is ready,
+/// otherwise puts the old container back. Either way one container per slot remains.
+async fn resume(
+    ctx: &Ctx<'_>,
+    svc: &DesiredService,
+    number: u32,
+    old: Option<&ContainerRef>,
+    new: &ContainerRef,
+) -> Res {
+    let name = spec::container_name(&ctx.desired.project, svc, number);
+    let doc = ctx.engine.inspect_container(&new.id).await.map_err(ApplyError::from)?;
+    let current = crate::observe::observed_from_inspect(doc.raw).map_err(ApplyError::from)?;
+    let ready = matches!(
+        Readiness::of(&current, svc.has_healthcheck),
+        Readiness::Healthy | Readiness::Running | Readiness::Starting
+    );
+    match old {
+        Some(old) if !ready => {
+            ctx.rec
+                .write("remove container", &new.name, ctx.engine.remove(&new.id, true))
+                .await?;
+            if old.name != name {
+                ctx.rec
+                    .write("rename container", &old.name, ctx.engine.rename(&old.id, &name))
+                    .await?;
+            }
+            ctx.rec
+                .write("start container", &name, ctx.engine.start(&old.id))
+                .await
+                .or_else(|e| match e {
+                    // Already running is fine.
+                    ApplyError::Engine(ref inner) if inner.status() == Some(304) => Ok(()),
+                    other => Err(other),
+                })?;
+            let r = wait_ready(ctx, &old.id, &name, svc.has_healthcheck).await?;
+            Ok(Done {
+                readiness: Some(format!("previous container restored, {}", r.word())),
+            })
+        }
+        _ => {
+            if !current.is_running() {
+                ctx.rec
+                    .write("start container", &new.name, ctx.engine.start(&new.id))
+                    .await?;
+            }
+            let r = wait_ready(ctx, &new.id, &new.name, svc.has_healthcheck).await?;
+            if let Some(old) = old {
+                ctx.rec
+                    .write("remove container", &old.name, ctx.engine.remove(&old.id, true))
+                    .await?;
+            }
+            if new.name != name {
+                ctx.rec
+                    .write("rename container", &new.name, ctx.engine.rename(&new.id, &name))
+                    .await?;
+            }
+            done(Some(r))
+        }
+    }
+}
