@@ -2,6 +2,7 @@
 
 pub mod desired;
 pub mod labels;
+pub mod lock;
 pub mod observe;
 pub mod plan;
 pub mod redact;

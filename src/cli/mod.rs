@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use spindle::desired::{self, tree::Tree};
 use spindle::redact::{self, Redactor};
 
+mod converge;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "spindle",
@@ -51,13 +53,17 @@ pub struct Global {
 pub enum Command {
     /// Print the normalized desired state, as `docker compose config` does.
     Config(ConfigArgs),
+    /// Show what apply would change (exit 0: in sync, 2: changes pending, 1: error).
+    Plan(converge::PlanArgs),
+    /// Converge the host to the desired state (exit 0: converged, 1: not).
+    Apply(converge::ApplyArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct ConfigArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Yaml)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ConfigFormat::Yaml)]
+    pub format: ConfigFormat,
     /// Print secret values instead of `<redacted>` (as `docker compose config` does).
     #[arg(long)]
     pub reveal_secrets: bool,
@@ -70,8 +76,14 @@ pub struct ConfigArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum Format {
+pub enum ConfigFormat {
     Yaml,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Text,
     Json,
 }
 
@@ -121,10 +133,12 @@ pub fn render_error(e: &anyhow::Error) -> String {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(args) => config(&cli.global, &args),
+        Command::Plan(args) => converge::plan_cmd(&cli.global, &args),
+        Command::Apply(args) => converge::apply_cmd(&cli.global, &args),
     }
 }
 
-fn request(g: &Global) -> anyhow::Result<desired::Request> {
+pub(crate) fn request(g: &Global) -> anyhow::Result<desired::Request> {
     Ok(desired::Request {
         desired_state: g.desired_state.clone(),
         files: g.files.clone(),
@@ -164,8 +178,8 @@ fn config(g: &Global, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         Redactor::new(project.secret_values).tree(&mut model);
     }
     let text = match args.format {
-        Format::Json => serde_json::to_string_pretty(&model)? + "\n",
-        Format::Yaml => yaml_serde::to_string(&model)?,
+        ConfigFormat::Json => serde_json::to_string_pretty(&model)? + "\n",
+        ConfigFormat::Yaml => yaml_serde::to_string(&model)?,
     };
     print!("{text}");
     Ok(ExitCode::SUCCESS)

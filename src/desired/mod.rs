@@ -18,6 +18,7 @@ pub mod interpolate;
 pub mod load;
 pub mod merge;
 pub mod normalize;
+pub mod revision;
 pub mod schema;
 pub mod tree;
 pub mod typed;

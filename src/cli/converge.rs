@@ -1,0 +1,309 @@
+//! `spindle plan` and `spindle apply`: load, observe, plan, and (for apply) converge, with text or JSON output.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use spindle::apply::{self, ActionResult, Outcome, Progress};
+use spindle::desired::{self, typed::DesiredState};
+use spindle::engine::Engine;
+use spindle::plan::{self, Action, Plan, PlanOptions};
+use spindle::redact::Redactor;
+use spindle::{lock, observe};
+
+use super::{Format, Global, request};
+
+/// Exit status of `plan` when changes are pending.
+const PENDING: u8 = 2;
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Plan the removal of containers of services no longer in the desired state.
+    #[arg(long)]
+    pub remove_orphans: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ApplyArgs {
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Remove containers of services no longer in the desired state.
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// How long a container may take to become healthy (or running) before its change is rolled back (Go-style duration: 90s, 2m).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// How many actions run at once.
+    #[arg(long, default_value_t = 4)]
+    pub parallelism: usize,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    spindle::spec::units::duration_ns(s)
+        .and_then(|ns| u64::try_from(ns).ok())
+        .map(Duration::from_nanos)
+        .ok_or_else(|| format!("{s:?} is not a duration; write it like 90s, 2m or 1m30s"))
+}
+
+/// The loaded desired state and what output needs from it.
+struct Loaded {
+    desired: DesiredState,
+    model: serde_json::Value,
+    redactor: Redactor,
+}
+
+fn load(g: &Global) -> anyhow::Result<Loaded> {
+    let project = desired::load(&request(g)?)?;
+    for w in &project.warnings {
+        tracing::warn!("{w}");
+    }
+    let revision = desired::revision::revision(&project.working_dir);
+    let desired = DesiredState::from_project(&project, revision)?;
+    Ok(Loaded {
+        desired,
+        model: project.model.clone(),
+        redactor: Redactor::new(project.secret_values.clone()),
+    })
+}
+
+async fn observe_and_plan(
+    engine: &Engine,
+    l: &Loaded,
+    remove_orphans: bool,
+) -> anyhow::Result<Plan> {
+    let snapshot = observe::snapshot(engine, &l.desired).await?;
+    Ok(plan::plan(
+        &l.desired,
+        &snapshot,
+        &PlanOptions {
+            remove_orphans,
+            redactor: l.redactor.clone(),
+        },
+    ))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub fn plan_cmd(g: &Global, args: &PlanArgs) -> anyhow::Result<ExitCode> {
+    // Bad input fails here, before the engine is contacted.
+    let loaded = load(g)?;
+    let plan = runtime()?.block_on(async {
+        let engine = Engine::connect().await?;
+        observe_and_plan(&engine, &loaded, args.remove_orphans).await
+    })?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        _ => print!("{}", plan_text(&plan)),
+    }
+    if !plan.blockers.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(if plan.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(PENDING)
+    })
+}
+
+pub fn apply_cmd(g: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
+    let loaded = load(g)?;
+    let _lock = lock::acquire(&lock::default_dir(), &loaded.desired.project)?;
+    let report = runtime()?.block_on(async {
+        let engine = Engine::connect().await?;
+        let plan = observe_and_plan(&engine, &loaded, args.remove_orphans).await?;
+        let opts = apply::Options {
+            timeout: args.timeout,
+            parallelism: args.parallelism,
+            redactor: loaded.redactor.clone(),
+        };
+        let progress = Lines::new(args.format == Format::Text);
+        let report = apply::apply(&engine, &loaded.desired, &loaded.model, &plan, &opts, &progress).await;
+        progress.finish();
+        anyhow::Ok((plan, report))
+    })?;
+    let (plan, report) = report;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        _ => print!("{}", apply_summary(&plan, &report)),
+    }
+    Ok(if report.converged {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn action_line(a: &Action) -> String {
+    let what = match &a.kind {
+        plan::ActionKind::CreateNetwork { name, .. } => format!("network {name}"),
+        plan::ActionKind::CreateVolume { name, .. } => format!("volume {name}"),
+        plan::ActionKind::EnsureImage { image, .. } => format!("image {image}"),
+        plan::ActionKind::Create { service, number }
+        | plan::ActionKind::Recreate { service, number, .. }
+        | plan::ActionKind::ResumeRecreate { service, number, .. } => format!("{service} #{number}"),
+        plan::ActionKind::Start { container }
+        | plan::ActionKind::Restart { container }
+        | plan::ActionKind::Update { container, .. }
+        | plan::ActionKind::Remove { container } => container.name.clone(),
+    };
+    format!("{:<15} {what}", a.kind.verb())
+}
+
+fn plan_text(p: &Plan) -> String {
+    let mut out = String::new();
+    if p.is_empty() {
+        out.push_str(&format!("project {}: in sync\n", p.project));
+    } else {
+        out.push_str(&format!(
+            "project {}: {} action(s) pending\n",
+            p.project,
+            p.actions.len()
+        ));
+    }
+    for a in &p.actions {
+        out.push_str(&format!("  {}  ({})\n", action_line(a), a.reason));
+        if let Some(d) = &a.diff {
+            for l in d.lines() {
+                out.push_str(&format!("      {l}\n"));
+            }
+        }
+    }
+    for o in &p.orphans {
+        out.push_str(&format!(
+            "  orphan          {} (service {} is not in the desired state; --remove-orphans removes it)\n",
+            o.name, o.service
+        ));
+    }
+    for b in &p.blockers {
+        out.push_str(&format!("  blocked: {b}\n"));
+    }
+    if !p.in_sync.is_empty() {
+        out.push_str(&format!("  in sync: {}\n", p.in_sync.join(", ")));
+    }
+    out
+}
+
+fn apply_summary(plan: &Plan, r: &apply::Report) -> String {
+    let mut out = String::new();
+    for b in &r.blockers {
+        out.push_str(&format!("blocked: {b}\n"));
+    }
+    if plan.is_empty() && r.blockers.is_empty() {
+        out.push_str(&format!("project {}: in sync, nothing to do\n", r.project));
+        return out;
+    }
+    let failed: Vec<&ActionResult> = r.failed().collect();
+    if r.converged {
+        out.push_str(&format!(
+            "project {}: converged ({} action(s), {} engine write(s), {:.1}s)\n",
+            r.project,
+            r.results.len(),
+            r.writes,
+            r.elapsed_ms as f64 / 1000.0
+        ));
+    } else {
+        out.push_str(&format!("project {}: NOT converged\n", r.project));
+        for f in failed {
+            out.push_str(&format!(
+                "  {} {}: {}\n",
+                match f.outcome {
+                    Outcome::RolledBack => "rolled back",
+                    _ => "failed",
+                },
+                action_line(&f.action),
+                f.error.as_deref().unwrap_or("")
+            ));
+        }
+        let skipped = r.results.iter().filter(|x| x.outcome == Outcome::Skipped).count();
+        if skipped > 0 {
+            out.push_str(&format!("  {skipped} action(s) skipped because of the failures above\n"));
+        }
+    }
+    out
+}
+
+/// One line per finished action on stderr, with a live spinner per running action on a terminal.
+struct Lines {
+    enabled: bool,
+    bars: Option<MultiProgress>,
+    running: Mutex<Vec<(usize, ProgressBar)>>,
+}
+
+impl Lines {
+    fn new(enabled: bool) -> Self {
+        let tty = enabled && std::io::stderr().is_terminal();
+        Self {
+            enabled,
+            bars: tty.then(MultiProgress::new),
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(m) = &self.bars {
+            let _ = m.clear();
+        }
+    }
+}
+
+impl Progress for Lines {
+    fn started(&self, a: &Action) {
+        let Some(m) = &self.bars else { return };
+        let bar = m.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(action_line(a));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut r) = self.running.lock() {
+            r.push((a.id, bar));
+        }
+    }
+
+    fn finished(&self, r: &ActionResult) {
+        if !self.enabled {
+            return;
+        }
+        if let Ok(mut running) = self.running.lock()
+            && let Some(i) = running.iter().position(|(id, _)| *id == r.action.id)
+        {
+            let (_, bar) = running.remove(i);
+            bar.finish_and_clear();
+        }
+        let mark = match r.outcome {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "FAILED",
+            Outcome::RolledBack => "ROLLED BACK",
+            Outcome::Skipped => "skipped",
+        };
+        let detail = r
+            .error
+            .clone()
+            .or_else(|| r.readiness.clone())
+            .unwrap_or_else(|| r.action.reason.clone());
+        let line = format!(
+            "{:<11} {}  {:.1}s  ({detail})",
+            mark,
+            action_line(&r.action),
+            r.elapsed_ms as f64 / 1000.0
+        );
+        match &self.bars {
+            Some(m) => {
+                let _ = m.println(spindle::redact::scrub(&line));
+            }
+            None => eprintln!("{}", spindle::redact::scrub(&line)),
+        }
+    }
+}
