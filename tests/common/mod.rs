@@ -416,7 +416,7 @@ impl TestProject {
 
     fn labelled(&self, kind: &str) -> Vec<String> {
         let filter = format!("label={PROJECT_LABEL}={}", self.name);
-        let out = docker(&[kind, "ls", "-q", "--filter", &filter]);
+        let out = docker(&[kind, "ls", "--filter", &filter, "--format", "{{.Name}}"]);
         let mut list: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(str::to_string)
