@@ -99,7 +99,7 @@ pub enum EngineError {
         target: String,
         message: String,
         #[source]
-        source: BollardError,
+        source: Box<BollardError>,
     },
 }
 
@@ -588,7 +588,7 @@ impl Engine {
                 op,
                 target,
                 message: clean(&e.to_string()),
-                source: e,
+                source: Box::new(e),
             },
         }
     }
@@ -735,13 +735,20 @@ impl Engine {
 
     /// The engine's events about a project's objects (by the project label), as they happen.
     ///
-    /// The stream is long-lived and not bounded by the call timeout; it counts as one read.
+    /// The stream starts at the moment of this call (even though the request leaves on the first
+    /// poll), is long-lived and not bounded by the call timeout; it counts as one read.
     pub fn events(
         &self,
         project: &str,
     ) -> impl Stream<Item = Result<EngineEvent, EngineError>> + Send + 'static {
         self.count(Kind::Read);
+        // The request leaves on the first poll; `since` keeps the events from this call on.
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()))
+            .ok();
         let options = EventsOptions {
+            since,
             filters: label_filters(&[&format!("{}={project}", crate::labels::PROJECT)]),
             ..Default::default()
         };
