@@ -527,6 +527,23 @@ impl Engine {
     where
         F: Future<Output = Result<T, BollardError>>,
     {
+        self.call_redacted(kind, op, target, limit, &Redactor::default(), fut)
+            .await
+    }
+
+    /// [`Engine::call`], with the engine's message scrubbed of the given values as well.
+    async fn call_redacted<T, F>(
+        &self,
+        kind: Kind,
+        op: &'static str,
+        target: &str,
+        limit: Duration,
+        redactor: &Redactor,
+        fut: F,
+    ) -> Result<T, EngineError>
+    where
+        F: Future<Output = Result<T, BollardError>>,
+    {
         self.count(kind);
         match tokio::time::timeout(limit, fut).await {
             Err(_) => Err(EngineError::Timeout {
@@ -535,7 +552,7 @@ impl Engine {
                 after: limit,
             }),
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.classify(op, target, e, &Redactor::default())),
+            Ok(Err(e)) => Err(self.classify(op, target, e, redactor)),
         }
     }
 
@@ -780,36 +797,17 @@ impl Engine {
             name: Some(name.to_string()),
             ..Default::default()
         };
-        self.count(Kind::Write);
-        let created = match tokio::time::timeout(
-            self.timeout,
-            self.docker.create_container(Some(options), typed),
-        )
-        .await
-        {
-            Err(_) => {
-                return Err(EngineError::Timeout {
-                    op: OP,
-                    target: name.to_string(),
-                    after: self.timeout,
-                });
-            }
-            Ok(Err(e)) => {
-                let err = self.classify(OP, name, e, &redactor);
-                // A missing image is a 404 on create: say which.
-                return Err(match err {
-                    EngineError::NotFound { message, .. } if message.contains("image") => {
-                        EngineError::NotFound {
-                            op: OP,
-                            target: name.to_string(),
-                            message,
-                        }
-                    }
-                    other => other,
-                });
-            }
-            Ok(Ok(c)) => c,
-        };
+        // A missing image is a 404 here (`No such image: …`).
+        let created = self
+            .call_redacted(
+                Kind::Write,
+                OP,
+                name,
+                self.timeout,
+                &redactor,
+                self.docker.create_container(Some(options), typed),
+            )
+            .await?;
         for w in created.warnings.iter().filter(|w| !w.is_empty()) {
             tracing::warn!(container = name, warning = %redact::scrub(&redactor.text(w)), "engine warning on create");
         }

@@ -1,4 +1,4 @@
-//! Observing the engine: the bollard connection, API version negotiation, and a project's containers, networks and volumes and images.
+//! Observing the engine: a project's containers (inspected), networks, volumes and images, as a planner-ready snapshot.
 //!
 //! [`snapshot`] reads everything the planner needs about one project; the parsing of inspect
 //! documents ([`observed_from_inspect`], [`live_from_inspect`]) is pure and tested on captured
