@@ -1,6 +1,7 @@
 //! spindle: keeps a Docker Compose host converged to the desired state in its repository.
 
 pub mod desired;
+pub mod engine;
 pub mod labels;
 pub mod lock;
 pub mod observe;
