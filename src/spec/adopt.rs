@@ -176,7 +176,8 @@ impl Diff<'_> {
                 self.report(format!("Config.{k}"));
             }
         }
-        if b.get("StopTimeout").and_then(Value::as_i64) != cfg.get("StopTimeout").and_then(Value::as_i64)
+        if b.get("StopTimeout").and_then(Value::as_i64)
+            != cfg.get("StopTimeout").and_then(Value::as_i64)
         {
             self.report("Config.StopTimeout");
         }
@@ -204,7 +205,8 @@ impl Diff<'_> {
                 }
             }
             _ => {
-                let entrypoint_set = matches!(b.get("Entrypoint"), Some(Value::Array(a)) if !a.is_empty());
+                let entrypoint_set =
+                    matches!(b.get("Entrypoint"), Some(Value::Array(a)) if !a.is_empty());
                 if entrypoint_set {
                     if !strings(cfg.get("Cmd")).is_empty() {
                         self.report("Config.Cmd");
@@ -301,7 +303,17 @@ impl Diff<'_> {
         {
             self.report("Config.Healthcheck.Test");
         }
-        for k in ["Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"] {
+        for k in [
+            "Interval",
+            "Timeout",
+            "StartPeriod",
+            "StartInterval",
+            "Retries",
+        ] {
+            // Engines before API 1.44 drop `StartInterval`.
+            if k == "StartInterval" && have.and_then(|h| h.get(k)).is_none() {
+                continue;
+            }
             let w = int(want.get(k));
             let h = int(have.and_then(|h| h.get(k)));
             let from_image = int(image.as_ref().and_then(|i| i.get(k)));
@@ -322,10 +334,27 @@ impl Diff<'_> {
                 d.report(format!("HostConfig.{k}"));
             }
         };
+        // Capabilities: the engine stores them upper-case with the `CAP_` prefix.
+        let caps = |v: Option<&Value>| -> BTreeSet<String> {
+            strings(v)
+                .into_iter()
+                .map(|c| {
+                    let c = c.to_ascii_uppercase();
+                    if c == "ALL" || c.starts_with("CAP_") {
+                        c
+                    } else {
+                        format!("CAP_{c}")
+                    }
+                })
+                .collect()
+        };
+        for k in ["CapAdd", "CapDrop"] {
+            if caps(b.get(k)) != caps(h.get(k)) {
+                self.report(format!("HostConfig.{k}"));
+            }
+        }
         for k in [
             "Binds",
-            "CapAdd",
-            "CapDrop",
             "Dns",
             "DnsSearch",
             "DnsOptions",
@@ -427,8 +456,12 @@ impl Diff<'_> {
         if name(b.get("RestartPolicy")) != name(h.get("RestartPolicy")) {
             self.report("HostConfig.RestartPolicy.Name");
         }
-        if int(b.get("RestartPolicy").and_then(|r| r.get("MaximumRetryCount")))
-            != int(h.get("RestartPolicy").and_then(|r| r.get("MaximumRetryCount")))
+        if int(b
+            .get("RestartPolicy")
+            .and_then(|r| r.get("MaximumRetryCount")))
+            != int(h
+                .get("RestartPolicy")
+                .and_then(|r| r.get("MaximumRetryCount")))
         {
             self.report("HostConfig.RestartPolicy.MaximumRetryCount");
         }
@@ -449,10 +482,12 @@ impl Diff<'_> {
             if have_log.and_then(|l| l.get("Type")).and_then(Value::as_str) != Some(want_type) {
                 self.report("HostConfig.LogConfig.Type");
             }
-            if obj(want_log.and_then(|l| l.get("Config")))
-                != obj(have_log.and_then(|l| l.get("Config")))
-            {
-                self.report("HostConfig.LogConfig.Config");
+            // The daemon adds its default options when the driver is its default one.
+            let have_opts = obj(have_log.and_then(|l| l.get("Config")));
+            for (k, v) in obj(want_log.and_then(|l| l.get("Config"))) {
+                if have_opts.get(&k) != Some(&v) {
+                    self.report(format!("HostConfig.LogConfig.Config.{k}"));
+                }
             }
         }
         // Ports.
@@ -466,7 +501,10 @@ impl Diff<'_> {
                         .flatten()
                         .map(|p| {
                             let f = |k: &str| {
-                                p.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+                                p.get(k)
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default()
+                                    .to_string()
                             };
                             (f("HostIp"), f("HostPort"))
                         })
@@ -488,7 +526,7 @@ impl Diff<'_> {
                 .into_iter()
                 .flatten()
                 .map(|m| {
-                    let f = |k: &str| m.get(k).cloned().unwrap_or(Value::Null);
+                    let f = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default();
                     let ro = m.get("ReadOnly").and_then(Value::as_bool).unwrap_or(false);
                     let opts = |k: &str| {
                         m.get(k)
@@ -533,7 +571,8 @@ impl Diff<'_> {
                 self.report(format!("HostConfig.{k}"));
             }
         }
-        let requests = |v: Option<&Value>| -> usize { v.and_then(Value::as_array).map_or(0, Vec::len) };
+        let requests =
+            |v: Option<&Value>| -> usize { v.and_then(Value::as_array).map_or(0, Vec::len) };
         if requests(b.get("DeviceRequests")) != requests(h.get("DeviceRequests")) {
             self.report("HostConfig.DeviceRequests");
         }
@@ -568,7 +607,9 @@ impl Diff<'_> {
         else {
             return;
         };
-        let have = obj(inspect.get("NetworkSettings").and_then(|n| n.get("Networks")));
+        let have = obj(inspect
+            .get("NetworkSettings")
+            .and_then(|n| n.get("Networks")));
         for (name, ep) in eps {
             let Some(h) = have.get(name) else {
                 self.report(format!("NetworkSettings.Networks.{name}"));

@@ -282,12 +282,16 @@ pub fn container_body(
     if s.str("network_mode") == Some("disabled") {
         config.insert("NetworkDisabled".into(), json!(true));
     }
-    config.insert("Labels".into(), Value::Object(container_labels(ctx, svc, &s, number, image_id)));
+    config.insert(
+        "Labels".into(),
+        Value::Object(container_labels(ctx, svc, &s, number, image_id)),
+    );
     if let Some(sig) = s.str("stop_signal") {
         config.insert("StopSignal".into(), json!(sig));
     }
     if let Some(v) = s.get("stop_grace_period") {
-        let ns = duration_value(v).ok_or_else(|| s.invalid("stop_grace_period", "is not a duration"))?;
+        let ns =
+            duration_value(v).ok_or_else(|| s.invalid("stop_grace_period", "is not a duration"))?;
         config.insert("StopTimeout".into(), json!(ns / 1_000_000_000));
     }
 
@@ -395,10 +399,7 @@ fn healthcheck(s: &Svc) -> Result<Option<Value>, SpecError> {
             "requires healthcheck.start_period to be set",
         ));
     }
-    for (k, field) in [
-        ("interval", "Interval"),
-        ("timeout", "Timeout"),
-    ] {
+    for (k, field) in [("interval", "Interval"), ("timeout", "Timeout")] {
         if let Some(ns) = dur(k)?.filter(|n| *n != 0) {
             out.insert(field.into(), json!(ns));
         }
@@ -819,7 +820,12 @@ fn resources(s: &Svc, h: &mut Map<String, Value>) -> Result<(), SpecError> {
             if let Some(m) = r.get("memory").and_then(int_value).filter(|m| *m != 0) {
                 reservation = m;
             }
-            for d in r.get("devices").and_then(Value::as_array).into_iter().flatten() {
+            for d in r
+                .get("devices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 device_requests.push(json!({
                     "Driver": d.get("driver").and_then(Value::as_str).unwrap_or_default(),
                     "Count": d.get("count").and_then(Value::as_i64).unwrap_or(0),
@@ -866,7 +872,12 @@ fn resources(s: &Svc, h: &mut Map<String, Value>) -> Result<(), SpecError> {
     if !cdi.is_empty() {
         device_requests.push(json!({"Driver": "cdi", "DeviceIDs": cdi}));
     }
-    for g in s.get("gpus").and_then(Value::as_array).into_iter().flatten() {
+    for g in s
+        .get("gpus")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let mut caps: Vec<Value> = g
             .get("capabilities")
             .and_then(Value::as_array)
@@ -986,8 +997,8 @@ fn volumes(ctx: &SpecContext, s: &Svc) -> Result<(Vec<String>, Vec<Value>), Spec
                     .and_then(|b| b.get("selinux"))
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let needs_mount = bind.is_some()
-                    && (!create || !propagation.is_empty() || !recursive.is_empty());
+                let needs_mount =
+                    bind.is_some() && (!create || !propagation.is_empty() || !recursive.is_empty());
                 if !needs_mount {
                     let mut opts = vec![if ro { "ro" } else { "rw" }.to_string()];
                     if !selinux.is_empty() {
@@ -1028,9 +1039,9 @@ fn volumes(ctx: &SpecContext, s: &Svc) -> Result<(Vec<String>, Vec<Value>), Spec
                         .cloned()
                         .unwrap_or_else(|| source.to_string())
                 };
-                let labels = vol.and_then(|o| o.get("labels")).filter(|l| {
-                    l.as_object().is_some_and(|o| !o.is_empty())
-                });
+                let labels = vol
+                    .and_then(|o| o.get("labels"))
+                    .filter(|l| l.as_object().is_some_and(|o| !o.is_empty()));
                 let subpath = vol
                     .and_then(|o| o.get("subpath"))
                     .and_then(Value::as_str)
@@ -1113,10 +1124,14 @@ fn volumes(ctx: &SpecContext, s: &Svc) -> Result<(Vec<String>, Vec<Value>), Spec
                 Some(t) if t.starts_with('/') => t.to_string(),
                 Some(t) => format!("{base}{t}"),
             };
-            let def = section.get(src).ok_or_else(|| {
-                s.invalid(&path, "refers to an undefined top-level entry")
-            })?;
-            if def.get("external").and_then(Value::as_bool).unwrap_or(false) {
+            let def = section
+                .get(src)
+                .ok_or_else(|| s.invalid(&path, "refers to an undefined top-level entry"))?;
+            if def
+                .get("external")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+            {
                 return Err(s.unsupported(&path, "external secrets and configs are swarm-only"));
             }
             if def.get("driver").is_some() || def.get("template_driver").is_some() {
@@ -1243,7 +1258,11 @@ fn endpoint(
                 why: "interface_name requires Docker Engine 28.1 (API 1.49)",
             });
         }
-        if let Some(o) = c.get("driver_opts").and_then(Value::as_object).map(string_map) {
+        if let Some(o) = c
+            .get("driver_opts")
+            .and_then(Value::as_object)
+            .map(string_map)
+        {
             ep.insert("DriverOpts".into(), o);
         }
         if let Some(p) = c.get("gw_priority").and_then(Value::as_i64) {

@@ -78,7 +78,10 @@ pub fn live_differences(desired: &LiveConfig, observed: &LiveConfig) -> Vec<&'st
     check("cpu_period", d.cpu_period == o.cpu_period);
     check("cpuset_cpus", d.cpuset_cpus == o.cpuset_cpus);
     check("memory", d.memory == o.memory);
-    check("memory_reservation", d.memory_reservation == o.memory_reservation);
+    check(
+        "memory_reservation",
+        d.memory_reservation == o.memory_reservation,
+    );
     check(
         "memory_swap",
         d.memory_swap == o.memory_swap || (d.memory == 0 && d.memory_swap == 0),
@@ -87,7 +90,13 @@ pub fn live_differences(desired: &LiveConfig, observed: &LiveConfig) -> Vec<&'st
         "pids_limit",
         normalised_pids(d.pids_limit) == normalised_pids(o.pids_limit),
     );
-    let name = |n: &str| if n.is_empty() { "no".to_string() } else { n.to_string() };
+    let name = |n: &str| {
+        if n.is_empty() {
+            "no".to_string()
+        } else {
+            n.to_string()
+        }
+    };
     check(
         "restart_policy",
         name(&d.restart_policy) == name(&o.restart_policy),
@@ -138,7 +147,11 @@ pub fn update_body(live: &LiveConfig) -> Value {
     // `-1` is "unlimited" on update (`0` would be "unchanged" for older engines).
     m.insert(
         "PidsLimit".into(),
-        json!(if live.pids_limit > 0 { live.pids_limit } else { -1 }),
+        json!(if live.pids_limit > 0 {
+            live.pids_limit
+        } else {
+            -1
+        }),
     );
     m.insert(
         "RestartPolicy".into(),

@@ -33,7 +33,13 @@ pub fn network_config_hash(net: &DesiredNetwork) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-fn resource_labels(ctx: &SpecContext, model: &Value, key_label: &str, key: &str, hash: String) -> Value {
+fn resource_labels(
+    ctx: &SpecContext,
+    model: &Value,
+    key_label: &str,
+    key: &str,
+    hash: String,
+) -> Value {
     let mut l = string_map(model.get("labels"));
     l.insert(key_label.into(), json!(key));
     l.insert(labels::PROJECT.into(), json!(ctx.project));
@@ -66,7 +72,10 @@ pub fn network_body(ctx: &SpecContext, net: &DesiredNetwork) -> Value {
         b.insert("EnableIPv4".into(), json!(v));
     }
     if let Some(ipam) = m.get("ipam").and_then(Value::as_object) {
-        let driver = ipam.get("driver").and_then(Value::as_str).unwrap_or_default();
+        let driver = ipam
+            .get("driver")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let pools = ipam.get("config").and_then(Value::as_array);
         let options = string_map(ipam.get("options"));
         if !driver.is_empty() || pools.is_some_and(|p| !p.is_empty()) || !options.is_empty() {
@@ -75,7 +84,11 @@ pub fn network_body(ctx: &SpecContext, net: &DesiredNetwork) -> Value {
                 .flatten()
                 .map(|p| {
                     let mut c = Map::new();
-                    for (k, f) in [("subnet", "Subnet"), ("ip_range", "IPRange"), ("gateway", "Gateway")] {
+                    for (k, f) in [
+                        ("subnet", "Subnet"),
+                        ("ip_range", "IPRange"),
+                        ("gateway", "Gateway"),
+                    ] {
                         if let Some(v) = p.get(k).and_then(Value::as_str) {
                             c.insert(f.into(), json!(v));
                         }
