@@ -1,29 +1,131 @@
 //! Docker-free translation of a compose service into the engine's create bodies (container, network, volume), and the comparison used to adopt containers Compose created.
+//!
+//! Everything here mirrors Docker Compose v5 (`pkg/compose/create.go`, `getCreateConfigs` and
+//! friends; `convergence.go` for names), so a container spindle creates behaves like, and is
+//! listed by `docker compose ps/logs/exec` as, one `docker compose up` creates.
+//!
+//! Public API:
+//! - [`SpecContext`]: the project-level facts a body needs (name, files, resolved network and
+//!   volume names, the Compose version label); [`SpecContext::from_desired`] builds it.
+//! - [`container_name`], [`container_body`] (the `POST /containers/create` JSON: `Config`
+//!   fields, `HostConfig`, `NetworkingConfig` for the primary network only, since API 1.41
+//!   accepts one network at create) and [`extra_networks`] (the other networks, to connect with
+//!   `POST /networks/{id}/connect` after create, as Compose does below API 1.44).
+//! - [`Peers`]: resolves `service:x` references (`network_mode`, `ipc`, `pid`, `volumes_from`,
+//!   `links`) to containers; [`NoPeers`] when none exist.
+//! - [`live_config`] / [`update_body`]: the settings `docker update` can change, in engine units.
+//! - [`network_body`], [`network_config_hash`], [`volume_body`].
+//! - [`adoption_diff`]: key paths where a container's inspect document disagrees with the body.
+//!
+//! What differs from Compose: the `com.docker.compose.config-hash` label carries spindle's spec
+//! hash (Compose's own hash is a Go JSON encoding of its structs), spindle adds its own
+//! `io.spindle.*` labels, and proxy settings from `~/.docker/config.json` are not added to the
+//! environment. Service keys that change behaviour and that spindle cannot reproduce are refused
+//! with [`SpecError::Unsupported`] naming the key path, never ignored.
 
-use crate::desired::typed::{DesiredService, DesiredState};
-use crate::observe::snapshot::LiveConfig;
+mod adopt;
+mod container;
+mod live;
+mod resources;
+pub mod units;
 
-/// The desired live settings of a service (placeholder until the spec stage lands).
-pub fn live_config(svc: &DesiredService) -> LiveConfig {
-    let _ = svc;
-    LiveConfig::default()
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use adopt::{adoption_diff, adoption_diff_with_image, with_all_networks};
+pub use container::{
+    NoPeers, Peers, container_body, container_name, extra_networks, service_networks,
+};
+pub use live::{live_config, live_differences, live_update_possible, update_body};
+pub use resources::{network_body, network_config_hash, volume_body};
+
+use crate::desired::typed::DesiredState;
+
+/// The Compose version written to `com.docker.compose.version` (the reference Compose v5).
+pub const COMPOSE_VERSION: &str = "5.6.1";
+
+/// The value of `io.spindle.managed-by`.
+pub const MANAGED_BY_VALUE: &str = "spindle";
+
+/// Project-level facts the bodies need.
+#[derive(Clone, Debug, Default)]
+pub struct SpecContext {
+    pub project: String,
+    pub working_dir: PathBuf,
+    pub config_files: Vec<PathBuf>,
+    /// Set only when env files were given explicitly (Compose's `--env-file`), as Compose labels
+    /// `com.docker.compose.project.environment_file` only then.
+    pub environment_files: Vec<PathBuf>,
+    pub revision: Option<String>,
+    /// Network key → Docker name.
+    pub networks: BTreeMap<String, String>,
+    /// Volume key → Docker name.
+    pub volumes: BTreeMap<String, String>,
+    /// Secret key → its model (`file`, `environment`, `external`, …).
+    pub secrets: BTreeMap<String, serde_json::Value>,
+    /// Config key → its model.
+    pub configs: BTreeMap<String, serde_json::Value>,
+    /// `com.docker.compose.version`.
+    pub compose_version_label: String,
 }
 
-/// Key paths where a container's inspect document differs from what spindle would create.
-pub fn adoption_diff_for(
-    desired: &DesiredState,
-    svc: &DesiredService,
-    number: u32,
-    inspect: &serde_json::Value,
-) -> Vec<String> {
-    let _ = (desired, svc, number, inspect);
-    vec!["(adoption not implemented)".into()]
-}
-
-/// `<project>-<service>-<n>`, or the service's `container_name` (placeholder until the spec stage lands).
-pub fn container_name(project: &str, svc: &DesiredService, number: u32) -> String {
-    match &svc.container_name {
-        Some(n) if !n.is_empty() => n.clone(),
-        _ => format!("{project}-{}-{number}", svc.name),
+impl SpecContext {
+    /// The context of a typed desired state; `model` is the project's normalized model (for
+    /// secrets and configs, which the typed view does not carry).
+    pub fn from_desired(d: &DesiredState, model: Option<&serde_json::Value>) -> Self {
+        let section = |k: &str| -> BTreeMap<String, serde_json::Value> {
+            model
+                .and_then(|m| m.get(k))
+                .and_then(serde_json::Value::as_object)
+                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default()
+        };
+        Self {
+            project: d.project.clone(),
+            working_dir: d.working_dir.clone(),
+            config_files: d.config_files.clone(),
+            environment_files: Vec::new(),
+            revision: d.revision.clone(),
+            networks: d
+                .networks
+                .iter()
+                .map(|(k, n)| (k.clone(), n.name.clone()))
+                .collect(),
+            volumes: d
+                .volumes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.name.clone()))
+                .collect(),
+            secrets: section("secrets"),
+            configs: section("configs"),
+            compose_version_label: COMPOSE_VERSION.to_string(),
+        }
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("services.{service}.{key}: not supported by spindle ({why})")]
+    Unsupported {
+        service: String,
+        key: String,
+        why: &'static str,
+    },
+    #[error("services.{service}.{key}: {message}")]
+    Invalid {
+        service: String,
+        key: String,
+        message: String,
+    },
+    #[error("services.{service}.{key}: service {peer} has no container yet")]
+    MissingPeer {
+        service: String,
+        key: String,
+        peer: String,
+    },
+    #[error("services.{service}.networks.{network}: network is not defined in the project")]
+    UnknownNetwork { service: String, network: String },
 }
