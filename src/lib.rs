@@ -1,5 +1,6 @@
 //! spindle: keeps a Docker Compose host converged to the desired state in its repository.
 
+pub mod apply;
 pub mod desired;
 pub mod engine;
 pub mod labels;

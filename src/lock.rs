@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("another spindle process is changing project {project} (lock {path} is held); wait for it to finish, or stop `spindle run` for this project first")]
+    #[error(
+        "another spindle process is changing project {project} (lock {path} is held); wait for it to finish, or stop `spindle run` for this project first"
+    )]
     Busy { project: String, path: PathBuf },
     #[error("cannot open lock file {path}: {source}")]
     Io {
@@ -68,7 +70,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = acquire(dir.path(), "erp").unwrap();
         let e = acquire(dir.path(), "erp").unwrap_err();
-        assert!(e.to_string().contains("another spindle process is changing project erp"));
+        assert!(
+            e.to_string()
+                .contains("another spindle process is changing project erp")
+        );
         let _other = acquire(dir.path(), "crm").unwrap();
         drop(first);
         acquire(dir.path(), "erp").unwrap();

@@ -73,7 +73,11 @@ pub async fn wait_ready(
             Readiness::Unhealthy | Readiness::Exited(_) => {
                 return Err(ApplyError::NotReady {
                     container: name.to_string(),
-                    wanted: if has_healthcheck { "healthy" } else { "running" },
+                    wanted: if has_healthcheck {
+                        "healthy"
+                    } else {
+                        "running"
+                    },
                     timeout: ctx.opts.timeout,
                     detail: r.word(),
                 });
@@ -83,7 +87,11 @@ pub async fn wait_ready(
         if Instant::now() >= deadline {
             return Err(ApplyError::NotReady {
                 container: name.to_string(),
-                wanted: if has_healthcheck { "healthy" } else { "running" },
+                wanted: if has_healthcheck {
+                    "healthy"
+                } else {
+                    "running"
+                },
                 timeout: ctx.opts.timeout,
                 detail: format!("still {}", r.word()),
             });

@@ -156,7 +156,12 @@ impl Recorder {
     }
 
     /// Runs one engine write and records it.
-    pub async fn write<T, F>(&self, operation: &'static str, target: &str, f: F) -> Result<T, ApplyError>
+    pub async fn write<T, F>(
+        &self,
+        operation: &'static str,
+        target: &str,
+        f: F,
+    ) -> Result<T, ApplyError>
     where
         F: std::future::Future<Output = Result<T, crate::engine::EngineError>>,
     {
@@ -177,7 +182,10 @@ impl Recorder {
     }
 
     fn take(&self) -> Vec<WriteRecord> {
-        self.log.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
+        self.log
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
     }
 }
 
@@ -235,7 +243,13 @@ pub async fn apply(
                 let why = plan
                     .actions
                     .get(*bad)
-                    .map(|b| format!("{} {} did not succeed", b.kind.verb(), b.kind.service().unwrap_or("")))
+                    .map(|b| {
+                        format!(
+                            "{} {} did not succeed",
+                            b.kind.verb(),
+                            b.kind.service().unwrap_or("")
+                        )
+                    })
                     .unwrap_or_default();
                 let r = ActionResult {
                     action: a.clone(),
@@ -271,7 +285,11 @@ pub async fn apply(
         let (outcome, error, readiness) = match out {
             Ok(ops::Done { readiness }) => (Outcome::Ok, None, readiness),
             Err(ops::Failure { error, rolled_back }) => (
-                if rolled_back { Outcome::RolledBack } else { Outcome::Failed },
+                if rolled_back {
+                    Outcome::RolledBack
+                } else {
+                    Outcome::Failed
+                },
                 Some(opts.redactor.text(&error.to_string())),
                 None,
             ),

@@ -69,11 +69,15 @@ pub async fn run(ctx: &Ctx<'_>, action: &Action) -> Res {
                 .await?;
             done(None)
         }
-        ActionKind::EnsureImage { service: s, image } => ensure_image(ctx, service(ctx, s)?, image).await,
-        ActionKind::Create { service: s, number } => create(ctx, service(ctx, s)?, *number).await,
-        ActionKind::Recreate { service: s, number, old } => {
-            recreate(ctx, service(ctx, s)?, *number, old).await
+        ActionKind::EnsureImage { service: s, image } => {
+            ensure_image(ctx, service(ctx, s)?, image).await
         }
+        ActionKind::Create { service: s, number } => create(ctx, service(ctx, s)?, *number).await,
+        ActionKind::Recreate {
+            service: s,
+            number,
+            old,
+        } => recreate(ctx, service(ctx, s)?, *number, old).await,
         ActionKind::ResumeRecreate {
             service: s,
             number,
@@ -84,7 +88,11 @@ pub async fn run(ctx: &Ctx<'_>, action: &Action) -> Res {
             let svc = service(ctx, &container.service)?;
             wait_dependencies(ctx, svc).await?;
             ctx.rec
-                .write("start container", &container.name, ctx.engine.start(&container.id))
+                .write(
+                    "start container",
+                    &container.name,
+                    ctx.engine.start(&container.id),
+                )
                 .await?;
             let r = wait_ready(ctx, &container.id, &container.name, svc.has_healthcheck).await?;
             done(Some(r))
@@ -140,7 +148,11 @@ async fn ensure_image(ctx: &Ctx<'_>, svc: &DesiredService, image: &str) -> Res {
     match (svc.pull_policy, present) {
         (PullPolicy::Always, Some(_)) => {
             // A registry outage must not take a running host down: keep the local image.
-            match ctx.rec.write("pull image", image, ctx.engine.pull(image)).await {
+            match ctx
+                .rec
+                .write("pull image", image, ctx.engine.pull(image))
+                .await
+            {
                 Ok(()) => Ok(Done {
                     readiness: Some("pulled".into()),
                 }),
@@ -157,7 +169,11 @@ async fn ensure_image(ctx: &Ctx<'_>, svc: &DesiredService, image: &str) -> Res {
             image: image.to_string(),
             why: format!(
                 "pull_policy is {}; load or build it on this host",
-                if svc.pull_policy == PullPolicy::Never { "never" } else { "build" }
+                if svc.pull_policy == PullPolicy::Never {
+                    "never"
+                } else {
+                    "build"
+                }
             ),
         }
         .into()),
@@ -225,7 +241,10 @@ async fn peers(ctx: &Ctx<'_>) -> Result<LivePeers, ApplyError> {
             .unwrap_or_default()
             .trim_start_matches('/')
             .to_string();
-        by_service.entry(svc.clone()).or_default().push((number, id, name));
+        by_service
+            .entry(svc.clone())
+            .or_default()
+            .push((number, id, name));
     }
     Ok(LivePeers { by_service })
 }
@@ -242,7 +261,10 @@ async fn body(
     let mut body = spec::container_body(&ctx.spec, svc, number, image_id.as_deref(), &peers)?;
     let extra = spec::extra_networks(&ctx.spec, svc, number, &peers)?;
     if let Some(Value::Object(l)) = body.get_mut("Labels") {
-        l.insert(labels::SPEC.into(), spec_document(svc, &ctx.opts.redactor).into());
+        l.insert(
+            labels::SPEC.into(),
+            spec_document(svc, &ctx.opts.redactor).into(),
+        );
         if let Some(old) = replaces {
             l.insert(labels::REPLACES.into(), old.into());
         }
@@ -274,7 +296,11 @@ async fn create(ctx: &Ctx<'_>, svc: &DesiredService, number: u32) -> Res {
     let (body, extra) = body(ctx, svc, number, None).await?;
     let id = ctx
         .rec
-        .write("create container", &name, ctx.engine.create_container(&name, &body))
+        .write(
+            "create container",
+            &name,
+            ctx.engine.create_container(&name, &body),
+        )
         .await?;
     connect_extra(ctx, &id, &name, &extra).await?;
     ctx.rec
@@ -316,7 +342,11 @@ async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &Contai
     //    configuration fails here, before anything is stopped.
     let new_id = ctx
         .rec
-        .write("create container", &tmp, ctx.engine.create_container(&tmp, &body))
+        .write(
+            "create container",
+            &tmp,
+            ctx.engine.create_container(&tmp, &body),
+        )
         .await?;
     let mut step = Swap::Created;
     let swapped = async {
@@ -327,7 +357,11 @@ async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &Contai
             .await?;
         step = Swap::OldStopped;
         ctx.rec
-            .write("rename container", &old.name, ctx.engine.rename(&old.id, &old_name(&name)))
+            .write(
+                "rename container",
+                &old.name,
+                ctx.engine.rename(&old.id, &old_name(&name)),
+            )
             .await?;
         step = Swap::OldRenamed;
         ctx.rec
@@ -346,7 +380,11 @@ async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &Contai
         Ok(r) => {
             // 4. Only now is the old container removed.
             ctx.rec
-                .write("remove container", &old_name(&name), ctx.engine.remove(&old.id, true))
+                .write(
+                    "remove container",
+                    &old_name(&name),
+                    ctx.engine.remove(&old.id, true),
+                )
                 .await?;
             done(Some(r))
         }
@@ -355,9 +393,9 @@ async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &Contai
             Err(Failure {
                 error: match restored {
                     Ok(()) => error,
-                    Err(e) => ApplyError::Skipped(format!(
-                        "{error}; and the rollback failed too: {e}"
-                    )),
+                    Err(e) => {
+                        ApplyError::Skipped(format!("{error}; and the rollback failed too: {e}"))
+                    }
                 },
                 rolled_back: true,
             })
@@ -385,7 +423,11 @@ async fn rollback(
         .await?;
     if step >= Swap::OldRenamed {
         ctx.rec
-            .write("rename container", &old_name(name), ctx.engine.rename(&old.id, &old.name))
+            .write(
+                "rename container",
+                &old_name(name),
+                ctx.engine.rename(&old.id, &old.name),
+            )
             .await?;
     }
     if step >= Swap::OldStopped {
@@ -407,7 +449,11 @@ async fn resume(
     new: &ContainerRef,
 ) -> Res {
     let name = spec::container_name(&ctx.desired.project, svc, number);
-    let doc = ctx.engine.inspect_container(&new.id).await.map_err(ApplyError::from)?;
+    let doc = ctx
+        .engine
+        .inspect_container(&new.id)
+        .await
+        .map_err(ApplyError::from)?;
     let current = crate::observe::observed_from_inspect(doc.raw).map_err(ApplyError::from)?;
     let ready = matches!(
         Readiness::of(&current, svc.has_healthcheck),
@@ -416,11 +462,19 @@ async fn resume(
     match old {
         Some(old) if !ready => {
             ctx.rec
-                .write("remove container", &new.name, ctx.engine.remove(&new.id, true))
+                .write(
+                    "remove container",
+                    &new.name,
+                    ctx.engine.remove(&new.id, true),
+                )
                 .await?;
             if old.name != name {
                 ctx.rec
-                    .write("rename container", &old.name, ctx.engine.rename(&old.id, &name))
+                    .write(
+                        "rename container",
+                        &old.name,
+                        ctx.engine.rename(&old.id, &name),
+                    )
                     .await?;
             }
             ctx.rec
@@ -445,12 +499,20 @@ async fn resume(
             let r = wait_ready(ctx, &new.id, &new.name, svc.has_healthcheck).await?;
             if let Some(old) = old {
                 ctx.rec
-                    .write("remove container", &old.name, ctx.engine.remove(&old.id, true))
+                    .write(
+                        "remove container",
+                        &old.name,
+                        ctx.engine.remove(&old.id, true),
+                    )
                     .await?;
             }
             if new.name != name {
                 ctx.rec
-                    .write("rename container", &new.name, ctx.engine.rename(&new.id, &name))
+                    .write(
+                        "rename container",
+                        &new.name,
+                        ctx.engine.rename(&new.id, &name),
+                    )
                     .await?;
             }
             done(Some(r))

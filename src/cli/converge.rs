@@ -128,7 +128,15 @@ pub fn apply_cmd(g: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             redactor: loaded.redactor.clone(),
         };
         let progress = Lines::new(args.format == Format::Text);
-        let report = apply::apply(&engine, &loaded.desired, &loaded.model, &plan, &opts, &progress).await;
+        let report = apply::apply(
+            &engine,
+            &loaded.desired,
+            &loaded.model,
+            &plan,
+            &opts,
+            &progress,
+        )
+        .await;
         progress.finish();
         anyhow::Ok((plan, report))
     })?;
@@ -150,8 +158,12 @@ fn action_line(a: &Action) -> String {
         plan::ActionKind::CreateVolume { name, .. } => format!("volume {name}"),
         plan::ActionKind::EnsureImage { image, .. } => format!("image {image}"),
         plan::ActionKind::Create { service, number }
-        | plan::ActionKind::Recreate { service, number, .. }
-        | plan::ActionKind::ResumeRecreate { service, number, .. } => format!("{service} #{number}"),
+        | plan::ActionKind::Recreate {
+            service, number, ..
+        }
+        | plan::ActionKind::ResumeRecreate {
+            service, number, ..
+        } => format!("{service} #{number}"),
         plan::ActionKind::Start { container }
         | plan::ActionKind::Restart { container }
         | plan::ActionKind::Update { container, .. }
@@ -225,9 +237,15 @@ fn apply_summary(plan: &Plan, r: &apply::Report) -> String {
                 f.error.as_deref().unwrap_or("")
             ));
         }
-        let skipped = r.results.iter().filter(|x| x.outcome == Outcome::Skipped).count();
+        let skipped = r
+            .results
+            .iter()
+            .filter(|x| x.outcome == Outcome::Skipped)
+            .count();
         if skipped > 0 {
-            out.push_str(&format!("  {skipped} action(s) skipped because of the failures above\n"));
+            out.push_str(&format!(
+                "  {skipped} action(s) skipped because of the failures above\n"
+            ));
         }
     }
     out

@@ -18,9 +18,19 @@ pub fn revision(dir: &Path) -> Option<String> {
     let status = Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args(["status", "--porcelain", "--untracked-files=normal", "--", "."])
+        .args([
+            "status",
+            "--porcelain",
+            "--untracked-files=normal",
+            "--",
+            ".",
+        ])
         .output()
         .ok()?;
     let dirty = !status.status.success() || !status.stdout.is_empty();
-    Some(if dirty { format!("{commit}-dirty") } else { commit })
+    Some(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
 }

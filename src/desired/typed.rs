@@ -22,6 +22,9 @@ pub struct DesiredState {
     pub networks: BTreeMap<String, DesiredNetwork>,
     /// By key in the compose file.
     pub volumes: BTreeMap<String, DesiredVolume>,
+    /// The whole normalized model (secrets and configs live only here).
+    #[serde(skip)]
+    pub model: Tree,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -128,6 +131,7 @@ impl DesiredState {
                 .collect()
         };
         Ok(Self {
+            model: p.model.clone(),
             project: p.name.clone(),
             working_dir: p.working_dir.clone(),
             config_files: p.files.clone(),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::desired::tree::Tree;
-use crate::desired::typed::{DependentAction, DesiredService, DesiredState};
+use crate::desired::typed::{DependentAction, DesiredService, DesiredState, PullPolicy};
 use crate::labels;
 use crate::observe::snapshot::{LiveConfig, ObservedContainer, RunState, Snapshot};
 use crate::redact::Redactor;
@@ -325,18 +325,28 @@ impl<'a> Planner<'a> {
         containers.sort_by(|a, b| (a.number, &a.name).cmp(&(b.number, &b.name)));
         let prereq = self.prerequisites(svc);
         let mut image_action: Option<usize> = None;
-        let mut ensure_image = |p: &mut Self| -> usize {
-            *image_action.get_or_insert_with(|| {
+        // Containers about to be created need their image: pulled when missing (or always,
+        // with `pull_policy: always`), before anything of the service is stopped.
+        let image_present = self.observed.images.contains_key(&svc.image);
+        let mut ensure_image = |p: &mut Self| -> Option<usize> {
+            if image_present && svc.pull_policy != PullPolicy::Always {
+                return None;
+            }
+            Some(*image_action.get_or_insert_with(|| {
                 p.push(
                     ActionKind::EnsureImage {
                         service: svc.name.clone(),
                         image: svc.image.clone(),
                     },
-                    format!("image {} is needed", svc.image),
+                    if image_present {
+                        format!("pull_policy always: pull {}", svc.image)
+                    } else {
+                        format!("image {} is not present", svc.image)
+                    },
                     None,
                     Vec::new(),
                 )
-            })
+            }))
         };
         let mut changed = false;
         let mut in_sync = true;
@@ -406,7 +416,13 @@ impl<'a> Planner<'a> {
             .iter()
             .find(|d| d.restart && self.recreated.contains(&d.service))
             .map(|d| d.service.clone());
-        let desired_live = spec::live_config(svc);
+        let desired_live = match spec::live_config(svc) {
+            Ok(l) => l,
+            Err(e) => {
+                self.plan.blockers.push(e.to_string());
+                return;
+            }
+        };
         let desired_doc = spec_document(svc, &self.opts.redactor);
         for number in 1..=svc.replicas {
             if replacements.iter().any(|r| r.number == number) {
@@ -438,7 +454,7 @@ impl<'a> Planner<'a> {
             let Some(c) = same.first().copied() else {
                 let img = ensure_image(self);
                 let mut after = prereq.clone();
-                after.push(img);
+                after.extend(img);
                 self.push(
                     ActionKind::Create {
                         service: svc.name.clone(),
@@ -456,7 +472,7 @@ impl<'a> Planner<'a> {
                 Comparison::Recreate { reason, diff } => {
                     let img = ensure_image(self);
                     let mut after = prereq.clone();
-                    after.push(img);
+                    after.extend(img);
                     self.push(
                         ActionKind::Recreate {
                             service: svc.name.clone(),
@@ -486,7 +502,7 @@ impl<'a> Planner<'a> {
                     } else {
                         let img = ensure_image(self);
                         let mut after = prereq.clone();
-                        after.push(img);
+                        after.extend(img);
                         self.push(
                             ActionKind::Recreate {
                                 service: svc.name.clone(),
@@ -605,7 +621,7 @@ impl<'a> Planner<'a> {
             }
             None => {
                 // A container spindle did not create (`docker compose up`): adopt it when it matches.
-                let diffs = spec::adoption_diff_for(self.desired, svc, number, &c.inspect);
+                let diffs = self.adoption_diff(svc, number, c);
                 if diffs.is_empty() && !image_changed {
                     Comparison::Same
                 } else {
@@ -623,6 +639,50 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+    }
+}
+
+impl Planner<'_> {
+    /// Key paths where a container spindle did not create differs from what spindle would create.
+    fn adoption_diff(
+        &self,
+        svc: &DesiredService,
+        number: u32,
+        c: &ObservedContainer,
+    ) -> Vec<String> {
+        let ctx = spec::SpecContext::from_desired(self.desired, Some(&self.desired.model));
+        let peers = SnapshotPeers(self.observed);
+        let image_id = self.observed.images.get(&svc.image).map(String::as_str);
+        let body = spec::container_body(&ctx, svc, number, image_id, &peers)
+            .and_then(|b| Ok((b, spec::extra_networks(&ctx, svc, number, &peers)?)));
+        match body {
+            Ok((body, extra)) => {
+                spec::adoption_diff(&spec::with_all_networks(&body, &extra), &c.inspect)
+            }
+            Err(e) => vec![e.to_string()],
+        }
+    }
+}
+
+/// Resolves `service:` references from the observed containers.
+struct SnapshotPeers<'a>(&'a Snapshot);
+
+impl spec::Peers for SnapshotPeers<'_> {
+    fn first_container(&self, service: &str) -> Option<String> {
+        self.0
+            .containers
+            .iter()
+            .filter(|c| c.service == service && c.replaces().is_none())
+            .min_by_key(|c| c.number)
+            .map(|c| c.id.clone())
+    }
+    fn container_names(&self, service: &str) -> Vec<String> {
+        self.0
+            .containers
+            .iter()
+            .filter(|c| c.service == service)
+            .map(|c| c.name.clone())
+            .collect()
     }
 }
 
