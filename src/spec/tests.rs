@@ -574,3 +574,53 @@ fn adoption_with_the_image_reports_leftover_environment() {
     // Without the image, what the image might have added is accepted.
     assert!(adoption_diff(&body, &stale).is_empty());
 }
+
+/// The value without nulls (what a typed client leaves out).
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(what: &str, v: &Value) {
+    let typed: T = match serde_json::from_value(v.clone()) {
+        Ok(t) => t,
+        Err(e) => panic!("{what}: {e}"),
+    };
+    let back = serde_json::to_value(&typed).unwrap_or_default();
+    assert_eq!(back, without_nulls(v), "{what}");
+}
+
+#[test]
+fn every_body_round_trips_through_bollards_types_without_losing_a_field() {
+    use bollard::models::{
+        ContainerCreateBody, ContainerUpdateBody, EndpointSettings, NetworkCreateRequest,
+        VolumeCreateRequest,
+    };
+    for case in [sample(), sample_low_cpu(), wide()] {
+        let peers = Captured(case.inspect.clone());
+        for svc in case.state.services.values() {
+            let body = container_body(&case.ctx, svc, 1, Some("sha256:x"), &peers)
+                .unwrap_or_else(|e| panic!("{e}"));
+            round_trips::<ContainerCreateBody>(&svc.name, &body);
+            for (net, ep) in extra_networks(&case.ctx, svc, 1, &peers).unwrap_or_default() {
+                round_trips::<EndpointSettings>(&net, &ep);
+            }
+            let live = live_config(svc).unwrap_or_default();
+            round_trips::<ContainerUpdateBody>(&svc.name, &update_body(&live));
+        }
+        for n in case.state.networks.values() {
+            round_trips::<NetworkCreateRequest>(&n.key, &network_body(&case.ctx, n));
+        }
+        for v in case.state.volumes.values() {
+            round_trips::<VolumeCreateRequest>(&v.key, &volume_body(&case.ctx, v));
+        }
+    }
+}
