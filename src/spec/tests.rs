@@ -624,3 +624,55 @@ fn every_body_round_trips_through_bollards_types_without_losing_a_field() {
         }
     }
 }
+
+#[test]
+fn links_and_volumes_from_resolve_to_the_peer_containers() {
+    let case = wide();
+    let svc = case.with_model("healthless", |m| {
+        m["links"] = json!(["main:m"]);
+        m["external_links"] = json!(["other_db"]);
+        m["volumes_from"] = json!(["main:ro", "container:keep:rw"]);
+    });
+    let peers = Captured(case.inspect.clone());
+    let body = container_body(&case.ctx, &svc, 1, None, &peers).unwrap_or_default();
+    let main_id = peers.first_container("main").unwrap_or_default();
+    assert_eq!(body["HostConfig"]["VolumesFrom"], json!([main_id, "keep"]));
+    assert_eq!(
+        body["HostConfig"]["Links"],
+        json!([
+            "spindle-h-spec-wide-main-1:m",
+            "spindle-h-spec-wide-main-1:main-1",
+            "spindle-h-spec-wide-main-1:spindle-h-spec-wide-main-1",
+            "other_db:other_db"
+        ])
+    );
+    let ep = &body["NetworkingConfig"]["EndpointsConfig"]["spindle-h-spec-wide_default"];
+    assert_eq!(ep["Links"], body["HostConfig"]["Links"]);
+}
+
+#[test]
+fn a_primary_network_is_chosen_by_priority_then_name() {
+    let case = sample();
+    let svc = case.with_model("gateway", |m| {
+        m["networks"] = json!({"default": null, "edge": {"priority": 10}});
+    });
+    let body = container_body(&case.ctx, &svc, 1, None, &NoPeers).unwrap_or_default();
+    assert_eq!(
+        body["HostConfig"]["NetworkMode"],
+        "spindle-h-spec-sample_edge"
+    );
+    assert_eq!(service_networks(&svc), vec!["edge", "default"]);
+}
+
+#[test]
+fn null_environment_values_are_sent_as_bare_keys_like_compose() {
+    let case = wide();
+    let body =
+        container_body(&case.ctx, case.service("main"), 1, None, &NoPeers).unwrap_or_default();
+    let env: Vec<&str> = body["Env"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(env.contains(&"UNSET_IN_SHELL"));
+    assert!(env.contains(&"EMPTY="));
+}
