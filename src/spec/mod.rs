@@ -17,7 +17,7 @@
 //!   `links`) to containers, as Compose does at create (`container:<ID of x's first
 //!   container>`); [`NoPeers`] when none exist ([`SpecError::MissingPeer`] then).
 //! - [`live_config`] / [`update_body`]: the settings `docker update` can change, in engine
-//!   units; [`live_differences`] compares them with the observed ones after the engine's
+//!   units; [`observed_live`] reads them from an inspect document; [`live_differences`] compares them with the observed ones after the engine's
 //!   normalisation (default swap limit, unlimited pids), and [`live_update_possible`] says
 //!   whether an update can get there (the engine reads `0` as "unchanged", so removing a limit
 //!   needs a recreate).
@@ -62,7 +62,7 @@ pub use adopt::{adoption_diff, adoption_diff_with_image, with_all_networks};
 pub use container::{
     NoPeers, Peers, container_body, container_name, extra_networks, service_networks,
 };
-pub use live::{live_config, live_differences, live_update_possible, update_body};
+pub use live::{live_config, live_differences, live_update_possible, observed_live, update_body};
 pub use resources::{network_body, network_config_hash, volume_body};
 
 use crate::desired::typed::DesiredState;

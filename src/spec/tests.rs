@@ -457,26 +457,7 @@ fn live_config_matches_what_the_engine_reports_for_compose_containers() {
             let Some(service) = label(c, crate::labels::SERVICE) else {
                 continue;
             };
-            let h = &c["HostConfig"];
-            let int = |k: &str| h[k].as_i64().unwrap_or(0);
-            let observed = crate::observe::snapshot::LiveConfig {
-                nano_cpus: int("NanoCpus"),
-                cpu_shares: int("CpuShares"),
-                cpu_quota: int("CpuQuota"),
-                cpu_period: int("CpuPeriod"),
-                cpuset_cpus: h["CpusetCpus"].as_str().unwrap_or_default().into(),
-                memory: int("Memory"),
-                memory_reservation: int("MemoryReservation"),
-                memory_swap: int("MemorySwap"),
-                pids_limit: int("PidsLimit"),
-                restart_policy: h["RestartPolicy"]["Name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .into(),
-                restart_max_retries: h["RestartPolicy"]["MaximumRetryCount"]
-                    .as_i64()
-                    .unwrap_or(0),
-            };
+            let observed = observed_live(c);
             let desired = live_config(case.service(service)).unwrap_or_default();
             assert!(
                 live_differences(&desired, &observed).is_empty(),
