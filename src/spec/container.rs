@@ -576,15 +576,18 @@ fn host_config(
     if let Some(a) = s.get("annotations") {
         h.insert("Annotations".into(), a.clone());
     }
-    h.insert("Binds".into(), json!(binds));
+    if !binds.is_empty() {
+        h.insert("Binds".into(), json!(binds));
+    }
     if !mounts.is_empty() {
         h.insert("Mounts".into(), Value::Array(mounts));
     }
-    if let Some(v) = s.strings("cap_add") {
-        h.insert("CapAdd".into(), json!(v));
-    }
-    if let Some(v) = s.strings("cap_drop") {
-        h.insert("CapDrop".into(), json!(v));
+    // The Go engine client Compose uses normalises capabilities (`net_admin` → `CAP_NET_ADMIN`).
+    for (key, field) in [("cap_add", "CapAdd"), ("cap_drop", "CapDrop")] {
+        if let Some(v) = s.strings(key) {
+            let caps: Vec<String> = v.iter().map(|c| normalize_capability(c)).collect();
+            h.insert(field.into(), json!(caps));
+        }
     }
     if let Some(v) = s.get("init").and_then(Value::as_bool) {
         h.insert("Init".into(), json!(v));
@@ -685,6 +688,15 @@ fn host_config(
         h.insert("ReadonlyPaths".into(), json!([]));
     }
     Ok(h)
+}
+
+fn normalize_capability(c: &str) -> String {
+    let c = c.trim().to_ascii_uppercase();
+    if c == "ALL" || c.starts_with("CAP_") {
+        c
+    } else {
+        format!("CAP_{c}")
+    }
 }
 
 fn string_map(o: &Map<String, Value>) -> Value {

@@ -159,3 +159,39 @@ pub fn update_body(live: &LiveConfig) -> Value {
     );
     Value::Object(m)
 }
+
+/// The live settings of a container as its inspect document (`GET /containers/{id}/json`)
+/// reports them.
+pub fn observed_live(inspect: &Value) -> LiveConfig {
+    let h = inspect.get("HostConfig");
+    let int = |k: &str| {
+        h.and_then(|h| h.get(k))
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
+    let restart = h.and_then(|h| h.get("RestartPolicy"));
+    LiveConfig {
+        nano_cpus: int("NanoCpus"),
+        cpu_shares: int("CpuShares"),
+        cpu_quota: int("CpuQuota"),
+        cpu_period: int("CpuPeriod"),
+        cpuset_cpus: h
+            .and_then(|h| h.get("CpusetCpus"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        memory: int("Memory"),
+        memory_reservation: int("MemoryReservation"),
+        memory_swap: int("MemorySwap"),
+        pids_limit: int("PidsLimit"),
+        restart_policy: restart
+            .and_then(|r| r.get("Name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        restart_max_retries: restart
+            .and_then(|r| r.get("MaximumRetryCount"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+    }
+}

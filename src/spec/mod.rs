@@ -6,22 +6,45 @@
 //!
 //! Public API:
 //! - [`SpecContext`]: the project-level facts a body needs (name, files, resolved network and
-//!   volume names, the Compose version label); [`SpecContext::from_desired`] builds it.
+//!   volume names, secrets and configs, the Compose version label);
+//!   [`SpecContext::from_desired`] builds it from the typed state and the project's model.
 //! - [`container_name`], [`container_body`] (the `POST /containers/create` JSON: `Config`
 //!   fields, `HostConfig`, `NetworkingConfig` for the primary network only, since API 1.41
-//!   accepts one network at create) and [`extra_networks`] (the other networks, to connect with
-//!   `POST /networks/{id}/connect` after create, as Compose does below API 1.44).
+//!   accepts one network at create) and [`extra_networks`] (the other networks with their
+//!   endpoint settings, to connect with `POST /networks/{name}/connect` right after create, as
+//!   Compose does below API 1.44). [`service_networks`] gives Compose's network order.
 //! - [`Peers`]: resolves `service:x` references (`network_mode`, `ipc`, `pid`, `volumes_from`,
-//!   `links`) to containers; [`NoPeers`] when none exist.
-//! - [`live_config`] / [`update_body`]: the settings `docker update` can change, in engine units.
-//! - [`network_body`], [`network_config_hash`], [`volume_body`].
-//! - [`adoption_diff`]: key paths where a container's inspect document disagrees with the body.
+//!   `links`) to containers, as Compose does at create (`container:<ID of x's first
+//!   container>`); [`NoPeers`] when none exist ([`SpecError::MissingPeer`] then).
+//! - [`live_config`] / [`update_body`]: the settings `docker update` can change, in engine
+//!   units; [`observed_live`] reads them from an inspect document; [`live_differences`] compares them with the observed ones after the engine's
+//!   normalisation (default swap limit, unlimited pids), and [`live_update_possible`] says
+//!   whether an update can get there (the engine reads `0` as "unchanged", so removing a limit
+//!   needs a recreate).
+//! - [`network_body`], [`network_config_hash`] (also in the network's
+//!   `com.docker.compose.config-hash` label), [`volume_body`].
+//! - [`adoption_diff`] (and [`adoption_diff_with_image`], stricter when the image's inspect
+//!   document is at hand): the key paths, never values, where a container's inspect document
+//!   disagrees with the body; pass the body through [`with_all_networks`] so every network is
+//!   checked.
+//!
+//! Checked against the engine: for the sample stack (with and without `--profile low-cpu`) and
+//! a stack using most service keys (`fixtures/wide`), containers created from these bodies
+//! have the same `Config` and `HostConfig` as the ones Compose v5 creates on Engine 20.10, apart
+//! from the hash labels; `fixtures/*.inspect.json` are Compose's containers (made by
+//! `fixtures/capture.sh`) and the tests check they are adoptable.
 //!
 //! What differs from Compose: the `com.docker.compose.config-hash` label carries spindle's spec
-//! hash (Compose's own hash is a Go JSON encoding of its structs), spindle adds its own
-//! `io.spindle.*` labels, and proxy settings from `~/.docker/config.json` are not added to the
-//! environment. Service keys that change behaviour and that spindle cannot reproduce are refused
-//! with [`SpecError::Unsupported`] naming the key path, never ignored.
+//! hash (Compose's own hash is a Go JSON encoding of its structs, so `docker compose up` will
+//! recreate spindle's containers once), spindle adds its own `io.spindle.*` labels, and proxy
+//! settings from `~/.docker/config.json` are not added to the environment. Like Compose,
+//! `deploy.labels`, `deploy.placement`, `deploy.resources.reservations.cpus`, `platform` and the
+//! `uid`/`gid`/`mode` of secrets and configs have no effect, and `mac_address` only reaches the
+//! endpoint settings (which API 1.41 ignores). Service keys that change behaviour and that
+//! spindle cannot reproduce (`post_start`/`pre_stop` hooks, `models`, `provider`,
+//! `use_api_socket`, seccomp profile files, `environment`/`content` secrets and configs, image
+//! mounts, `interface_name`, unknown keys) are refused with [`SpecError::Unsupported`] naming
+//! the key path, never ignored.
 
 mod adopt;
 mod container;
@@ -39,7 +62,7 @@ pub use adopt::{adoption_diff, adoption_diff_with_image, with_all_networks};
 pub use container::{
     NoPeers, Peers, container_body, container_name, extra_networks, service_networks,
 };
-pub use live::{live_config, live_differences, live_update_possible, update_body};
+pub use live::{live_config, live_differences, live_update_possible, observed_live, update_body};
 pub use resources::{network_body, network_config_hash, volume_body};
 
 use crate::desired::typed::DesiredState;

@@ -457,26 +457,7 @@ fn live_config_matches_what_the_engine_reports_for_compose_containers() {
             let Some(service) = label(c, crate::labels::SERVICE) else {
                 continue;
             };
-            let h = &c["HostConfig"];
-            let int = |k: &str| h[k].as_i64().unwrap_or(0);
-            let observed = crate::observe::snapshot::LiveConfig {
-                nano_cpus: int("NanoCpus"),
-                cpu_shares: int("CpuShares"),
-                cpu_quota: int("CpuQuota"),
-                cpu_period: int("CpuPeriod"),
-                cpuset_cpus: h["CpusetCpus"].as_str().unwrap_or_default().into(),
-                memory: int("Memory"),
-                memory_reservation: int("MemoryReservation"),
-                memory_swap: int("MemorySwap"),
-                pids_limit: int("PidsLimit"),
-                restart_policy: h["RestartPolicy"]["Name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .into(),
-                restart_max_retries: h["RestartPolicy"]["MaximumRetryCount"]
-                    .as_i64()
-                    .unwrap_or(0),
-            };
+            let observed = observed_live(c);
             let desired = live_config(case.service(service)).unwrap_or_default();
             assert!(
                 live_differences(&desired, &observed).is_empty(),
@@ -573,4 +554,106 @@ fn adoption_with_the_image_reports_leftover_environment() {
     );
     // Without the image, what the image might have added is accepted.
     assert!(adoption_diff(&body, &stale).is_empty());
+}
+
+/// The value without nulls (what a typed client leaves out).
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(what: &str, v: &Value) {
+    let typed: T = match serde_json::from_value(v.clone()) {
+        Ok(t) => t,
+        Err(e) => panic!("{what}: {e}"),
+    };
+    let back = serde_json::to_value(&typed).unwrap_or_default();
+    assert_eq!(back, without_nulls(v), "{what}");
+}
+
+#[test]
+fn every_body_round_trips_through_bollards_types_without_losing_a_field() {
+    use bollard::models::{
+        ContainerCreateBody, ContainerUpdateBody, EndpointSettings, NetworkCreateRequest,
+        VolumeCreateRequest,
+    };
+    for case in [sample(), sample_low_cpu(), wide()] {
+        let peers = Captured(case.inspect.clone());
+        for svc in case.state.services.values() {
+            let body = container_body(&case.ctx, svc, 1, Some("sha256:x"), &peers)
+                .unwrap_or_else(|e| panic!("{e}"));
+            round_trips::<ContainerCreateBody>(&svc.name, &body);
+            for (net, ep) in extra_networks(&case.ctx, svc, 1, &peers).unwrap_or_default() {
+                round_trips::<EndpointSettings>(&net, &ep);
+            }
+            let live = live_config(svc).unwrap_or_default();
+            round_trips::<ContainerUpdateBody>(&svc.name, &update_body(&live));
+        }
+        for n in case.state.networks.values() {
+            round_trips::<NetworkCreateRequest>(&n.key, &network_body(&case.ctx, n));
+        }
+        for v in case.state.volumes.values() {
+            round_trips::<VolumeCreateRequest>(&v.key, &volume_body(&case.ctx, v));
+        }
+    }
+}
+
+#[test]
+fn links_and_volumes_from_resolve_to_the_peer_containers() {
+    let case = wide();
+    let svc = case.with_model("healthless", |m| {
+        m["links"] = json!(["main:m"]);
+        m["external_links"] = json!(["other_db"]);
+        m["volumes_from"] = json!(["main:ro", "container:keep:rw"]);
+    });
+    let peers = Captured(case.inspect.clone());
+    let body = container_body(&case.ctx, &svc, 1, None, &peers).unwrap_or_default();
+    let main_id = peers.first_container("main").unwrap_or_default();
+    assert_eq!(body["HostConfig"]["VolumesFrom"], json!([main_id, "keep"]));
+    assert_eq!(
+        body["HostConfig"]["Links"],
+        json!([
+            "spindle-h-spec-wide-main-1:m",
+            "spindle-h-spec-wide-main-1:main-1",
+            "spindle-h-spec-wide-main-1:spindle-h-spec-wide-main-1",
+            "other_db:other_db"
+        ])
+    );
+    let ep = &body["NetworkingConfig"]["EndpointsConfig"]["spindle-h-spec-wide_default"];
+    assert_eq!(ep["Links"], body["HostConfig"]["Links"]);
+}
+
+#[test]
+fn a_primary_network_is_chosen_by_priority_then_name() {
+    let case = sample();
+    let svc = case.with_model("gateway", |m| {
+        m["networks"] = json!({"default": null, "edge": {"priority": 10}});
+    });
+    let body = container_body(&case.ctx, &svc, 1, None, &NoPeers).unwrap_or_default();
+    assert_eq!(
+        body["HostConfig"]["NetworkMode"],
+        "spindle-h-spec-sample_edge"
+    );
+    assert_eq!(service_networks(&svc), vec!["edge", "default"]);
+}
+
+#[test]
+fn null_environment_values_are_sent_as_bare_keys_like_compose() {
+    let case = wide();
+    let body =
+        container_body(&case.ctx, case.service("main"), 1, None, &NoPeers).unwrap_or_default();
+    let env: Vec<&str> = body["Env"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(env.contains(&"UNSET_IN_SHELL"));
+    assert!(env.contains(&"EMPTY="));
 }
