@@ -83,6 +83,7 @@ impl Project {
 
     fn desired(&self, services: &[(&str, &str)]) -> DesiredState {
         DesiredState {
+            model: serde_json::Value::Null,
             project: self.name.clone(),
             working_dir: std::env::temp_dir(),
             config_files: Vec::new(),

@@ -518,7 +518,8 @@ impl<'a> Planner<'a> {
                     in_sync = false;
                 }
                 Comparison::Same => {
-                    if c.live != desired_live {
+                    let fields = spec::live_differences(&desired_live, &c.live);
+                    if !fields.is_empty() && spec::live_update_possible(&c.live, &desired_live) {
                         self.push(
                             ActionKind::Update {
                                 container: container_ref(c),
@@ -531,6 +532,26 @@ impl<'a> Planner<'a> {
                             None,
                             prereq.clone(),
                         );
+                        in_sync = false;
+                    } else if !fields.is_empty() {
+                        // Docker cannot remove a limit in place.
+                        let img = ensure_image(self);
+                        let mut after = prereq.clone();
+                        after.extend(img);
+                        self.push(
+                            ActionKind::Recreate {
+                                service: svc.name.clone(),
+                                number,
+                                old: container_ref(c),
+                            },
+                            format!(
+                                "live settings differ and cannot be changed in place: {}",
+                                live_changes(&c.live, &desired_live)
+                            ),
+                            None,
+                            after,
+                        );
+                        changed = true;
                         in_sync = false;
                     }
                     if !c.is_running() && !completed(c) {
@@ -553,7 +574,7 @@ impl<'a> Planner<'a> {
             .copied()
             .filter(|c| c.number > svc.replicas || c.number == 0)
             .collect();
-        extra.sort_by(|a, b| b.number.cmp(&a.number));
+        extra.sort_by_key(|c| std::cmp::Reverse(c.number));
         for c in extra {
             self.push(
                 ActionKind::Remove {

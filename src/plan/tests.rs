@@ -265,18 +265,35 @@ fn a_one_shot_container_that_exited_cleanly_is_left_alone() {
 
 #[test]
 fn a_live_setting_change_is_an_update_in_place() {
+    let mut d = erp();
+    if let Some(w) = d.services.get_mut("worker") {
+        w.model = json!({"image": "img/worker:1", "cpus": 0.5});
+    }
+    let mut o = converged(&d);
+    if let Some(w) = o.containers.iter_mut().find(|c| c.service == "worker") {
+        w.live.nano_cpus = 250_000_000;
+    }
+    let p = run(&d, &o);
+    assert_eq!(kinds(&p), vec!["update worker"]);
+    assert!(
+        p.actions[0]
+            .reason
+            .contains("nano_cpus 250000000 → 500000000"),
+        "{}",
+        p.actions[0].reason
+    );
+}
+
+#[test]
+fn removing_a_limit_docker_cannot_remove_in_place_recreates() {
     let d = erp();
     let mut o = converged(&d);
     if let Some(w) = o.containers.iter_mut().find(|c| c.service == "worker") {
         w.live.nano_cpus = 123;
     }
     let p = run(&d, &o);
-    assert_eq!(kinds(&p), vec!["update worker"]);
-    assert!(
-        p.actions[0].reason.contains("nano_cpus 123 → 0"),
-        "{}",
-        p.actions[0].reason
-    );
+    assert_eq!(kinds(&p), vec!["recreate worker"]);
+    assert!(p.actions[0].reason.contains("cannot be changed in place"));
 }
 
 #[test]
