@@ -197,10 +197,10 @@ impl<'de, 's> serde::de::Visitor<'de> for NodeSeed<'s> {
         Ok(Yaml::String(s))
     }
     fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Yaml, E> {
-        if is_plain(self.src, s) {
-            if let Some(v) = go_plain_scalar(s) {
-                return Ok(v);
-            }
+        if is_plain(self.src, s)
+            && let Some(v) = go_plain_scalar(s)
+        {
+            return Ok(v);
         }
         Ok(Yaml::String(s.to_string()))
     }

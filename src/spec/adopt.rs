@@ -156,10 +156,9 @@ impl Diff<'_> {
             .get("Labels")
             .and_then(|l| l.get(labels::IMAGE))
             .and_then(Value::as_str)
+            && inspect.get("Image").and_then(Value::as_str) != Some(id)
         {
-            if inspect.get("Image").and_then(Value::as_str) != Some(id) {
-                self.report("Image");
-            }
+            self.report("Image");
         }
         for k in ["Hostname", "Domainname"] {
             if !is_empty(b.get(k)) && b.get(k) != cfg.get(k) {
@@ -291,10 +290,11 @@ impl Diff<'_> {
     fn healthcheck(&mut self, want: Option<&Value>, have: Option<&Value>) {
         let image = self.image_field("Healthcheck").cloned();
         let Some(want) = want.filter(|v| !v.is_null()) else {
-            if let Some(img) = image {
-                if have != Some(&img) && !is_empty(have) {
-                    self.report("Config.Healthcheck");
-                }
+            if let Some(img) = image
+                && have != Some(&img)
+                && !is_empty(have)
+            {
+                self.report("Config.Healthcheck");
             }
             return;
         };
@@ -591,10 +591,11 @@ impl Diff<'_> {
             self.report("HostConfig.Links");
         }
         for k in ["MaskedPaths", "ReadonlyPaths"] {
-            if let Some(Value::Array(a)) = b.get(k) {
-                if a.is_empty() && !is_empty(h.get(k)) {
-                    self.report(format!("HostConfig.{k}"));
-                }
+            if let Some(Value::Array(a)) = b.get(k)
+                && a.is_empty()
+                && !is_empty(h.get(k))
+            {
+                self.report(format!("HostConfig.{k}"));
             }
         }
     }

@@ -1221,10 +1221,10 @@ fn network_settings(
     let name = network_name(ctx, s, &primary)?;
     let mut ep = endpoint(ctx, svc, s, number, &primary, &links)?;
     // The service-level mac_address goes to the primary endpoint when that has none.
-    if let (Some(mac), Value::Object(o)) = (s.str("mac_address"), &mut ep) {
-        if !o.contains_key("MacAddress") {
-            o.insert("MacAddress".into(), json!(mac));
-        }
+    if let (Some(mac), Value::Object(o)) = (s.str("mac_address"), &mut ep)
+        && !o.contains_key("MacAddress")
+    {
+        o.insert("MacAddress".into(), json!(mac));
     }
     let mut endpoints = Map::new();
     endpoints.insert(name.clone(), ep);

@@ -617,10 +617,10 @@ impl Recording {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        if let Some(t) = info["State"]["StartedAt"].as_str().and_then(parse_time) {
-            if t > 0 {
-                seen.started_at.insert(t);
-            }
+        if let Some(t) = info["State"]["StartedAt"].as_str().and_then(parse_time)
+            && t > 0
+        {
+            seen.started_at.insert(t);
         }
         if let Some(log) = info["State"]["Health"]["Log"].as_array() {
             for entry in log {

@@ -133,10 +133,10 @@ impl PathResolver<'_> {
                 let Some(Tree::Object(opts)) = volume.get_mut("driver_opts") else {
                     return Ok(());
                 };
-                if opts.get("o").and_then(Tree::as_str) == Some("bind") {
-                    if let Some(device) = opts.get_mut("device") {
-                        self.maybe_unix(device);
-                    }
+                if opts.get("o").and_then(Tree::as_str) == Some("bind")
+                    && let Some(device) = opts.get_mut("device")
+                {
+                    self.maybe_unix(device);
                 }
             }
         }
