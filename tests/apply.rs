@@ -627,3 +627,123 @@ fn plan_exits_2_when_changes_are_pending_and_0_when_in_sync() {
     );
     assert_eq!(p.fingerprint(), before, "plan writes nothing");
 }
+
+/// Creates (without starting) a replacement for `old` as an interrupted recreate leaves it:
+/// the same labels plus `io.spindle.replaces=<old id>`, named `name`.
+fn fake_replacement(p: &TestProject, old: &str, name: &str) -> String {
+    let info = p.inspect(old);
+    let mut args: Vec<String> = vec!["create".into(), "--name".into(), name.into()];
+    if let Some(labels) = info["Config"]["Labels"].as_object() {
+        for (k, v) in labels {
+            args.push("--label".into());
+            args.push(format!("{k}={}", v.as_str().unwrap_or_default()));
+        }
+    }
+    args.push("--label".into());
+    args.push(format!("io.spindle.replaces={old}"));
+    args.push("--init".into());
+    args.push("spindle-test/busybox:1".into());
+    args.push("/usr/local/bin/idle".into());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = p.docker(&refs);
+    assert!(out.status.success(), "{}", common::describe(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The containers of one service, by ID.
+fn service_containers(p: &TestProject, service: &str) -> Vec<String> {
+    let label = format!("label=com.docker.compose.service={service}");
+    let project = format!("label=com.docker.compose.project={}", p.name());
+    let out = p.docker(&[
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        &project,
+        "--filter",
+        &label,
+    ]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_recreate_interrupted_before_the_swap_is_undone_by_the_next_apply() {
+    let p = TestProject::new("resume-undo", "plain");
+    apply_ok(&p);
+    let old = p.id_of("b");
+    let next = format!("{}-next", p.container_name("b", 1));
+    let new = fake_replacement(&p, &old, &next);
+
+    let (out, plan) = p.spindle_json(&["plan", "--format", "json"]);
+    assert_exit(&out, 2, "plan with a recreate in flight");
+    assert!(
+        plan_actions(&plan)
+            .iter()
+            .any(|(verb, svc)| verb == "resume_recreate" && svc == "b"),
+        "{plan:#}"
+    );
+
+    apply_ok(&p);
+    assert_eq!(
+        service_containers(&p, "b"),
+        vec![old.clone()],
+        "one container for b #1, the old one"
+    );
+    assert!(
+        p.try_inspect(&new).is_none(),
+        "the unfinished replacement is gone"
+    );
+    assert_eq!(p.inspect(&old)["State"]["Running"], true);
+    assert_eq!(
+        p.inspect(&old)["Name"],
+        format!("/{}", p.container_name("b", 1))
+    );
+    assert_exit(&p.spindle(&["plan"]), 0, "plan after the undo");
+}
+
+#[test]
+fn a_recreate_interrupted_after_the_swap_is_finished_by_the_next_apply() {
+    let p = TestProject::new("resume-finish", "plain");
+    apply_ok(&p);
+    let old = p.id_of("b");
+    let name = p.container_name("b", 1);
+    let new = fake_replacement(&p, &old, &format!("{name}-next"));
+    // The swap went through: the old one stopped and set aside, the new one named and started.
+    for args in [
+        vec!["stop", "-t", "1", old.as_str()],
+        vec!["rename", old.as_str()],
+    ] {
+        let mut args = args;
+        let old_name = format!("{name}-old");
+        if args[0] == "rename" {
+            args.push(&old_name);
+            let out = p.docker(&args);
+            assert!(out.status.success(), "{}", common::describe(&out));
+        } else {
+            let out = p.docker(&args);
+            assert!(out.status.success(), "{}", common::describe(&out));
+        }
+    }
+    for args in [
+        vec!["rename", new.as_str(), name.as_str()],
+        vec!["start", new.as_str()],
+    ] {
+        let out = p.docker(&args);
+        assert!(out.status.success(), "{}", common::describe(&out));
+    }
+
+    apply_ok(&p);
+    assert_eq!(
+        service_containers(&p, "b"),
+        vec![new.clone()],
+        "one container for b #1, the new one"
+    );
+    assert!(
+        p.try_inspect(&old).is_none(),
+        "the old container is removed"
+    );
+    assert_exit(&p.spindle(&["plan"]), 0, "plan after finishing");
+}
