@@ -14,8 +14,8 @@ use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary, ContainerUpdateBody,
-    EndpointSettings, Network, NetworkConnectRequest, NetworkCreateRequest, NetworkInspect, Volume,
-    VolumeCreateRequest,
+    EndpointSettings, Network, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest, NetworkInspect, Volume, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, EventsOptions, InspectNetworkOptions,
@@ -985,6 +985,27 @@ impl Engine {
     }
 
     /// Removes a network.
+    /// Disconnects a container from a network (forced: it may be stopped).
+    pub async fn disconnect_network(
+        &self,
+        network: &str,
+        container: &str,
+    ) -> Result<(), EngineError> {
+        let target = format!("{container} from {network}");
+        let request = NetworkDisconnectRequest {
+            container: container.to_string(),
+            force: Some(true),
+        };
+        self.call(
+            Kind::Write,
+            "disconnect network",
+            &target,
+            self.timeout,
+            self.docker.disconnect_network(network, request),
+        )
+        .await
+    }
+
     pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
         self.call(
             Kind::Write,

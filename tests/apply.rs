@@ -747,3 +747,35 @@ fn a_recreate_interrupted_after_the_swap_is_finished_by_the_next_apply() {
     );
     assert_exit(&p.spindle(&["plan"]), 0, "plan after finishing");
 }
+
+#[test]
+fn a_network_configuration_change_recreates_the_network_and_its_containers() {
+    let p = TestProject::new("network-change", "plain");
+    apply_ok(&p);
+    let before = ids_by_service(&p, &PLAIN);
+    let text = p.read("compose.yaml");
+    p.write(
+        "compose.yaml",
+        &format!("{text}\nnetworks:\n  default:\n    labels:\n      com.example.tier: test\n"),
+    );
+    let (out, plan) = p.spindle_json(&["plan", "--format", "json"]);
+    assert_exit(&out, 2, "plan after a network change");
+    assert!(
+        plan_actions(&plan)
+            .iter()
+            .any(|(verb, _)| verb == "recreate_network"),
+        "{plan:#}"
+    );
+    apply_ok(&p);
+    let net = format!("{}_default", p.name());
+    let info = p.docker(&["network", "inspect", &net, "--format", "{{json .Labels}}"]);
+    let labels: Value = serde_json::from_slice(&info.stdout).unwrap_or(Value::Null);
+    assert_eq!(labels["com.example.tier"], "test", "{labels}");
+    let after = ids_by_service(&p, &PLAIN);
+    for s in PLAIN {
+        assert_ne!(before[s], after[s], "{s} is recreated on the new network");
+        let nets = p.inspect(&after[s])["NetworkSettings"]["Networks"].clone();
+        assert!(nets.get(&net).is_some(), "{s} joined {net}: {nets}");
+    }
+    assert_exit(&p.spindle(&["plan"]), 0, "plan after the network change");
+}

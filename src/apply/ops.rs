@@ -59,6 +59,34 @@ pub async fn run(ctx: &Ctx<'_>, action: &Action) -> Res {
                 .await?;
             done(None)
         }
+        ActionKind::RecreateNetwork { key, name } => {
+            let Some(net) = ctx.desired.networks.get(key) else {
+                return Err(ApplyError::Skipped(format!("network {key} is not desired")).into());
+            };
+            // The containers on it are recreated after this action; until then they lose it.
+            let attached = ctx
+                .engine
+                .inspect_network(name)
+                .await
+                .map_err(ApplyError::from)?;
+            for id in attached.containers.unwrap_or_default().into_keys() {
+                ctx.rec
+                    .write(
+                        "disconnect network",
+                        &format!("{id} from {name}"),
+                        ctx.engine.disconnect_network(name, &id),
+                    )
+                    .await?;
+            }
+            ctx.rec
+                .write("remove network", name, ctx.engine.remove_network(name))
+                .await?;
+            let body = spec::network_body(&ctx.spec, net);
+            ctx.rec
+                .write("create network", name, ctx.engine.create_network(&body))
+                .await?;
+            done(None)
+        }
         ActionKind::CreateVolume { key, name } => {
             let Some(vol) = ctx.desired.volumes.get(key) else {
                 return Err(ApplyError::Skipped(format!("volume {key} is not desired")).into());

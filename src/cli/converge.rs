@@ -154,7 +154,8 @@ pub fn apply_cmd(g: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
 
 fn action_line(a: &Action) -> String {
     let what = match &a.kind {
-        plan::ActionKind::CreateNetwork { name, .. } => format!("network {name}"),
+        plan::ActionKind::CreateNetwork { name, .. }
+        | plan::ActionKind::RecreateNetwork { name, .. } => format!("network {name}"),
         plan::ActionKind::CreateVolume { name, .. } => format!("volume {name}"),
         plan::ActionKind::EnsureImage { image, .. } => format!("image {image}"),
         plan::ActionKind::Create { service, number }

@@ -60,6 +60,12 @@ pub enum ActionKind {
         key: String,
         name: String,
     },
+    /// A network whose configuration changed: disconnect its containers, remove it, create it
+    /// anew. The services on it are recreated after it.
+    RecreateNetwork {
+        key: String,
+        name: String,
+    },
     CreateVolume {
         key: String,
         name: String,
@@ -108,6 +114,7 @@ impl ActionKind {
     pub fn verb(&self) -> &'static str {
         match self {
             Self::CreateNetwork { .. } => "create-network",
+            Self::RecreateNetwork { .. } => "recreate-network",
             Self::CreateVolume { .. } => "create-volume",
             Self::EnsureImage { .. } => "ensure-image",
             Self::Create { .. } => "create",
@@ -123,7 +130,9 @@ impl ActionKind {
     /// The service the action is about, if any.
     pub fn service(&self) -> Option<&str> {
         match self {
-            Self::CreateNetwork { .. } | Self::CreateVolume { .. } => None,
+            Self::CreateNetwork { .. }
+            | Self::RecreateNetwork { .. }
+            | Self::CreateVolume { .. } => None,
             Self::EnsureImage { service, .. }
             | Self::Create { service, .. }
             | Self::Recreate { service, .. }
@@ -200,6 +209,8 @@ struct Planner<'a> {
     foundation: Vec<usize>,
     /// Services being recreated in this plan.
     recreated: BTreeSet<String>,
+    /// Networks (by key) being recreated in this plan: their services must follow.
+    recreated_networks: BTreeSet<String>,
 }
 
 impl<'a> Planner<'a> {
@@ -249,7 +260,23 @@ impl<'a> Planner<'a> {
                 }
                 continue;
             }
-            if !self.observed.networks.contains_key(&n.name) {
+            if let Some(seen) = self.observed.networks.get(&n.name) {
+                // Only a network spindle created carries a configuration hash to compare.
+                let want = spec::network_config_hash(n);
+                if seen.config_hash.as_ref().is_some_and(|h| *h != want) {
+                    let id = self.push(
+                        ActionKind::RecreateNetwork {
+                            key: n.key.clone(),
+                            name: n.name.clone(),
+                        },
+                        "network configuration changed".into(),
+                        None,
+                        Vec::new(),
+                    );
+                    self.foundation.push(id);
+                    self.recreated_networks.insert(n.key.clone());
+                }
+            } else {
                 let id = self.push(
                     ActionKind::CreateNetwork {
                         key: n.key.clone(),
@@ -415,7 +442,16 @@ impl<'a> Planner<'a> {
             .depends_on
             .iter()
             .find(|d| d.restart && self.recreated.contains(&d.service))
-            .map(|d| d.service.clone());
+            .map(|d| {
+                format!(
+                    "dependency {} is recreated (depends_on restart: true)",
+                    d.service
+                )
+            });
+        let moved_network = spec::service_networks(svc)
+            .into_iter()
+            .find(|k| self.recreated_networks.contains(k))
+            .map(|k| format!("network {k} is recreated"));
         let desired_live = match spec::live_config(svc) {
             Ok(l) => l,
             Err(e) => {
@@ -486,11 +522,14 @@ impl<'a> Planner<'a> {
                     changed = true;
                     in_sync = false;
                 }
-                Comparison::Same if moved_dependency.is_some() => {
-                    let dep = moved_dependency.clone().unwrap_or_default();
-                    let reason =
-                        format!("dependency {dep} is recreated (depends_on restart: true)");
-                    if svc.on_dependency_change == DependentAction::Restart {
+                Comparison::Same if moved_network.is_some() || moved_dependency.is_some() => {
+                    let reason = moved_network
+                        .clone()
+                        .or_else(|| moved_dependency.clone())
+                        .unwrap_or_default();
+                    if moved_network.is_none()
+                        && svc.on_dependency_change == DependentAction::Restart
+                    {
                         self.push(
                             ActionKind::Restart {
                                 container: container_ref(c),
@@ -808,6 +847,7 @@ pub fn plan(desired: &DesiredState, observed: &Snapshot, opts: &PlanOptions) -> 
         by_service: BTreeMap::new(),
         foundation: Vec::new(),
         recreated: BTreeSet::new(),
+        recreated_networks: BTreeSet::new(),
     };
     p.orphans();
     p.resources();

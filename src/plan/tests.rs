@@ -29,7 +29,7 @@ fn svc(name: &str, deps: &[(&str, bool)]) -> DesiredService {
         pull_policy: PullPolicy::Missing,
         container_name: None,
         on_dependency_change: DependentAction::Recreate,
-        model: json!({"image": format!("img/{name}:1"), "environment": {"A": "1"}}),
+        model: json!({"image": format!("img/{name}:1"), "environment": {"A": "1"}, "networks": {"default": null}}),
     }
 }
 
@@ -194,7 +194,7 @@ fn a_changed_backend_recreates_it_and_then_its_restart_dependents_only() {
     let mut changed = erp();
     if let Some(b) = changed.services.get_mut("backend") {
         b.spec_hash = "hash-backend-2".into();
-        b.model = json!({"image": "img/backend:1", "environment": {"A": "2"}});
+        b.model = json!({"image": "img/backend:1", "environment": {"A": "2"}, "networks": {"default": null}});
     }
     o.images = converged(&d).images;
     let p = run(&changed, &o);
@@ -535,6 +535,29 @@ fn a_finished_replacement_is_an_ordinary_container() {
     if let Some(db) = o.containers.iter_mut().find(|c| c.service == "db") {
         db.labels
             .insert(labels::REPLACES.into(), "long-gone".into());
+    }
+    assert!(run(&d, &o).is_empty());
+}
+
+#[test]
+fn a_network_whose_configuration_changed_is_recreated_and_its_services_follow() {
+    let d = erp();
+    let mut o = converged(&d);
+    for n in o.networks.values_mut() {
+        n.config_hash = Some("an older configuration".into());
+    }
+    let p = run(&d, &o);
+    let k = kinds(&p);
+    assert_eq!(k[0], "recreate-network -", "{k:?}");
+    assert_eq!(
+        k.iter().filter(|x| x.starts_with("recreate ")).count(),
+        5,
+        "{k:?}"
+    );
+    assert!(p.actions.iter().skip(1).all(|a| a.after.contains(&0)));
+    // A network spindle did not create (no hash) is left alone.
+    for n in o.networks.values_mut() {
+        n.config_hash = None;
     }
     assert!(run(&d, &o).is_empty());
 }
