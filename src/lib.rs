@@ -1,8 +1,10 @@
 //! spindle: keeps a Docker Compose host converged to the desired state in its repository.
 
 pub mod apply;
+pub mod controller;
 pub mod desired;
 pub mod engine;
+pub mod evidence;
 pub mod labels;
 pub mod lock;
 pub mod observe;
