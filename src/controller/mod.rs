@@ -11,15 +11,22 @@ use serde::Serialize;
 pub enum Trigger {
     Startup,
     /// Files of the desired-state folder changed.
-    Files { paths: Vec<PathBuf> },
+    Files {
+        paths: Vec<PathBuf>,
+    },
     /// A Docker event about one of the project's containers (`die`, `destroy`, `health_status: unhealthy`, …).
-    Docker { action: String, container: String },
+    Docker {
+        action: String,
+        container: String,
+    },
     /// The periodic resync.
     Resync,
     /// SIGHUP.
     Signal,
     /// A retry after a failed reconcile.
-    Retry { attempt: u32 },
+    Retry {
+        attempt: u32,
+    },
     /// Asked for through the API.
     Api,
 }

@@ -650,7 +650,12 @@ impl<'a> Planner<'a> {
             .is_some_and(|id| *id != c.image_id);
         match c.spec_hash() {
             Some(h) if h == svc.spec_hash => {
-                if image_changed {
+                if let Some(drift) = self.out_of_band(svc, number, c) {
+                    Comparison::Recreate {
+                        reason: drift,
+                        diff: None,
+                    }
+                } else if image_changed {
                     Comparison::Recreate {
                         reason: format!("image {} now resolves to a different image ID", svc.image),
                         diff: None,
@@ -703,6 +708,35 @@ impl<'a> Planner<'a> {
 }
 
 impl Planner<'_> {
+    /// Changes made behind spindle's back that its labels cannot show: a renamed container, or
+    /// one disconnected from a network of its service.
+    fn out_of_band(
+        &self,
+        svc: &DesiredService,
+        number: u32,
+        c: &ObservedContainer,
+    ) -> Option<String> {
+        let name = spec::container_name(&self.desired.project, svc, number);
+        if c.name != name {
+            return Some(format!("renamed out of band to {} (want {name})", c.name));
+        }
+        if svc.model.get("network_mode").is_some() {
+            return None;
+        }
+        let joined = c
+            .inspect
+            .pointer("/NetworkSettings/Networks")?
+            .as_object()?;
+        let missing: Vec<&str> = spec::service_networks(svc)
+            .iter()
+            .filter_map(|k| self.desired.networks.get(k))
+            .map(|n| n.name.as_str())
+            .filter(|n| !joined.contains_key(*n))
+            .collect();
+        (!missing.is_empty())
+            .then(|| format!("disconnected out of band from {}", missing.join(", ")))
+    }
+
     /// Key paths where a container spindle did not create differs from what spindle would create.
     fn adoption_diff(
         &self,

@@ -561,3 +561,25 @@ fn a_network_whose_configuration_changed_is_recreated_and_its_services_follow() 
     }
     assert!(run(&d, &o).is_empty());
 }
+
+#[test]
+fn a_container_renamed_or_disconnected_out_of_band_is_recreated() {
+    let d = erp();
+    let mut o = converged(&d);
+    if let Some(c) = o.containers.iter_mut().find(|c| c.service == "worker") {
+        c.name = "someone-renamed-it".into();
+    }
+    if let Some(c) = o.containers.iter_mut().find(|c| c.service == "db") {
+        c.inspect = json!({"NetworkSettings": {"Networks": {"bridge": {}}}});
+    }
+    let p = run(&d, &o);
+    let reasons: Vec<&str> = p.actions.iter().map(|a| a.reason.as_str()).collect();
+    assert!(
+        reasons.iter().any(|r| r.starts_with("renamed out of band")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"disconnected out of band from p_default"),
+        "{reasons:?}"
+    );
+}

@@ -1,0 +1,353 @@
+//! One reconcile of a project, as the control loop runs it: load, observe, plan, self-heal, apply, and one evidence record.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::apply;
+use crate::controller::{Next, Reconciler, RestartBudget, Trigger, UnhealthyTracker};
+use crate::desired::{self, typed::DesiredState};
+use crate::engine::Engine;
+use crate::evidence::EvidenceLog;
+use crate::observe::{self, snapshot::{Health, Snapshot}};
+use crate::plan::{self, Action, ActionKind, ContainerRef, PlanOptions};
+use crate::redact::{self, Redactor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("desired state: {0}")]
+    Desired(String),
+    #[error("observe: {0}")]
+    Observe(#[from] observe::ObserveError),
+    #[error("evidence: {0}")]
+    Evidence(#[from] crate::evidence::EvidenceError),
+    #[error("not converged: {0}")]
+    NotConverged(String),
+}
+
+/// Settings of the self-heal and apply steps.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub apply_timeout: Duration,
+    pub parallelism: usize,
+    /// How long a container may stay unhealthy before spindle restarts it.
+    pub unhealthy_grace: Duration,
+    /// At most this many restarts of one container per `restart_window`.
+    pub restart_budget: u32,
+    pub restart_window: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            apply_timeout: Duration::from_secs(120),
+            parallelism: 4,
+            unhealthy_grace: Duration::from_secs(60),
+            restart_budget: 3,
+            restart_window: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Reconciles one project; owns what must survive between reconciles (budgets, the evidence log).
+pub struct ProjectReconciler {
+    request: desired::Request,
+    engine: Engine,
+    evidence: EvidenceLog,
+    settings: Settings,
+    budget: RestartBudget,
+    unhealthy: UnhealthyTracker,
+    /// Services spindle stopped healing, with the reason.
+    degraded: BTreeMap<String, String>,
+    count: u64,
+}
+
+impl ProjectReconciler {
+    pub fn new(request: desired::Request, engine: Engine, evidence: EvidenceLog, settings: Settings) -> Self {
+        Self {
+            request,
+            engine,
+            budget: RestartBudget::new(settings.restart_budget, settings.restart_window),
+            unhealthy: UnhealthyTracker::new(settings.unhealthy_grace),
+            evidence,
+            settings,
+            degraded: BTreeMap::new(),
+            count: 0,
+        }
+    }
+
+    async fn run_once(
+        &mut self,
+        triggers: &[Trigger],
+        record: &mut Map<String, Value>,
+    ) -> Result<Next, ReconcileError> {
+        // Level-triggered: the whole desired state and the whole host, every time.
+        let project = match desired::load(&self.request) {
+            Ok(p) => p,
+            Err(e) => {
+                let msg = redact::scrub(&e.to_string());
+                record.insert("outcome".into(), "invalid-desired-state".into());
+                record.insert("error".into(), msg.clone().into());
+                warn!(error = %msg, "desired state does not load; the host is left as it is");
+                // Bad input does not fix itself: wait for the next file change, no retry storm.
+                return Ok(Next::AwaitChange);
+            }
+        };
+        let redactor = Redactor::new(project.secret_values.clone());
+        let revision = desired::revision::revision(&project.working_dir);
+        record.insert(
+            "revision".into(),
+            json!({
+                "git_commit": revision.as_deref().map(|r| r.trim_end_matches("-dirty")),
+                "dirty": revision.as_deref().is_some_and(|r| r.ends_with("-dirty")),
+                "inputs_sha256": inputs_hash(&project.files, &project.env_files),
+            }),
+        );
+        record.insert("profile".into(), json!(project.profiles));
+        let desired = DesiredState::from_project(&project, revision)
+            .map_err(|e| ReconcileError::Desired(e.to_string()))?;
+        let snapshot = observe::snapshot(&self.engine, &desired).await?;
+        let mut plan = plan::plan(
+            &desired,
+            &snapshot,
+            &PlanOptions {
+                remove_orphans: false,
+                redactor: redactor.clone(),
+            },
+        );
+        let waiting = self.self_heal(&desired, &snapshot, &mut plan);
+        let opts = apply::Options {
+            timeout: self.settings.apply_timeout,
+            parallelism: self.settings.parallelism,
+            redactor: redactor.clone(),
+        };
+        let report = apply::apply(&self.engine, &desired, &project.model, &plan, &opts, &apply::Quiet).await;
+        for r in &report.results {
+            info!(
+                action = r.action.kind.verb(),
+                service = r.action.kind.service().unwrap_or(""),
+                outcome = ?r.outcome,
+                elapsed_ms = r.elapsed_ms,
+                "action finished"
+            );
+        }
+        // Final state of each service, as the engine reports it after the changes.
+        let after = if plan.is_empty() {
+            snapshot
+        } else {
+            observe::snapshot(&self.engine, &desired).await?
+        };
+        record.insert("plan".into(), serde_json::to_value(&plan).unwrap_or(Value::Null));
+        record.insert(
+            "results".into(),
+            serde_json::to_value(&report.results).unwrap_or(Value::Null),
+        );
+        record.insert(
+            "writes".into(),
+            serde_json::to_value(&report.write_log).unwrap_or(Value::Null),
+        );
+        record.insert("services".into(), self.services(&desired, &after));
+        let failed: Vec<String> = report
+            .failed()
+            .map(|r| {
+                format!(
+                    "{} {}: {}",
+                    r.action.kind.verb(),
+                    r.action.kind.service().unwrap_or(""),
+                    r.error.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        let outcome = if !report.blockers.is_empty() {
+            "blocked"
+        } else if !report.converged {
+            "failed"
+        } else if plan.is_empty() {
+            "in-sync"
+        } else {
+            "converged"
+        };
+        record.insert("outcome".into(), outcome.into());
+        if !report.blockers.is_empty() {
+            record.insert("error".into(), report.blockers.join("; ").into());
+            return Ok(Next::AwaitChange);
+        }
+        if !report.converged {
+            let msg = failed.join("; ");
+            record.insert("error".into(), msg.clone().into());
+            return Err(ReconcileError::NotConverged(msg));
+        }
+        Ok(match waiting {
+            Some(d) => Next::RequeueAfter(d),
+            None => Next::AwaitChange,
+        })
+    }
+
+    /// Restarts containers unhealthy for longer than the grace period, within the budget; past
+    /// the budget the service is marked degraded and left alone. Returns when to look again
+    /// for containers still inside their grace period.
+    fn self_heal(&mut self, desired: &DesiredState, snapshot: &Snapshot, plan: &mut plan::Plan) -> Option<Duration> {
+        let now = Instant::now();
+        let mut next: Option<Duration> = None;
+        let touched: Vec<String> = plan
+            .actions
+            .iter()
+            .filter_map(|a| a.kind.service().map(str::to_string))
+            .collect();
+        for c in &snapshot.containers {
+            if !desired.services.contains_key(&c.service) {
+                continue;
+            }
+            let key = format!("{}#{}", c.service, c.number);
+            let unhealthy = c.is_running() && c.health == Health::Unhealthy;
+            let past_grace = self.unhealthy.observe(&key, unhealthy, now);
+            if !unhealthy {
+                continue;
+            }
+            if !past_grace {
+                let d = self.settings.unhealthy_grace.min(Duration::from_secs(30));
+                next = Some(next.map_or(d, |n| n.min(d)));
+                continue;
+            }
+            if touched.contains(&c.service) {
+                continue;
+            }
+            match self.budget.try_spend(&key, now) {
+                Ok(()) => {
+                    let id = plan.actions.len();
+                    plan.actions.push(Action {
+                        id,
+                        kind: ActionKind::Restart {
+                            container: ContainerRef {
+                                id: c.id.clone(),
+                                name: c.name.clone(),
+                                service: c.service.clone(),
+                                number: c.number,
+                            },
+                        },
+                        reason: format!(
+                            "unhealthy for longer than {}s",
+                            self.settings.unhealthy_grace.as_secs()
+                        ),
+                        diff: None,
+                        after: Vec::new(),
+                    });
+                }
+                Err(_) => {
+                    let reason = format!(
+                        "unhealthy; the restart budget ({} per {}s) is spent, so spindle stops restarting it",
+                        self.settings.restart_budget,
+                        self.settings.restart_window.as_secs()
+                    );
+                    if self.degraded.insert(c.service.clone(), reason.clone()).is_none() {
+                        warn!(service = %c.service, %reason, "service degraded");
+                    }
+                }
+            }
+        }
+        // A service that is healthy again is no longer degraded.
+        let healthy: Vec<String> = self
+            .degraded
+            .keys()
+            .filter(|s| {
+                snapshot
+                    .containers
+                    .iter()
+                    .filter(|c| &c.service == *s)
+                    .all(|c| c.is_running() && c.health != Health::Unhealthy)
+            })
+            .cloned()
+            .collect();
+        for s in healthy {
+            self.degraded.remove(&s);
+        }
+        next
+    }
+
+    /// `{service: {state, containers: [...], reason?}}` for the evidence.
+    fn services(&self, desired: &DesiredState, snap: &Snapshot) -> Value {
+        let mut out = Map::new();
+        for name in desired.services.keys() {
+            let containers: Vec<Value> = snap
+                .containers
+                .iter()
+                .filter(|c| &c.service == name)
+                .map(|c| {
+                    json!({
+                        "name": c.name,
+                        "id": c.id,
+                        "state": c.state,
+                        "health": c.health,
+                        "exit_code": c.exit_code,
+                    })
+                })
+                .collect();
+            let state = if let Some(reason) = self.degraded.get(name) {
+                json!({"state": "degraded", "reason": reason, "containers": containers})
+            } else {
+                let ready = !containers.is_empty();
+                json!({"state": if ready { "ready" } else { "missing" }, "containers": containers})
+            };
+            out.insert(name.clone(), state);
+        }
+        Value::Object(out)
+    }
+}
+
+/// SHA-256 over the input files' contents, in order (compose files, then env files).
+fn inputs_hash(files: &[std::path::PathBuf], env_files: &[std::path::PathBuf]) -> String {
+    let mut h = Sha256::new();
+    for f in files.iter().chain(env_files) {
+        h.update(f.to_string_lossy().as_bytes());
+        h.update([0]);
+        if let Ok(bytes) = std::fs::read(f) {
+            h.update(&bytes);
+        }
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+impl Reconciler for ProjectReconciler {
+    type Error = ReconcileError;
+
+    async fn reconcile(&mut self, triggers: Vec<Trigger>) -> Result<Next, ReconcileError> {
+        self.count += 1;
+        let span = info_span!(
+            "reconcile",
+            n = self.count,
+            triggers = %triggers.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(","),
+        );
+        let started = now_rfc3339();
+        let mut record = Map::new();
+        record.insert("started_at".into(), started.into());
+        record.insert("triggers".into(), serde_json::to_value(&triggers).unwrap_or(Value::Null));
+        let result = self.run_once(&triggers, &mut record).instrument(span.clone()).await;
+        record.insert("finished_at".into(), now_rfc3339().into());
+        if let Err(e) = &result {
+            record
+                .entry("outcome")
+                .or_insert_with(|| Value::from("error"));
+            record
+                .entry("error")
+                .or_insert_with(|| Value::from(redact::scrub(&e.to_string())));
+        }
+        // The record is written (and fsynced) before the next reconcile can start.
+        let appended = self.evidence.append(record, &redact::registered())?;
+        let _guard = span.enter();
+        match &result {
+            Ok(next) => info!(record = %appended.id, ?next, "reconcile finished"),
+            Err(e) => warn!(record = %appended.id, error = %redact::scrub(&e.to_string()), "reconcile failed"),
+        }
+        drop(_guard);
+        result
+    }
+}
