@@ -642,6 +642,8 @@ fn fake_replacement(p: &TestProject, old: &str, name: &str) -> String {
     args.push("--label".into());
     args.push(format!("io.spindle.replaces={old}"));
     args.push("--init".into());
+    args.push("--network".into());
+    args.push(format!("{}_default", p.name()));
     args.push("spindle-test/busybox:1".into());
     args.push("/usr/local/bin/idle".into());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
