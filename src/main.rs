@@ -8,7 +8,8 @@ mod cli;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_tracing(args.global.verbose);
+    let daemon = matches!(args.command, cli::Command::Run(_));
+    cli::init_tracing(args.global.verbose, daemon);
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {

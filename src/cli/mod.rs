@@ -9,6 +9,7 @@ use spindle::desired::{self, tree::Tree};
 use spindle::redact::{self, Redactor};
 
 mod converge;
+mod run;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -57,6 +58,8 @@ pub enum Command {
     Plan(converge::PlanArgs),
     /// Converge the host to the desired state (exit 0: converged, 1: not).
     Apply(converge::ApplyArgs),
+    /// Keep converging, unattended: on file changes, Docker events, a periodic resync and SIGHUP.
+    Run(run::RunArgs),
 }
 
 #[derive(Args, Debug)]
@@ -87,8 +90,9 @@ pub enum Format {
     Json,
 }
 
-pub fn init_tracing(verbose: u8) {
+pub fn init_tracing(verbose: u8, daemon: bool) {
     let default = match verbose {
+        0 if daemon => "info",
         0 => "warn",
         1 => "info",
         2 => "debug",
@@ -135,6 +139,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(args) => config(&cli.global, &args),
         Command::Plan(args) => converge::plan_cmd(&cli.global, &args),
         Command::Apply(args) => converge::apply_cmd(&cli.global, &args),
+        Command::Run(args) => run::run_cmd(&cli.global, &args),
     }
 }
 
