@@ -159,7 +159,7 @@ pub fn docker_events(
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
             .and_then(|d| i64::try_from(d.as_nanos()).ok());
-        let mut last: Option<(i64, String, String)> = None;
+        let mut last: Option<Seen> = None;
         loop {
             let since = last.as_ref().map(|l| l.0).or(start);
             let mut events = Box::pin(engine.events_since(&project, since));
@@ -167,12 +167,8 @@ pub fn docker_events(
                 match events.next().await {
                     Some(Ok(ev)) => {
                         delays = backoff.build();
-                        if let Some((t, id, action)) = &last {
-                            if ev.time_nano < *t
-                                || (ev.time_nano == *t && ev.id == *id && ev.action == *action)
-                            {
-                                continue;
-                            }
+                        if replayed(last.as_ref(), &ev) {
+                            continue;
                         }
                         last = Some((ev.time_nano, ev.id.clone(), ev.action.clone()));
                         if ev.kind != "container" || !is_relevant_docker_action(&ev.action) {
@@ -211,6 +207,20 @@ pub fn docker_events(
     Fed {
         rx,
         _guard: AbortOnDrop(task.abort_handle()),
+    }
+}
+
+/// The last event seen: its time, object ID and action.
+type Seen = (i64, String, String);
+
+/// Whether `ev` was already seen, the stream having resumed from the time of `last` (the engine
+/// sends again what happened at that very time).
+fn replayed(last: Option<&Seen>, ev: &crate::engine::EngineEvent) -> bool {
+    match last {
+        Some((t, id, action)) => {
+            ev.time_nano < *t || (ev.time_nano == *t && ev.id == *id && ev.action == *action)
+        }
+        None => false,
     }
 }
 
@@ -263,5 +273,32 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = term_fut => tracing::info!("SIGTERM received"),
         () = int_fut => tracing::info!("SIGINT received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineEvent;
+
+    fn ev(time_nano: i64, id: &str, action: &str) -> EngineEvent {
+        EngineEvent {
+            kind: "container".into(),
+            action: action.into(),
+            id: id.into(),
+            attributes: Default::default(),
+            time_nano,
+        }
+    }
+
+    #[test]
+    fn events_replayed_after_a_reconnect_are_dropped_and_new_ones_kept() {
+        let last: Seen = (100, "a".into(), "die".into());
+        assert!(!replayed(None, &ev(1, "a", "die")));
+        assert!(replayed(Some(&last), &ev(99, "b", "die")));
+        assert!(replayed(Some(&last), &ev(100, "a", "die")));
+        assert!(!replayed(Some(&last), &ev(100, "a", "destroy")));
+        assert!(!replayed(Some(&last), &ev(100, "b", "die")));
+        assert!(!replayed(Some(&last), &ev(101, "a", "die")));
     }
 }
