@@ -141,6 +141,7 @@ pub fn is_relevant_docker_action(action: &str) -> bool {
 /// container's name. When the event stream fails or ends, it reconnects after a jittered
 /// exponential backoff (0.5 s up to 30 s, reset by the next event) and resumes from the time of
 /// the last event seen, so that nothing in between is lost (an event seen twice is dropped).
+/// Call it within a tokio runtime: a task feeds the stream, and stops when the stream is dropped.
 pub fn docker_events(
     engine: Engine,
     project: &str,

@@ -680,7 +680,11 @@ async fn killing_a_project_container_yields_docker_kill_and_die_triggers() {
     let project = format!("spindle-h-controller-{:x}{:x}", std::process::id(), nanos);
     let name = format!("{project}-web-1");
     let _guard = ContainerGuard(name.clone());
-    let mut stream = Box::pin(docker_events(engine, &project));
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_nanos()).ok());
+    let mut stream = Box::pin(docker_events(engine.clone(), &project));
     // Let the event request reach the engine before the container appears.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let out = std::process::Command::new("docker")
@@ -717,4 +721,17 @@ async fn killing_a_project_container_yields_docker_kill_and_die_triggers() {
         ),
         "start and create are not triggers: {seen:?}"
     );
+
+    // A stream that resumes with `since` gets the past events again (what a reconnect relies on).
+    let mut replay = Box::pin(engine.events_since(&project, before));
+    let mut replayed = Vec::new();
+    while !replayed
+        .iter()
+        .any(|e: &crate::engine::EngineEvent| e.action == "die")
+    {
+        match tokio::time::timeout(secs(10.0), replay.next()).await {
+            Ok(Some(Ok(e))) => replayed.push(e),
+            other => panic!("no replayed die event: {other:?}; seen {replayed:?}"),
+        }
+    }
 }
