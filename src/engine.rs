@@ -758,12 +758,29 @@ impl Engine {
         &self,
         project: &str,
     ) -> impl Stream<Item = Result<EngineEvent, EngineError>> + Send + 'static {
-        self.count(Kind::Read);
         // The request leaves on the first poll; `since` keeps the events from this call on.
-        let since = std::time::SystemTime::now()
+        let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()))
-            .ok();
+            .ok()
+            .and_then(|d| i64::try_from(d.as_nanos()).ok());
+        self.events_since(project, now)
+    }
+
+    /// Like [`Engine::events`], but starting at `since_nano` (Unix time in nanoseconds; the
+    /// engine replays the events it still holds from then on), or from now when `None`.
+    pub fn events_since(
+        &self,
+        project: &str,
+        since_nano: Option<i64>,
+    ) -> impl Stream<Item = Result<EngineEvent, EngineError>> + Send + 'static {
+        self.count(Kind::Read);
+        let since = since_nano.map(|n| {
+            format!(
+                "{}.{:09}",
+                n.div_euclid(1_000_000_000),
+                n.rem_euclid(1_000_000_000)
+            )
+        });
         let options = EventsOptions {
             since,
             filters: label_filters(&[&format!("{}={project}", crate::labels::PROJECT)]),
