@@ -9,5 +9,6 @@ pub mod labels;
 pub mod lock;
 pub mod observe;
 pub mod plan;
+pub mod reconcile;
 pub mod redact;
 pub mod spec;

@@ -13,7 +13,10 @@ use crate::controller::{Next, Reconciler, RestartBudget, Trigger, UnhealthyTrack
 use crate::desired::{self, typed::DesiredState};
 use crate::engine::Engine;
 use crate::evidence::EvidenceLog;
-use crate::observe::{self, snapshot::{Health, Snapshot}};
+use crate::observe::{
+    self,
+    snapshot::{Health, Snapshot},
+};
 use crate::plan::{self, Action, ActionKind, ContainerRef, PlanOptions};
 use crate::redact::{self, Redactor};
 
@@ -67,7 +70,12 @@ pub struct ProjectReconciler {
 }
 
 impl ProjectReconciler {
-    pub fn new(request: desired::Request, engine: Engine, evidence: EvidenceLog, settings: Settings) -> Self {
+    pub fn new(
+        request: desired::Request,
+        engine: Engine,
+        evidence: EvidenceLog,
+        settings: Settings,
+    ) -> Self {
         Self {
             request,
             engine,
@@ -82,7 +90,7 @@ impl ProjectReconciler {
 
     async fn run_once(
         &mut self,
-        triggers: &[Trigger],
+        _triggers: &[Trigger],
         record: &mut Map<String, Value>,
     ) -> Result<Next, ReconcileError> {
         // Level-triggered: the whole desired state and the whole host, every time.
@@ -125,7 +133,15 @@ impl ProjectReconciler {
             parallelism: self.settings.parallelism,
             redactor: redactor.clone(),
         };
-        let report = apply::apply(&self.engine, &desired, &project.model, &plan, &opts, &apply::Quiet).await;
+        let report = apply::apply(
+            &self.engine,
+            &desired,
+            &project.model,
+            &plan,
+            &opts,
+            &apply::Quiet,
+        )
+        .await;
         for r in &report.results {
             info!(
                 action = r.action.kind.verb(),
@@ -141,7 +157,10 @@ impl ProjectReconciler {
         } else {
             observe::snapshot(&self.engine, &desired).await?
         };
-        record.insert("plan".into(), serde_json::to_value(&plan).unwrap_or(Value::Null));
+        record.insert(
+            "plan".into(),
+            serde_json::to_value(&plan).unwrap_or(Value::Null),
+        );
         record.insert(
             "results".into(),
             serde_json::to_value(&report.results).unwrap_or(Value::Null),
@@ -190,7 +209,12 @@ impl ProjectReconciler {
     /// Restarts containers unhealthy for longer than the grace period, within the budget; past
     /// the budget the service is marked degraded and left alone. Returns when to look again
     /// for containers still inside their grace period.
-    fn self_heal(&mut self, desired: &DesiredState, snapshot: &Snapshot, plan: &mut plan::Plan) -> Option<Duration> {
+    fn self_heal(
+        &mut self,
+        desired: &DesiredState,
+        snapshot: &Snapshot,
+        plan: &mut plan::Plan,
+    ) -> Option<Duration> {
         let now = Instant::now();
         let mut next: Option<Duration> = None;
         let touched: Vec<String> = plan
@@ -243,7 +267,11 @@ impl ProjectReconciler {
                         self.settings.restart_budget,
                         self.settings.restart_window.as_secs()
                     );
-                    if self.degraded.insert(c.service.clone(), reason.clone()).is_none() {
+                    if self
+                        .degraded
+                        .insert(c.service.clone(), reason.clone())
+                        .is_none()
+                    {
                         warn!(service = %c.service, %reason, "service degraded");
                     }
                 }
@@ -329,8 +357,14 @@ impl Reconciler for ProjectReconciler {
         let started = now_rfc3339();
         let mut record = Map::new();
         record.insert("started_at".into(), started.into());
-        record.insert("triggers".into(), serde_json::to_value(&triggers).unwrap_or(Value::Null));
-        let result = self.run_once(&triggers, &mut record).instrument(span.clone()).await;
+        record.insert(
+            "triggers".into(),
+            serde_json::to_value(&triggers).unwrap_or(Value::Null),
+        );
+        let result = self
+            .run_once(&triggers, &mut record)
+            .instrument(span.clone())
+            .await;
         record.insert("finished_at".into(), now_rfc3339().into());
         if let Err(e) = &result {
             record
@@ -345,7 +379,9 @@ impl Reconciler for ProjectReconciler {
         let _guard = span.enter();
         match &result {
             Ok(next) => info!(record = %appended.id, ?next, "reconcile finished"),
-            Err(e) => warn!(record = %appended.id, error = %redact::scrub(&e.to_string()), "reconcile failed"),
+            Err(e) => {
+                warn!(record = %appended.id, error = %redact::scrub(&e.to_string()), "reconcile failed")
+            }
         }
         drop(_guard);
         result

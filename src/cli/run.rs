@@ -36,7 +36,8 @@ pub struct RunArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration ({e}); write it like 30s, 5m or 1h"))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration ({e}); write it like 30s, 5m or 1h"))
 }
 
 pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -48,9 +49,18 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let folder = req
         .desired_state
         .as_ref()
-        .map(|d| if d.is_absolute() { d.clone() } else { req.cwd.join(d) })
+        .map(|d| {
+            if d.is_absolute() {
+                d.clone()
+            } else {
+                req.cwd.join(d)
+            }
+        })
         .unwrap_or_else(|| project.working_dir.clone());
-    let state_dir = args.state_dir.clone().unwrap_or_else(evidence::default_state_dir);
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(evidence::default_state_dir);
     let log = EvidenceLog::open(&state_dir.join("evidence"))?;
     let _lock = lock::acquire(&lock::default_dir(), &name)?;
     let settings = Settings {
@@ -73,11 +83,11 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
         let engine = Engine::connect().await?;
         tracing::info!(project = %name, folder = %folder.display(), state_dir = %state_dir.display(), engine = %engine.address(), "spindle run starting");
         let mut sources = Sources::new();
-        sources.add(controller::sources::watch_folder(&folder, config.debounce)?);
-        sources.add(controller::sources::docker_events(engine.clone(), &name));
-        sources.add(controller::sources::sighup()?);
+        sources.add(controller::watch_folder(&folder, config.debounce)?);
+        sources.add(controller::docker_events(engine.clone(), &name));
+        sources.add(controller::sighup()?);
         let reconciler = ProjectReconciler::new(req, engine, log, settings);
-        controller::run(config, reconciler, sources, controller::sources::shutdown_signal()).await?;
+        controller::run(config, reconciler, sources, controller::shutdown_signal()).await?;
         tracing::info!("spindle run stopped");
         anyhow::Ok(())
     })?;

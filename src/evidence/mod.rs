@@ -14,6 +14,13 @@ pub enum EvidenceError {
     },
 }
 
+/// The state directory: `$SPINDLE_STATE_DIR`, else `/var/lib/spindle`.
+pub fn default_state_dir() -> PathBuf {
+    std::env::var_os("SPINDLE_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/spindle"))
+}
+
 /// The append-only log in `<state-dir>/evidence/`.
 pub struct EvidenceLog {
     dir: PathBuf,
