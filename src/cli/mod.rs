@@ -103,7 +103,7 @@ pub fn init_tracing(verbose: u8, daemon: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| ScrubbingWriter(std::io::stderr()))
-        .without_time()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }
