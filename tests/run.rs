@@ -614,6 +614,51 @@ fn kill_9_of_apply_in_the_middle_of_a_recreate_then_run_converges_without_leftov
     assert_exit(&verify, 0, "spindle evidence verify");
 }
 
+#[test]
+fn kill_9_of_run_in_the_middle_of_a_recreate_then_run_again_converges_without_leftovers() {
+    let p = TestProject::new("run_kill9_run", "slowstart");
+    let state = state_dir();
+    let mut first = p.spawn_run(state.path(), &[]);
+    let ids = wait_converged(&p, &mut first, &["slow", "steady"]);
+
+    atomic_edit(&p, "compose.yaml", "RELEASE: \"1\"", "RELEASE: \"2\"");
+    let seen = wait_for(
+        "spindle run to be in the middle of the recreate (an -old container)",
+        DEADLINE,
+        || {
+            first.assert_alive();
+            let left = leftovers(&p);
+            left.iter().any(|n| n.ends_with("-old")).then_some(left)
+        },
+    );
+    first.kill9();
+    eprintln!(
+        "killed spindle run with {seen:?} in flight; the project then had {:?}",
+        p.containers()
+    );
+
+    let mut second = p.spawn_run(state.path(), &[]);
+    wait_for(
+        "the second spindle run to converge: one healthy `slow` with RELEASE=2, no leftovers",
+        Duration::from_secs(60),
+        || {
+            second.assert_alive();
+            converged_after_crash(&p).then_some(())
+        },
+    );
+    assert_one_container_per_slot(&p, &["slow", "steady"]);
+    assert_eq!(
+        p.id_of("steady"),
+        ids[1].1,
+        "the untouched service keeps its container"
+    );
+    let status = second.terminate(STOP_DEADLINE);
+    assert!(status.success(), "spindle run exits 0 on SIGTERM: {status}");
+    // The first run died without finishing its record: the chain still verifies (a torn tail is marked).
+    let verify = evidence(&p, state.path(), &["verify"]);
+    assert_exit(&verify, 0, "spindle evidence verify after a kill -9");
+}
+
 /// After a `kill -9` of apply at `suffix`, apply again converges (finishing or rolling back, then applying).
 fn apply_again_after_kill_converges(test: &str, suffix: &str) {
     let p = TestProject::new(test, "slowstart");
