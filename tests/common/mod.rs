@@ -765,3 +765,402 @@ mod tests {
         assert_eq!(parse_time("garbage"), None);
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Long-running spindle processes (`spindle run`, an `apply` to be killed) and the evidence they leave.
+// They live in a module of their own so that they may follow the unit tests above.
+
+#[allow(unused_imports)]
+pub use spindle_process::*;
+
+mod spindle_process {
+    use super::*;
+
+    /// A spindle child process running in the background, its stderr going to a file that can be read at any time.
+    ///
+    /// Dropping the guard stops the process: SIGTERM, then SIGKILL if it has not exited after 15 s. Declare it AFTER
+    /// the `TestProject` (and the state dir) so that it is dropped first: a `spindle run` still alive while the
+    /// project is torn down would recreate what the teardown removes.
+    pub struct SpindleProcess {
+        child: Child,
+        args: Vec<String>,
+        log_dir: tempfile::TempDir,
+        status: Option<std::process::ExitStatus>,
+    }
+
+    impl SpindleProcess {
+        pub fn pid(&self) -> u32 {
+            self.child.id()
+        }
+
+        fn log_path(&self) -> PathBuf {
+            self.log_dir.path().join("stderr.log")
+        }
+
+        /// Everything the process wrote to stderr so far.
+        pub fn stderr(&self) -> String {
+            String::from_utf8_lossy(&self.stderr_bytes()).into_owned()
+        }
+
+        /// Everything the process wrote to stderr so far, as bytes.
+        pub fn stderr_bytes(&self) -> Vec<u8> {
+            std::fs::read(self.log_path()).unwrap_or_default()
+        }
+
+        /// The last `n` lines of stderr, for failure messages.
+        pub fn stderr_tail(&self, n: usize) -> String {
+            let text = self.stderr();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+
+        /// Sends a signal by name (`TERM`, `INT`, `HUP`) through kill(1); false if the process is gone.
+        pub fn signal(&mut self, name: &str) -> bool {
+            if self.try_status().is_some() {
+                return false;
+            }
+            Command::new("kill")
+                .arg("-s")
+                .arg(name)
+                .arg(self.child.id().to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        }
+
+        /// `kill -9`: no chance to clean up.
+        pub fn kill9(&mut self) {
+            let _ = self.child.kill();
+            if let Ok(status) = self.child.wait() {
+                self.status = Some(status);
+            }
+        }
+
+        /// The exit status if the process has exited.
+        pub fn try_status(&mut self) -> Option<std::process::ExitStatus> {
+            if self.status.is_none()
+                && let Ok(Some(status)) = self.child.try_wait()
+            {
+                self.status = Some(status);
+            }
+            self.status
+        }
+
+        /// Waits up to `timeout` for the process to exit.
+        pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+            let started = Instant::now();
+            loop {
+                if let Some(status) = self.try_status() {
+                    return Some(status);
+                }
+                if started.elapsed() > timeout {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+
+        /// SIGTERM, then waits up to `timeout` for the exit; panics (showing stderr) if it does not exit in time.
+        #[track_caller]
+        pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+            self.signal("TERM");
+            match self.wait_exit(timeout) {
+                Some(status) => status,
+                None => panic!(
+                    "spindle {:?} did not exit within {timeout:?} of SIGTERM; stderr:\n{}",
+                    self.args,
+                    self.stderr_tail(60)
+                ),
+            }
+        }
+
+        /// Panics (showing stderr) if the process has exited.
+        #[track_caller]
+        pub fn assert_alive(&mut self) {
+            if let Some(status) = self.try_status() {
+                panic!(
+                    "spindle {:?} exited early with {status}; stderr:\n{}",
+                    self.args,
+                    self.stderr_tail(80)
+                );
+            }
+        }
+    }
+
+    impl Drop for SpindleProcess {
+        fn drop(&mut self) {
+            if self.try_status().is_none() {
+                self.signal("TERM");
+                if self.wait_exit(Duration::from_secs(15)).is_none() {
+                    self.kill9();
+                }
+            }
+            if std::thread::panicking() {
+                eprintln!(
+                    "spindle {:?} (pid {}, {:?}) stderr, last lines:\n{}",
+                    self.args,
+                    self.child.id(),
+                    self.status,
+                    self.stderr_tail(120)
+                );
+            }
+        }
+    }
+
+    impl TestProject {
+        /// Starts `spindle -v -p <project> --desired-state <dir> <args>` in the background; `env` is added to its
+        /// environment.
+        pub fn spawn_spindle(&self, args: &[&str], env: &[(&str, &str)]) -> SpindleProcess {
+            let log_dir = tempfile::Builder::new()
+                .prefix("spindle-it-log-")
+                .tempdir()
+                .expect("a temporary folder can be created");
+            let log_path = log_dir.path().join("stderr.log");
+            let log = std::fs::File::create(&log_path)
+                .unwrap_or_else(|e| panic!("create {}: {e}", log_path.display()));
+            let mut command = Command::new(env!("CARGO_BIN_EXE_spindle"));
+            command
+                .arg("-v")
+                .arg("-p")
+                .arg(&self.name)
+                .arg("--desired-state")
+                .arg(self.dir())
+                .args(args)
+                .current_dir(self.dir())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log);
+            for key in [
+                "SPINDLE_DESIRED_STATE",
+                "COMPOSE_PROJECT_NAME",
+                "COMPOSE_FILE",
+                "COMPOSE_PROFILES",
+                "COMPOSE_ENV_FILES",
+            ] {
+                command.env_remove(key);
+            }
+            for (key, value) in env {
+                command.env(key, value);
+            }
+            let child = command
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn spindle {args:?}: {e}"));
+            SpindleProcess {
+                child,
+                args: args.iter().map(|s| s.to_string()).collect(),
+                log_dir,
+                status: None,
+            }
+        }
+
+        /// Starts `spindle run --state-dir <state> <extra>` in the background.
+        pub fn spawn_run(&self, state: &Path, extra: &[&str]) -> SpindleProcess {
+            let state = state.to_string_lossy().into_owned();
+            let mut args = vec!["run", "--state-dir", state.as_str()];
+            args.extend_from_slice(extra);
+            self.spawn_spindle(&args, &[])
+        }
+
+        /// `State.Running` of a container by name or ID (false when it does not exist).
+        pub fn is_running(&self, container: &str) -> bool {
+            self.try_inspect(container)
+                .is_some_and(|info| info["State"]["Running"].as_bool() == Some(true))
+        }
+
+        /// Running, and healthy when the container has a healthcheck.
+        pub fn is_ready(&self, container: &str) -> bool {
+            self.try_inspect(container).is_some_and(|info| {
+                let state = &info["State"];
+                state["Running"].as_bool() == Some(true)
+                    && state["Health"]["Status"]
+                        .as_str()
+                        .is_none_or(|s| s == "healthy")
+            })
+        }
+
+        /// The project's containers as `(name, service label, container-number label)`.
+        pub fn slots(&self) -> Vec<(String, String, String)> {
+            let filter = format!("label={PROJECT_LABEL}={}", self.name);
+            let format = format!(
+                "{{{{.Names}}}}\t{{{{.Label \"{SERVICE_LABEL}\"}}}}\t{{{{.Label \"com.docker.compose.container-number\"}}}}"
+            );
+            let out = docker(&["ps", "-a", "--filter", &filter, "--format", &format]);
+            let mut list: Vec<(String, String, String)> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|line| {
+                    let mut parts = line.split('\t');
+                    Some((
+                        parts.next()?.to_string(),
+                        parts.next()?.to_string(),
+                        parts.next()?.to_string(),
+                    ))
+                })
+                .collect();
+            list.sort();
+            list
+        }
+    }
+
+    /// A fresh state directory for `spindle run`.
+    pub fn state_dir() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("spindle-state-")
+            .tempdir()
+            .expect("a temporary folder can be created")
+    }
+
+    /// Polls `probe` every 200 ms until it returns `Some`, panicking with `what` (and the last `detail`) after
+    /// `timeout`.
+    #[track_caller]
+    pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+        let started = Instant::now();
+        loop {
+            if let Some(value) = probe() {
+                return value;
+            }
+            if started.elapsed() > timeout {
+                panic!("timed out after {timeout:?} waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The evidence segments of a state dir (`<state>/evidence/segment-*.jsonl`), in order.
+    pub fn evidence_segments(state: &Path) -> Vec<PathBuf> {
+        let dir = state.join("evidence");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut segments: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("segment-") && n.ends_with(".jsonl"))
+            })
+            .collect();
+        segments.sort();
+        segments
+    }
+
+    /// Every complete evidence record of a state dir, oldest first (a torn or unparsable line is skipped).
+    pub fn evidence_records(state: &Path) -> Vec<Value> {
+        evidence_segments(state)
+            .iter()
+            .flat_map(|path| {
+                std::fs::read_to_string(path)
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                    .filter(Value::is_object)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The final-state entry of `service` in a record's `services` (an object keyed by service, or an array of
+    /// objects naming it in `name` or `service`).
+    pub fn record_service<'a>(record: &'a Value, service: &str) -> Option<&'a Value> {
+        match &record["services"] {
+            Value::Object(map) => map.get(service),
+            Value::Array(list) => list.iter().find(|s| {
+                s["name"].as_str() == Some(service) || s["service"].as_str() == Some(service)
+            }),
+            _ => None,
+        }
+    }
+
+    /// `Some(reason)` when a service entry is marked degraded (`degraded: true` beside a reason field,
+    /// `degraded: "<reason>"`, `degraded: {reason: …}`, or `state`/`status: "degraded"` beside a reason). The
+    /// reason is empty when the entry is degraded but names none.
+    pub fn degraded_reason(entry: &Value) -> Option<String> {
+        let reason_field = || {
+            ["reason", "degraded_reason", "detail", "message"]
+                .iter()
+                .find_map(|k| entry[*k].as_str().filter(|s| !s.is_empty()))
+                .unwrap_or_default()
+                .to_string()
+        };
+        match &entry["degraded"] {
+            Value::Bool(true) => return Some(reason_field()),
+            Value::String(s) if !s.is_empty() => return Some(s.clone()),
+            Value::Object(o) => {
+                let inner = ["reason", "detail", "message"]
+                    .iter()
+                    .find_map(|k| o.get(*k).and_then(Value::as_str))
+                    .map(str::to_string)
+                    .unwrap_or_else(|| Value::Object(o.clone()).to_string());
+                return Some(inner);
+            }
+            _ => {}
+        }
+        let state = entry["state"]
+            .as_str()
+            .or_else(|| entry["status"].as_str())
+            .unwrap_or_default();
+        state.eq_ignore_ascii_case("degraded").then(reason_field)
+    }
+
+    /// Every file under `dir` (recursively) whose bytes contain `needle`.
+    pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(current) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&current) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    stack.push(path);
+                } else if kind.is_file()
+                    && std::fs::read(&path)
+                        .is_ok_and(|bytes| contains_bytes(&bytes, needle.as_bytes()))
+                {
+                    found.push(path);
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// Every regular file under `dir`, recursively.
+    pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(current) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&current) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                match entry.file_type() {
+                    Ok(kind) if kind.is_dir() => stack.push(entry.path()),
+                    Ok(kind) if kind.is_file() => found.push(entry.path()),
+                    _ => {}
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// True when `needle` occurs in `haystack`.
+    pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+        needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// A random lowercase hex string of `len` characters (for test secrets and names).
+    pub fn random_hex(len: usize) -> String {
+        let mut out = String::new();
+        while out.len() < len {
+            out.push_str(&format!("{:06x}", random_suffix()));
+        }
+        out.truncate(len);
+        out
+    }
+}
