@@ -200,6 +200,15 @@ impl ProjectReconciler {
             record.insert("error".into(), msg.clone().into());
             return Err(ReconcileError::NotConverged(msg));
         }
+        // Finishing an interrupted recreate may have put the old container back with the change
+        // still pending: look again at once.
+        if plan
+            .actions
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::ResumeRecreate { .. }))
+        {
+            return Ok(Next::RequeueAfter(Duration::ZERO));
+        }
         Ok(match waiting {
             Some(d) => Next::RequeueAfter(d),
             None => Next::AwaitChange,

@@ -121,22 +121,35 @@ pub fn apply_cmd(g: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let _lock = lock::acquire(&lock::default_dir(), &loaded.desired.project)?;
     let report = runtime()?.block_on(async {
         let engine = Engine::connect().await?;
-        let plan = observe_and_plan(&engine, &loaded, args.remove_orphans).await?;
         let opts = apply::Options {
             timeout: args.timeout,
             parallelism: args.parallelism,
             redactor: loaded.redactor.clone(),
         };
         let progress = Lines::new(args.format == Format::Text);
-        let report = apply::apply(
-            &engine,
-            &loaded.desired,
-            &loaded.model,
-            &plan,
-            &opts,
-            &progress,
-        )
-        .await;
+        // Finishing an interrupted recreate may put the old container back; the change it was
+        // making is then still pending, so plan again (a bounded number of times).
+        let mut round = 0;
+        let (plan, report) = loop {
+            round += 1;
+            let plan = observe_and_plan(&engine, &loaded, args.remove_orphans).await?;
+            let report = apply::apply(
+                &engine,
+                &loaded.desired,
+                &loaded.model,
+                &plan,
+                &opts,
+                &progress,
+            )
+            .await;
+            let resumed = plan
+                .actions
+                .iter()
+                .any(|a| matches!(a.kind, plan::ActionKind::ResumeRecreate { .. }));
+            if !resumed || !report.converged || round >= 3 {
+                break (plan, report);
+            }
+        };
         progress.finish();
         anyhow::Ok((plan, report))
     })?;
