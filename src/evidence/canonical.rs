@@ -32,7 +32,9 @@ fn sorted(v: &Value) -> Value {
 pub fn record_hash(record: &Map<String, Value>) -> String {
     let mut without = record.clone();
     without.shift_remove("hash");
-    hex::encode(Sha256::digest(canonical_json(&Value::Object(without)).as_bytes()))
+    hex::encode(Sha256::digest(
+        canonical_json(&Value::Object(without)).as_bytes(),
+    ))
 }
 
 /// Replaces each float by one that reads back bit-exactly from its own JSON text, so that `verify`,

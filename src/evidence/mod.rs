@@ -46,11 +46,15 @@ pub enum EvidenceError {
         "the evidence log {path} is in use by another process (its lock is held); only one spindle may write it"
     )]
     Busy { path: PathBuf },
-    #[error("a record body may not claim kind {TORN_TAIL:?}: only the log writes torn-tail markers")]
+    #[error(
+        "a record body may not claim kind {TORN_TAIL:?}: only the log writes torn-tail markers"
+    )]
     ReservedKind,
     #[error("cannot serialize an evidence record: {0}")]
     Serialize(#[source] serde_json::Error),
-    #[error("{segment} line {line}: the last record has no valid seq and hash; run `spindle evidence verify`")]
+    #[error(
+        "{segment} line {line}: the last record has no valid seq and hash; run `spindle evidence verify`"
+    )]
     Damaged { segment: String, line: usize },
 }
 
@@ -155,7 +159,8 @@ pub(crate) struct Scanned {
 
 /// True when a parsed line can stand as a record: an object with an integer `seq` and a string `hash`.
 fn is_record(m: &Map<String, Value>) -> bool {
-    m.get("seq").and_then(Value::as_u64).is_some() && m.get("hash").and_then(Value::as_str).is_some()
+    m.get("seq").and_then(Value::as_u64).is_some()
+        && m.get("hash").and_then(Value::as_str).is_some()
 }
 
 /// Splits a segment's bytes: the torn tail is everything after the last newline-terminated line that is a record.
@@ -164,13 +169,18 @@ pub(crate) fn scan(bytes: &[u8]) -> Scanned {
     let mut start = 0usize;
     let mut good_end = 0usize;
     let mut good_lines = 0usize;
-    while let Some(pos) = bytes.get(start..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
+    while let Some(pos) = bytes
+        .get(start..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
         let end = start + pos;
         let line = &bytes[start..end];
-        let parsed = serde_json::from_slice::<Value>(line).ok().and_then(|v| match v {
-            Value::Object(m) => Some(m),
-            _ => None,
-        });
+        let parsed = serde_json::from_slice::<Value>(line)
+            .ok()
+            .and_then(|v| match v {
+                Value::Object(m) => Some(m),
+                _ => None,
+            });
         if parsed.as_ref().is_some_and(is_record) {
             good_end = end + 1;
             good_lines = lines.len() + 1;
@@ -345,7 +355,9 @@ impl EvidenceLog {
         let mut body = Map::new();
         body.insert(
             "recorded_at".into(),
-            Value::String(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
+            Value::String(
+                humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            ),
         );
         body.insert(
             "torn".into(),
@@ -428,9 +440,7 @@ impl EvidenceLog {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), EvidenceError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 #[cfg(test)]
