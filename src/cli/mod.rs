@@ -9,6 +9,7 @@ use spindle::desired::{self, tree::Tree};
 use spindle::redact::{self, Redactor};
 
 mod converge;
+mod evidence;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -57,6 +58,8 @@ pub enum Command {
     Plan(converge::PlanArgs),
     /// Converge the host to the desired state (exit 0: converged, 1: not).
     Apply(converge::ApplyArgs),
+    /// Verify, list and show the evidence log of reconciles.
+    Evidence(evidence::EvidenceCmd),
 }
 
 #[derive(Args, Debug)]
@@ -135,6 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(args) => config(&cli.global, &args),
         Command::Plan(args) => converge::plan_cmd(&cli.global, &args),
         Command::Apply(args) => converge::apply_cmd(&cli.global, &args),
+        Command::Evidence(cmd) => evidence::run(&cmd),
     }
 }
 
