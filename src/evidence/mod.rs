@@ -209,6 +209,8 @@ pub struct EvidenceLog {
     newest: u64,
     /// The torn tail found by `open`, if any (already marked).
     torn: Option<TornMark>,
+    /// A write failed: the file may end in a partial line, so the next append recovers first.
+    stale: bool,
     _lock: File,
 }
 
@@ -251,7 +253,6 @@ impl EvidenceLog {
             Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
         }
 
-        let segs = segments(dir)?;
         let mut log = Self {
             dir: dir.to_path_buf(),
             options,
@@ -260,9 +261,24 @@ impl EvidenceLog {
                 hash: GENESIS.to_string(),
             },
             current: None,
-            newest: segs.last().map_or(0, |(n, _)| *n),
+            newest: 0,
             torn: None,
+            stale: false,
             _lock: lock,
+        };
+        log.recover()?;
+        Ok(log)
+    }
+
+    /// Reads the chain head from disk and, when the newest segment ends in a torn tail, writes the marker
+    /// (in a new segment). Runs on open, and before the next append after a failed write.
+    fn recover(&mut self) -> Result<(), EvidenceError> {
+        let segs = segments(&self.dir)?;
+        self.current = None;
+        self.newest = segs.last().map_or(0, |(n, _)| *n);
+        self.head = Head {
+            seq: 0,
+            hash: GENESIS.to_string(),
         };
         // The chain head is the last record of the newest segment that has one.
         let mut torn: Option<(u64, Tail)> = None;
@@ -275,20 +291,16 @@ impl EvidenceLog {
             if let Some((line, _, Some(m))) = scanned.lines.last() {
                 let seq = m.get("seq").and_then(Value::as_u64);
                 let hash = m.get("hash").and_then(Value::as_str);
-                match (seq, hash) {
-                    (Some(seq), Some(hash)) => {
-                        log.head = Head {
-                            seq,
-                            hash: hash.to_string(),
-                        };
-                    }
-                    _ => {
-                        return Err(EvidenceError::Damaged {
-                            segment: segment_name(*n),
-                            line: *line,
-                        });
-                    }
-                }
+                let (Some(seq), Some(hash)) = (seq, hash) else {
+                    return Err(EvidenceError::Damaged {
+                        segment: segment_name(*n),
+                        line: *line,
+                    });
+                };
+                self.head = Head {
+                    seq,
+                    hash: hash.to_string(),
+                };
                 break;
             }
         }
@@ -299,11 +311,11 @@ impl EvidenceLog {
                     offset: tail.offset,
                     bytes: tail.len,
                     sha256: tail.sha256,
-                    last_good_seq: log.head.seq,
-                    last_good_hash: log.head.hash.clone(),
+                    last_good_seq: self.head.seq,
+                    last_good_hash: self.head.hash.clone(),
                 };
-                log.write_marker(&mark)?;
-                log.torn = Some(mark);
+                self.write_marker(&mark)?;
+                self.torn = Some(mark);
             }
             None => {
                 if let Some((n, path)) = segs.last() {
@@ -312,11 +324,12 @@ impl EvidenceLog {
                         .open(path)
                         .map_err(io(path))?;
                     let size = file.metadata().map_err(io(path))?.len();
-                    log.current = Some((*n, file, size));
+                    self.current = Some((*n, file, size));
                 }
             }
         }
-        Ok(log)
+        self.stale = false;
+        Ok(())
     }
 
     /// The evidence directory.
@@ -324,7 +337,7 @@ impl EvidenceLog {
         &self.dir
     }
 
-    /// The torn tail `open` found and marked, if any.
+    /// The torn tail `open` (or the recovery after a failed write) found and marked, if any.
     pub fn torn_tail(&self) -> Option<&TornMark> {
         self.torn.as_ref()
     }
@@ -343,6 +356,9 @@ impl EvidenceLog {
     ) -> Result<Appended, EvidenceError> {
         if body.get("kind").and_then(Value::as_str) == Some(TORN_TAIL) {
             return Err(EvidenceError::ReservedKind);
+        }
+        if self.stale {
+            self.recover()?;
         }
         let kind = match body.get("kind") {
             Some(Value::String(k)) if !k.is_empty() => k.clone(),
@@ -400,7 +416,12 @@ impl EvidenceLog {
         record.insert("hash".into(), Value::String(hash.clone()));
         let mut line = serde_json::to_vec(&record).map_err(EvidenceError::Serialize)?;
         line.push(b'\n');
-        self.write_line(&line)?;
+        if let Err(e) = self.write_line(&line) {
+            // The line may be partly written, or written but not durable: rescan before the next append.
+            self.stale = true;
+            self.current = None;
+            return Err(e);
+        }
         self.head = Head {
             seq,
             hash: hash.clone(),
@@ -432,8 +453,9 @@ impl EvidenceLog {
             return Ok(());
         };
         let path = self.dir.join(segment_name(*n));
-        file.write_all(line).map_err(io(&path))?;
-        file.sync_all().map_err(io(&path))?;
+        file.write_all(line)
+            .and_then(|()| file.sync_all())
+            .map_err(io(&path))?;
         *size += len;
         Ok(())
     }

@@ -501,3 +501,22 @@ proptest! {
         prop_assert!(matches!(problem.kind, ProblemKind::OutOfOrder | ProblemKind::Missing), "{}", problem);
     }
 }
+
+#[test]
+fn after_a_failed_write_the_next_append_marks_the_partial_line_first() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = EvidenceLog::open(tmp.path()).expect("open");
+    log.append(body(json!({"n": 1})), &none()).expect("append");
+    // What a write cut short by a full disk leaves behind.
+    let path = segment_files(tmp.path()).pop().expect("segment");
+    let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+    f.write_all(b"{\"seq\":2,\"id\":\"r0").expect("write");
+    log.stale = true;
+    log.current = None;
+    let next = log.append(body(json!({"n": 2})), &none()).expect("append");
+    assert_eq!(next.id, "r000003", "r000002 is the marker");
+    assert!(log.torn_tail().is_some());
+    let report = verify(tmp.path()).expect("verify");
+    assert!(report.ok(), "{:?}", report.problem);
+    assert_eq!(report.markers.len(), 1);
+}
