@@ -280,12 +280,22 @@ impl EvidenceLog {
             seq: 0,
             hash: GENESIS.to_string(),
         };
-        // The chain head is the last record of the newest segment that has one.
+        // The chain head is the last record of the newest segment that has one. A crash can leave the newest
+        // segment empty (created, nothing written yet): the torn tail is looked for in the newest non-empty one.
         let mut torn: Option<(u64, Tail)> = None;
-        for (i, (n, path)) in segs.iter().enumerate().rev() {
+        let mut empty_newest: Option<(u64, PathBuf)> = None;
+        let mut tail_checked = false;
+        for (n, path) in segs.iter().rev() {
             let bytes = std::fs::read(path).map_err(io(path))?;
+            if bytes.is_empty() && !tail_checked {
+                if Some(*n) == segs.last().map(|(last, _)| *last) {
+                    empty_newest = Some((*n, path.clone()));
+                }
+                continue;
+            }
             let scanned = scan(&bytes);
-            if i + 1 == segs.len() {
+            if !tail_checked {
+                tail_checked = true;
                 torn = scanned.tail.clone().map(|t| (*n, t));
             }
             if let Some((line, _, Some(m))) = scanned.lines.last() {
@@ -314,6 +324,14 @@ impl EvidenceLog {
                     last_good_seq: self.head.seq,
                     last_good_hash: self.head.hash.clone(),
                 };
+                // The marker opens a segment of its own; an empty newest segment already is one.
+                if let Some((n, path)) = &empty_newest {
+                    let file = OpenOptions::new()
+                        .append(true)
+                        .open(path)
+                        .map_err(io(path))?;
+                    self.current = Some((*n, file, 0));
+                }
                 self.write_marker(&mark)?;
                 self.torn = Some(mark);
             }
@@ -379,8 +397,8 @@ impl EvidenceLog {
             "torn".into(),
             serde_json::to_value(mark).map_err(EvidenceError::Serialize)?,
         );
-        // The marker always opens a fresh segment: the torn one is never written again.
-        self.current = None;
+        // The marker is the first record of its segment (`recover` has set `current` to an empty one or
+        // to none, so that a new one is created): the torn segment is never written again.
         self.write_record(TORN_TAIL.to_string(), body, &Redactor::default())
     }
 

@@ -520,3 +520,36 @@ fn after_a_failed_write_the_next_append_marks_the_partial_line_first() {
     assert!(report.ok(), "{:?}", report.problem);
     assert_eq!(report.markers.len(), 1);
 }
+
+#[test]
+fn a_crash_between_creating_the_marker_segment_and_writing_the_marker_is_recovered() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write_n(tmp.path(), 3, Options::default());
+    tear_last_line(tmp.path());
+    // The segment for the marker was created, then the process died before the marker was written.
+    std::fs::write(tmp.path().join(segment_name(2)), b"").expect("create");
+    let mut log = EvidenceLog::open(tmp.path()).expect("open");
+    let mark = log.torn_tail().cloned().expect("torn");
+    assert_eq!(mark.segment, "segment-000001.jsonl");
+    log.append(body(json!({"n": 4})), &none()).expect("append");
+    drop(log);
+    assert_eq!(
+        segment_files(tmp.path()).len(),
+        2,
+        "the empty segment took the marker"
+    );
+    let report = verify(tmp.path()).expect("verify");
+    assert!(report.ok(), "{:?}", report.problem);
+    assert_eq!(report.markers[0].0, "segment-000002.jsonl");
+}
+
+#[test]
+fn an_empty_newest_segment_without_a_torn_tail_is_simply_used() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write_n(tmp.path(), 2, Options::default());
+    std::fs::write(tmp.path().join(segment_name(2)), b"").expect("create");
+    let more = write_n(tmp.path(), 1, Options::default());
+    assert_eq!(more[0].id, "r000003");
+    assert_eq!(segment_files(tmp.path()).len(), 2);
+    assert!(verify(tmp.path()).expect("verify").ok());
+}
