@@ -9,6 +9,7 @@ use spindle::desired::{self, tree::Tree};
 use spindle::redact::{self, Redactor};
 
 mod converge;
+mod evidence;
 mod run;
 
 #[derive(Parser, Debug)]
@@ -60,6 +61,8 @@ pub enum Command {
     Apply(converge::ApplyArgs),
     /// Keep converging, unattended: on file changes, Docker events, a periodic resync and SIGHUP.
     Run(run::RunArgs),
+    /// Verify, list and show the evidence log of reconciles.
+    Evidence(evidence::EvidenceCmd),
 }
 
 #[derive(Args, Debug)]
@@ -140,6 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => converge::plan_cmd(&cli.global, &args),
         Command::Apply(args) => converge::apply_cmd(&cli.global, &args),
         Command::Run(args) => run::run_cmd(&cli.global, &args),
+        Command::Evidence(cmd) => evidence::run(&cmd),
     }
 }
 

@@ -61,7 +61,7 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .state_dir
         .clone()
         .unwrap_or_else(evidence::default_state_dir);
-    let log = EvidenceLog::open(&state_dir.join("evidence"))?;
+    let log = EvidenceLog::open(&evidence::evidence_dir(&state_dir))?;
     let _lock = lock::acquire(&lock::default_dir(), &name)?;
     let settings = Settings {
         apply_timeout: args.timeout,

@@ -1,8 +1,38 @@
 //! Evidence: every reconcile appended as one record to JSON Lines segments, fsynced and chained by SHA-256, with secrets redacted; verify, list and show.
+//!
+//! The format is specified in `docs/evidence.md`; this module is its only writer.
 
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
 use crate::redact::Redactor;
+
+mod canonical;
+mod read;
+mod verify;
+
+pub use canonical::{canonical_json, record_hash};
+pub use read::{Record, list, show};
+pub use verify::{Problem, ProblemKind, TornMark, VerifyReport, verify};
+
+/// The `prev_hash` of the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The `kind` of the marker record that continues the chain after a torn tail.
+pub const TORN_TAIL: &str = "torn-tail";
+
+/// The `kind` a record gets when its body names none.
+pub const DEFAULT_KIND: &str = "reconcile";
+
+/// Default size at which a segment is closed and the next one started.
+pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Fields the log sets on every record; a body's own values for them are replaced.
+pub const LOG_FIELDS: &[&str] = &["seq", "id", "kind", "prev_hash", "hash"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
@@ -12,18 +42,176 @@ pub enum EvidenceError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the evidence log {path} is in use by another process (its lock is held); only one spindle may write it"
+    )]
+    Busy { path: PathBuf },
+    #[error(
+        "a record body may not claim kind {TORN_TAIL:?}: only the log writes torn-tail markers"
+    )]
+    ReservedKind,
+    #[error("cannot serialize an evidence record: {0}")]
+    Serialize(#[source] serde_json::Error),
+    #[error(
+        "{segment} line {line}: the last record has no valid seq and hash; run `spindle evidence verify`"
+    )]
+    Damaged { segment: String, line: usize },
 }
 
-/// The state directory: `$SPINDLE_STATE_DIR`, else `/var/lib/spindle`.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EvidenceError + '_ {
+    move |source| EvidenceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The state directory: `$SPINDLE_STATE_DIR`, or `/var/lib/spindle`.
 pub fn default_state_dir() -> PathBuf {
-    std::env::var_os("SPINDLE_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/lib/spindle"))
+    match std::env::var_os("SPINDLE_STATE_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from("/var/lib/spindle"),
+    }
+}
+
+/// The evidence directory inside a state directory: `<state-dir>/evidence`.
+pub fn evidence_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("evidence")
+}
+
+/// The file name of segment `n`: `segment-000001.jsonl`.
+pub fn segment_name(n: u64) -> String {
+    format!("segment-{n:06}.jsonl")
+}
+
+/// The record id of sequence number `seq`: `r000042`.
+pub fn record_id(seq: u64) -> String {
+    format!("r{seq:06}")
+}
+
+/// Parses `segment-000001.jsonl` into 1.
+fn segment_number(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("segment-")?.strip_suffix(".jsonl")?;
+    if digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The segments in `dir`, oldest first, as (number, path).
+pub(crate) fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, EvidenceError> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io(dir))?;
+        if let Some(n) = entry.file_name().to_str().and_then(segment_number) {
+            out.push((n, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// How to open the log.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// A segment that would grow past this size is closed and the next one started (a record is never split).
+    pub max_segment_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
+        }
+    }
+}
+
+/// The chain state after the last good record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Head {
+    seq: u64,
+    hash: String,
+}
+
+/// A torn tail found by scanning a segment: everything after the last complete record line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Tail {
+    /// Byte offset where the torn bytes begin.
+    pub offset: u64,
+    /// How many torn bytes there are.
+    pub len: u64,
+    /// SHA-256 of the torn bytes.
+    pub sha256: String,
+}
+
+/// One line of a segment: (1-based line number, its bytes without the newline, the object it parses as).
+pub(crate) type Line = (usize, Vec<u8>, Option<Map<String, Value>>);
+
+/// A segment split into its record lines and its torn tail.
+pub(crate) struct Scanned {
+    pub lines: Vec<Line>,
+    pub tail: Option<Tail>,
+}
+
+/// True when a parsed line can stand as a record: an object with an integer `seq` and a string `hash`.
+fn is_record(m: &Map<String, Value>) -> bool {
+    m.get("seq").and_then(Value::as_u64).is_some()
+        && m.get("hash").and_then(Value::as_str).is_some()
+}
+
+/// Splits a segment's bytes: the torn tail is everything after the last newline-terminated line that is a record.
+pub(crate) fn scan(bytes: &[u8]) -> Scanned {
+    let mut lines = Vec::new();
+    let mut start = 0usize;
+    let mut good_end = 0usize;
+    let mut good_lines = 0usize;
+    while let Some(pos) = bytes
+        .get(start..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
+        let end = start + pos;
+        let line = &bytes[start..end];
+        let parsed = serde_json::from_slice::<Value>(line)
+            .ok()
+            .and_then(|v| match v {
+                Value::Object(m) => Some(m),
+                _ => None,
+            });
+        if parsed.as_ref().is_some_and(is_record) {
+            good_end = end + 1;
+            good_lines = lines.len() + 1;
+        }
+        lines.push((lines.len() + 1, line.to_vec(), parsed));
+        start = end + 1;
+    }
+    // Lines past the last record belong to the tail.
+    lines.truncate(good_lines);
+    let tail = (good_end < bytes.len()).then(|| Tail {
+        offset: good_end as u64,
+        len: (bytes.len() - good_end) as u64,
+        sha256: hex::encode(Sha256::digest(&bytes[good_end..])),
+    });
+    Scanned { lines, tail }
 }
 
 /// The append-only log in `<state-dir>/evidence/`.
 pub struct EvidenceLog {
     dir: PathBuf,
+    options: Options,
+    head: Head,
+    /// The segment appends go to: (number, open file, current size); `None` until the first append needs one.
+    current: Option<(u64, File, u64)>,
+    /// The number of the newest segment on disk (0 when there is none).
+    newest: u64,
+    /// The torn tail found by `open`, if any (already marked).
+    torn: Option<TornMark>,
+    /// A write failed: the file may end in a partial line, so the next append recovers first.
+    stale: bool,
+    _lock: File,
 }
 
 /// What `append` returns: the record's id and hash.
@@ -34,11 +222,147 @@ pub struct Appended {
 }
 
 impl EvidenceLog {
-    /// Opens (creating) the log; detects a torn last line left by a crash.
+    /// Opens (creating) the log in `dir` (the evidence directory, see [`evidence_dir`]); detects a torn last
+    /// line left by a crash and, if there is one, writes the torn-tail marker as the first record of a new segment.
     pub fn open(dir: &Path) -> Result<Self, EvidenceError> {
-        Ok(Self {
+        Self::open_with(dir, Options::default())
+    }
+
+    /// [`EvidenceLog::open`] with options.
+    pub fn open_with(dir: &Path, options: Options) -> Result<Self, EvidenceError> {
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        let lock_path = dir.join(".lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(EvidenceError::Busy {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
+
+        let mut log = Self {
             dir: dir.to_path_buf(),
-        })
+            options,
+            head: Head {
+                seq: 0,
+                hash: GENESIS.to_string(),
+            },
+            current: None,
+            newest: 0,
+            torn: None,
+            stale: false,
+            _lock: lock,
+        };
+        log.recover()?;
+        Ok(log)
+    }
+
+    /// Reads the chain head from disk and, when the newest segment ends in a torn tail, writes the marker
+    /// (in a new segment). Runs on open, and before the next append after a failed write.
+    fn recover(&mut self) -> Result<(), EvidenceError> {
+        let segs = segments(&self.dir)?;
+        self.current = None;
+        self.newest = segs.last().map_or(0, |(n, _)| *n);
+        self.head = Head {
+            seq: 0,
+            hash: GENESIS.to_string(),
+        };
+        // The chain head is the last record of the newest segment that has one. A crash can leave the newest
+        // segment empty (created, nothing written yet): the torn tail is looked for in the newest non-empty one.
+        let mut torn: Option<(u64, Tail)> = None;
+        let mut empty_newest: Option<(u64, PathBuf)> = None;
+        let mut tail_checked = false;
+        for (n, path) in segs.iter().rev() {
+            let bytes = std::fs::read(path).map_err(io(path))?;
+            if bytes.is_empty() && !tail_checked {
+                if Some(*n) == segs.last().map(|(last, _)| *last) {
+                    empty_newest = Some((*n, path.clone()));
+                }
+                continue;
+            }
+            let scanned = scan(&bytes);
+            if !tail_checked {
+                tail_checked = true;
+                torn = scanned.tail.clone().map(|t| (*n, t));
+            }
+            if let Some((line, _, Some(m))) = scanned.lines.last() {
+                let seq = m.get("seq").and_then(Value::as_u64);
+                let hash = m.get("hash").and_then(Value::as_str);
+                let (Some(seq), Some(hash)) = (seq, hash) else {
+                    return Err(EvidenceError::Damaged {
+                        segment: segment_name(*n),
+                        line: *line,
+                    });
+                };
+                self.head = Head {
+                    seq,
+                    hash: hash.to_string(),
+                };
+                break;
+            }
+        }
+        match torn {
+            Some((n, tail)) => {
+                let mark = TornMark {
+                    segment: segment_name(n),
+                    offset: tail.offset,
+                    bytes: tail.len,
+                    sha256: tail.sha256,
+                    last_good_seq: self.head.seq,
+                    last_good_hash: self.head.hash.clone(),
+                };
+                // The marker opens a segment of its own; an empty newest segment already is one.
+                if let Some((n, path)) = &empty_newest {
+                    let file = OpenOptions::new()
+                        .append(true)
+                        .open(path)
+                        .map_err(io(path))?;
+                    self.current = Some((*n, file, 0));
+                }
+                self.write_marker(&mark)?;
+                self.torn = Some(mark);
+            }
+            None => {
+                if let Some((n, path)) = segs.last() {
+                    let file = OpenOptions::new()
+                        .append(true)
+                        .open(path)
+                        .map_err(io(path))?;
+                    let size = file.metadata().map_err(io(path))?.len();
+                    self.current = Some((*n, file, size));
+                }
+            }
+        }
+        self.stale = false;
+        Ok(())
+    }
+
+    /// The evidence directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The torn tail `open` (or the recovery after a failed write) found and marked, if any.
+    pub fn torn_tail(&self) -> Option<&TornMark> {
+        self.torn.as_ref()
+    }
+
+    /// The sequence number and hash of the last record (0 and [`GENESIS`] for an empty log).
+    pub fn head(&self) -> (u64, &str) {
+        (self.head.seq, &self.head.hash)
     }
 
     /// Appends one record: `body` is a JSON object describing the reconcile; the log adds
@@ -48,10 +372,116 @@ impl EvidenceLog {
         body: serde_json::Map<String, serde_json::Value>,
         redactor: &Redactor,
     ) -> Result<Appended, EvidenceError> {
-        let _ = (body, redactor, &self.dir);
-        Ok(Appended {
-            id: String::new(),
-            hash: String::new(),
-        })
+        if body.get("kind").and_then(Value::as_str) == Some(TORN_TAIL) {
+            return Err(EvidenceError::ReservedKind);
+        }
+        if self.stale {
+            self.recover()?;
+        }
+        let kind = match body.get("kind") {
+            Some(Value::String(k)) if !k.is_empty() => k.clone(),
+            _ => DEFAULT_KIND.to_string(),
+        };
+        self.write_record(kind, body, redactor)
+    }
+
+    fn write_marker(&mut self, mark: &TornMark) -> Result<Appended, EvidenceError> {
+        let mut body = Map::new();
+        body.insert(
+            "recorded_at".into(),
+            Value::String(
+                humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            ),
+        );
+        body.insert(
+            "torn".into(),
+            serde_json::to_value(mark).map_err(EvidenceError::Serialize)?,
+        );
+        // The marker is the first record of its segment (`recover` has set `current` to an empty one or
+        // to none, so that a new one is created): the torn segment is never written again.
+        self.write_record(TORN_TAIL.to_string(), body, &Redactor::default())
+    }
+
+    fn write_record(
+        &mut self,
+        kind: String,
+        body: Map<String, Value>,
+        redactor: &Redactor,
+    ) -> Result<Appended, EvidenceError> {
+        let seq = self.head.seq + 1;
+        let id = record_id(seq);
+        let mut record = Map::new();
+        record.insert("seq".into(), Value::from(seq));
+        record.insert("id".into(), Value::String(id.clone()));
+        record.insert("kind".into(), Value::String(kind));
+        record.insert("prev_hash".into(), Value::String(self.head.hash.clone()));
+        for (k, v) in body {
+            if !LOG_FIELDS.contains(&k.as_str()) {
+                record.insert(k, v);
+            }
+        }
+        let mut value = Value::Object(record);
+        redactor.tree(&mut value);
+        canonical::stabilize_floats(&mut value);
+        let Value::Object(mut record) = value else {
+            return Err(EvidenceError::ReservedKind);
+        };
+        // The log's own fields survive redaction unchanged (a secret equal to "1" must not break the chain).
+        record.insert("seq".into(), Value::from(seq));
+        record.insert("id".into(), Value::String(id.clone()));
+        record.insert("prev_hash".into(), Value::String(self.head.hash.clone()));
+        let hash = record_hash(&record);
+        record.insert("hash".into(), Value::String(hash.clone()));
+        let mut line = serde_json::to_vec(&record).map_err(EvidenceError::Serialize)?;
+        line.push(b'\n');
+        if let Err(e) = self.write_line(&line) {
+            // The line may be partly written, or written but not durable: rescan before the next append.
+            self.stale = true;
+            self.current = None;
+            return Err(e);
+        }
+        self.head = Head {
+            seq,
+            hash: hash.clone(),
+        };
+        Ok(Appended { id, hash })
+    }
+
+    /// Writes one line to the current segment (rotating first when it would grow too big) and fsyncs it.
+    fn write_line(&mut self, line: &[u8]) -> Result<(), EvidenceError> {
+        let len = line.len() as u64;
+        let rotate = match &self.current {
+            None => true,
+            Some((_, _, size)) => *size > 0 && size + len > self.options.max_segment_bytes,
+        };
+        if rotate {
+            let n = self.newest + 1;
+            let path = self.dir.join(segment_name(n));
+            let file = OpenOptions::new()
+                .append(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            file.sync_all().map_err(io(&path))?;
+            sync_dir(&self.dir)?;
+            self.newest = n;
+            self.current = Some((n, file, 0));
+        }
+        let Some((n, file, size)) = self.current.as_mut() else {
+            return Ok(());
+        };
+        let path = self.dir.join(segment_name(*n));
+        file.write_all(line)
+            .and_then(|()| file.sync_all())
+            .map_err(io(&path))?;
+        *size += len;
+        Ok(())
     }
 }
+
+fn sync_dir(dir: &Path) -> Result<(), EvidenceError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+#[cfg(test)]
+mod tests;
