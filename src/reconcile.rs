@@ -226,6 +226,31 @@ impl ProjectReconciler {
     ) -> Option<Duration> {
         let now = Instant::now();
         let mut next: Option<Duration> = None;
+        // Starting a container that keeps stopping is budgeted like a restart: no start storms.
+        let mut refused = std::collections::BTreeSet::new();
+        for a in &plan.actions {
+            if let ActionKind::Start { container } = &a.kind {
+                let key = format!("{}#{}", container.service, container.number);
+                if self.budget.try_spend(&key, now).is_err() {
+                    refused.insert(a.id);
+                    let reason = format!(
+                        "keeps stopping; the restart budget ({} per {}s) is spent, so spindle stops starting it",
+                        self.settings.restart_budget,
+                        self.settings.restart_window.as_secs()
+                    );
+                    if self
+                        .degraded
+                        .insert(container.service.clone(), reason.clone())
+                        .is_none()
+                    {
+                        warn!(service = %container.service, %reason, "service degraded");
+                    }
+                }
+            }
+        }
+        if !refused.is_empty() {
+            plan.remove_actions(&refused);
+        }
         let touched: Vec<String> = plan
             .actions
             .iter()
@@ -365,7 +390,7 @@ impl Reconciler for ProjectReconciler {
         );
         let started = now_rfc3339();
         let mut record = Map::new();
-        record.insert("started_at".into(), started.into());
+        record.insert("started".into(), started.into());
         record.insert(
             "triggers".into(),
             serde_json::to_value(&triggers).unwrap_or(Value::Null),
@@ -374,7 +399,7 @@ impl Reconciler for ProjectReconciler {
             .run_once(&triggers, &mut record)
             .instrument(span.clone())
             .await;
-        record.insert("finished_at".into(), now_rfc3339().into());
+        record.insert("finished".into(), now_rfc3339().into());
         if let Err(e) = &result {
             record
                 .entry("outcome")

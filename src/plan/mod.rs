@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::desired::tree::Tree;
-use crate::desired::typed::{DependentAction, DesiredService, DesiredState, PullPolicy};
+use crate::desired::typed::{Condition, DependentAction, DesiredService, DesiredState, PullPolicy};
 use crate::labels;
 use crate::observe::snapshot::{LiveConfig, ObservedContainer, RunState, Snapshot};
 use crate::redact::Redactor;
@@ -27,6 +27,30 @@ pub struct Plan {
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
+    }
+
+    /// Drops the given actions, renumbering the rest and their waits.
+    pub fn remove_actions(&mut self, drop: &BTreeSet<usize>) {
+        let mut new_id = BTreeMap::new();
+        let kept: Vec<Action> = std::mem::take(&mut self.actions)
+            .into_iter()
+            .filter(|a| !drop.contains(&a.id))
+            .collect();
+        for (i, a) in kept.iter().enumerate() {
+            new_id.insert(a.id, i);
+        }
+        self.actions = kept
+            .into_iter()
+            .map(|mut a| {
+                a.id = new_id.get(&a.id).copied().unwrap_or(a.id);
+                a.after = a
+                    .after
+                    .iter()
+                    .filter_map(|x| new_id.get(x).copied())
+                    .collect();
+                a
+            })
+            .collect();
     }
 }
 
@@ -593,7 +617,7 @@ impl<'a> Planner<'a> {
                         changed = true;
                         in_sync = false;
                     }
-                    if !c.is_running() && !completed(c) {
+                    if !c.is_running() && !completed(self.desired, svc, c) {
                         self.push(
                             ActionKind::Start {
                                 container: container_ref(c),
@@ -797,9 +821,17 @@ fn container_ref(c: &ObservedContainer) -> ContainerRef {
     }
 }
 
-/// A one-shot container that finished successfully and is not meant to restart.
-fn completed(c: &ObservedContainer) -> bool {
-    c.state == RunState::Exited
+/// A one-shot container that finished successfully and is not meant to restart: its service is
+/// what another service waits for with `condition: service_completed_successfully` (a
+/// migration, a configurator). Any other stopped container is started again.
+fn completed(desired: &DesiredState, svc: &DesiredService, c: &ObservedContainer) -> bool {
+    let one_shot = desired.services.values().any(|s| {
+        s.depends_on.iter().any(|d| {
+            d.service == svc.name && d.condition == Condition::ServiceCompletedSuccessfully
+        })
+    });
+    one_shot
+        && c.state == RunState::Exited
         && c.exit_code == 0
         && matches!(c.live.restart_policy.as_str(), "" | "no" | "on-failure")
 }

@@ -1,6 +1,6 @@
 //! Table and property tests of the planner.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use proptest::prelude::*;
@@ -253,14 +253,28 @@ fn a_removed_container_is_created_and_a_stopped_one_started() {
 }
 
 #[test]
-fn a_one_shot_container_that_exited_cleanly_is_left_alone() {
-    let d = erp();
-    let mut o = converged(&d);
-    if let Some(w) = o.containers.iter_mut().find(|c| c.service == "worker") {
-        w.state = RunState::Exited;
-        w.exit_code = 0;
+fn a_one_shot_container_that_exited_cleanly_is_left_alone_but_a_stopped_service_is_started() {
+    let mut d = erp();
+    // db waits for worker to complete: worker is a one-shot.
+    if let Some(db) = d.services.get_mut("db") {
+        db.depends_on.push(Dependency {
+            service: "worker".into(),
+            condition: Condition::ServiceCompletedSuccessfully,
+            restart: false,
+            required: true,
+        });
     }
-    assert!(run(&d, &o).is_empty());
+    let mut o = converged(&d);
+    for c in o
+        .containers
+        .iter_mut()
+        .filter(|c| c.service == "worker" || c.service == "frontend")
+    {
+        c.state = RunState::Exited;
+        c.exit_code = 0;
+    }
+    let k = kinds(&run(&d, &o));
+    assert_eq!(k, vec!["start frontend"], "{k:?}");
 }
 
 #[test]
@@ -582,4 +596,21 @@ fn a_container_renamed_or_disconnected_out_of_band_is_recreated() {
         reasons.contains(&"disconnected out of band from p_default"),
         "{reasons:?}"
     );
+}
+
+#[test]
+fn removing_actions_renumbers_the_rest_and_their_waits() {
+    let d = erp();
+    let o = Snapshot {
+        project: "p".into(),
+        ..Snapshot::default()
+    };
+    let mut p = run(&d, &o);
+    let n = p.actions.len();
+    p.remove_actions(&BTreeSet::from([0]));
+    assert_eq!(p.actions.len(), n - 1);
+    for (i, a) in p.actions.iter().enumerate() {
+        assert_eq!(a.id, i);
+        assert!(a.after.iter().all(|x| *x < i));
+    }
 }
