@@ -67,6 +67,7 @@ pub struct ProjectReconciler {
     /// Services spindle stopped healing, with the reason.
     degraded: BTreeMap<String, String>,
     count: u64,
+    stop: apply::StopSignal,
 }
 
 impl ProjectReconciler {
@@ -75,6 +76,7 @@ impl ProjectReconciler {
         engine: Engine,
         evidence: EvidenceLog,
         settings: Settings,
+        stop: apply::StopSignal,
     ) -> Self {
         Self {
             request,
@@ -85,6 +87,7 @@ impl ProjectReconciler {
             settings,
             degraded: BTreeMap::new(),
             count: 0,
+            stop,
         }
     }
 
@@ -132,6 +135,7 @@ impl ProjectReconciler {
             timeout: self.settings.apply_timeout,
             parallelism: self.settings.parallelism,
             redactor: redactor.clone(),
+            stop: self.stop.clone(),
         };
         let report = apply::apply(
             &self.engine,

@@ -113,6 +113,9 @@ pub struct Options {
     /// How many actions run at once.
     pub parallelism: usize,
     pub redactor: Redactor,
+    /// Asked between actions: once it says stop, no new action starts (running ones finish,
+    /// so no recreate is left without its rollback path).
+    pub stop: StopSignal,
 }
 
 impl Default for Options {
@@ -121,7 +124,32 @@ impl Default for Options {
             timeout: Duration::from_secs(120),
             parallelism: 4,
             redactor: Redactor::default(),
+            stop: StopSignal::never(),
         }
+    }
+}
+
+/// Whether the process is shutting down.
+#[derive(Clone)]
+pub struct StopSignal(std::sync::Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl StopSignal {
+    pub fn never() -> Self {
+        Self(std::sync::Arc::new(|| false))
+    }
+
+    pub fn new(f: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+
+    pub fn is_set(&self) -> bool {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for StopSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StopSignal({})", self.is_set())
     }
 }
 
@@ -255,6 +283,21 @@ pub async fn apply(
                     action: a.clone(),
                     outcome: Outcome::Skipped,
                     error: Some(why),
+                    started_ms: ctx.rec.ms(Instant::now()),
+                    elapsed_ms: 0,
+                    readiness: None,
+                };
+                progress.finished(&r);
+                results.insert(a.id, r);
+                done.insert(a.id);
+                pending.remove(i);
+                continue;
+            }
+            if opts.stop.is_set() {
+                let r = ActionResult {
+                    action: a.clone(),
+                    outcome: Outcome::Skipped,
+                    error: Some("spindle is shutting down".into()),
                     started_ms: ctx.rec.ms(Instant::now()),
                     elapsed_ms: 0,
                     readiness: None,

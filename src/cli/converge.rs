@@ -125,6 +125,7 @@ pub fn apply_cmd(g: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             timeout: args.timeout,
             parallelism: args.parallelism,
             redactor: loaded.redactor.clone(),
+            stop: apply::StopSignal::never(),
         };
         let progress = Lines::new(args.format == Format::Text);
         // Finishing an interrupted recreate may put the old container back; the change it was

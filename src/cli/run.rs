@@ -86,7 +86,9 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
         sources.add(controller::watch_folder(&folder, config.debounce)?);
         sources.add(controller::docker_events(engine.clone(), &name));
         sources.add(controller::sighup()?);
-        let reconciler = ProjectReconciler::new(req, engine, log, settings);
+        let token = sources.stop_token();
+        let stop = spindle::apply::StopSignal::new(move || token.is_stopping());
+        let reconciler = ProjectReconciler::new(req, engine, log, settings, stop);
         controller::run(config, reconciler, sources, controller::shutdown_signal()).await?;
         tracing::info!("spindle run stopped");
         anyhow::Ok(())
