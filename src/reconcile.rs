@@ -199,6 +199,15 @@ impl ProjectReconciler {
             record.insert("error".into(), report.blockers.join("; ").into());
             return Ok(Next::AwaitChange);
         }
+        if !report.converged
+            && !failed.is_empty()
+            && failed.iter().all(|f| f.contains(apply::BEING_REMOVED))
+        {
+            // Someone is removing a container right now: its `destroy` will follow; look again
+            // soon instead of backing off as if spindle had failed.
+            record.insert("error".into(), failed.join("; ").into());
+            return Ok(Next::RequeueAfter(Duration::from_millis(200)));
+        }
         if !report.converged {
             let msg = failed.join("; ");
             record.insert("error".into(), msg.clone().into());

@@ -47,7 +47,12 @@ pub enum ApplyError {
     },
     #[error("skipped: {0}")]
     Skipped(String),
+    #[error("{0} is being removed by someone else; spindle looks again shortly")]
+    BeingRemoved(String),
 }
+
+/// The text of [`ApplyError::BeingRemoved`], for callers that only see rendered results.
+pub const BEING_REMOVED: &str = "is being removed by someone else";
 
 /// How an action ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

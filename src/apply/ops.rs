@@ -121,7 +121,16 @@ pub async fn run(ctx: &Ctx<'_>, action: &Action) -> Res {
                     &container.name,
                     ctx.engine.start(&container.id),
                 )
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    // `docker rm -f` kills first: the container looks stopped until it is gone.
+                    ApplyError::Engine(ref inner)
+                        if inner.is_conflict() && inner.to_string().contains("removal") =>
+                    {
+                        ApplyError::BeingRemoved(container.name.clone())
+                    }
+                    other => other,
+                })?;
             let r = wait_ready(ctx, &container.id, &container.name, svc.has_healthcheck).await?;
             done(Some(r))
         }
