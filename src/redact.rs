@@ -32,7 +32,29 @@ pub const REDACTED: &str = "<redacted>";
 
 /// True when a variable or key name looks like it holds a secret (`DB_ROOT_PASSWORD`, `API_KEY`, `stripeSecretKey`).
 pub fn is_secret_key(key: &str) -> bool {
-    is_secret_key_with(key, DEFAULT_SECRET_WORDS)
+    if is_secret_key_with(key, DEFAULT_SECRET_WORDS) {
+        return true;
+    }
+    let extra = EXTRA_WORDS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    !extra.is_empty() && {
+        let words: Vec<&str> = extra.iter().map(String::as_str).collect();
+        is_secret_key_with(key, &words)
+    }
+}
+
+/// Words added to [`DEFAULT_SECRET_WORDS`] by configuration (`spindle.yaml`'s `secret_words`,
+/// `SPINDLE_SECRET_WORDS`).
+static EXTRA_WORDS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds words that mark a key as secret-like, for this process.
+pub fn add_secret_words(words: impl IntoIterator<Item = String>) {
+    let mut extra = EXTRA_WORDS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for w in words {
+        let w = w.trim().to_ascii_uppercase();
+        if !w.is_empty() && !extra.contains(&w) {
+            extra.push(w);
+        }
+    }
 }
 
 /// [`is_secret_key`] with a configurable word list.
@@ -81,6 +103,13 @@ mod tests {
         ] {
             assert!(is_secret_key(k), "{k}");
         }
+    }
+
+    #[test]
+    fn configured_words_extend_the_secret_keys() {
+        assert!(!is_secret_key("LICENSE_SERIAL"));
+        add_secret_words(["serial".to_string()]);
+        assert!(is_secret_key("LICENSE_SERIAL"));
     }
 
     #[test]

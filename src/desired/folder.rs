@@ -42,6 +42,9 @@ pub struct Manifest {
     /// Named profiles; each adds override files after `compose_files`.
     #[serde(default)]
     pub profiles: BTreeMap<String, ManifestProfile>,
+    /// Extra words that mark a variable or key as secret-like (beside PASSWORD, TOKEN, KEY, …).
+    #[serde(default)]
+    pub secret_words: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -103,11 +106,17 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         }
     };
     let folder = req.desired_state.as_deref().map(abs);
+    if let Some(words) = req.shell_env.get("SPINDLE_SECRET_WORDS") {
+        redact::add_secret_words(words.split(',').map(str::to_string));
+    }
     let manifest_path = folder.as_ref().map(|d| d.join(MANIFEST));
     let manifest = match &manifest_path {
         Some(p) if p.is_file() => Some(read_manifest(p)?),
         Some(_) | None => None,
     };
+    if let Some(m) = &manifest {
+        redact::add_secret_words(m.secret_words.iter().cloned());
+    }
 
     // Env files are found from here; the project directory proper is settled once the files are known.
     let env_dir = match (&req.project_directory, &folder, req.files.first()) {
