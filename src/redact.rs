@@ -35,7 +35,9 @@ pub fn is_secret_key(key: &str) -> bool {
     if is_secret_key_with(key, DEFAULT_SECRET_WORDS) {
         return true;
     }
-    let extra = EXTRA_WORDS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let extra = EXTRA_WORDS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     !extra.is_empty() && {
         let words: Vec<&str> = extra.iter().map(String::as_str).collect();
         is_secret_key_with(key, &words)
@@ -48,7 +50,9 @@ static EXTRA_WORDS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec:
 
 /// Adds words that mark a key as secret-like, for this process.
 pub fn add_secret_words(words: impl IntoIterator<Item = String>) {
-    let mut extra = EXTRA_WORDS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut extra = EXTRA_WORDS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for w in words {
         let w = w.trim().to_ascii_uppercase();
         if !w.is_empty() && !extra.contains(&w) {

@@ -8,6 +8,8 @@ mod paths;
 mod ports;
 mod volume;
 
+pub(crate) use volume::short_target as short_volume_target;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CanonicalError {
     #[error("{path}: {reason}")]

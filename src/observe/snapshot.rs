@@ -61,6 +61,26 @@ pub struct LiveConfig {
     pub restart_max_retries: i64,
 }
 
+impl LiveConfig {
+    /// One field by its name (as [`crate::spec::live_differences`] names them), for messages.
+    pub fn field(&self, name: &str) -> String {
+        match name {
+            "nano_cpus" => self.nano_cpus.to_string(),
+            "cpu_shares" => self.cpu_shares.to_string(),
+            "cpu_quota" => self.cpu_quota.to_string(),
+            "cpu_period" => self.cpu_period.to_string(),
+            "cpuset_cpus" => self.cpuset_cpus.clone(),
+            "memory" => self.memory.to_string(),
+            "memory_reservation" => self.memory_reservation.to_string(),
+            "memory_swap" => self.memory_swap.to_string(),
+            "pids_limit" => self.pids_limit.to_string(),
+            "restart_policy" => self.restart_policy.clone(),
+            "restart_max_retries" => self.restart_max_retries.to_string(),
+            _ => String::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct ObservedContainer {
     pub id: String,

@@ -843,61 +843,13 @@ fn state_word(c: &ObservedContainer) -> String {
     }
 }
 
-/// `cpus 0.5 → 0.25, memory …` for an update's reason.
+/// `nano_cpus 500000000 → 250000000, memory …` for an update's reason.
 fn live_changes(old: &LiveConfig, new: &LiveConfig) -> String {
-    let mut out = Vec::new();
-    let mut field = |name: &str, a: String, b: String| {
-        if a != b {
-            out.push(format!("{name} {a} → {b}"));
-        }
-    };
-    field(
-        "nano_cpus",
-        old.nano_cpus.to_string(),
-        new.nano_cpus.to_string(),
-    );
-    field(
-        "cpu_shares",
-        old.cpu_shares.to_string(),
-        new.cpu_shares.to_string(),
-    );
-    field(
-        "cpu_quota",
-        old.cpu_quota.to_string(),
-        new.cpu_quota.to_string(),
-    );
-    field(
-        "cpu_period",
-        old.cpu_period.to_string(),
-        new.cpu_period.to_string(),
-    );
-    field(
-        "cpuset_cpus",
-        old.cpuset_cpus.clone(),
-        new.cpuset_cpus.clone(),
-    );
-    field("memory", old.memory.to_string(), new.memory.to_string());
-    field(
-        "memory_reservation",
-        old.memory_reservation.to_string(),
-        new.memory_reservation.to_string(),
-    );
-    field(
-        "memory_swap",
-        old.memory_swap.to_string(),
-        new.memory_swap.to_string(),
-    );
-    field(
-        "pids_limit",
-        old.pids_limit.to_string(),
-        new.pids_limit.to_string(),
-    );
-    field(
-        "restart",
-        old.restart_policy.clone(),
-        new.restart_policy.clone(),
-    );
-    out.join(", ")
+    spec::live_differences(new, old)
+        .into_iter()
+        .map(|f| format!("{f} {} → {}", old.field(f), new.field(f)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Diffs desired against observed. Pure: same inputs, same plan.

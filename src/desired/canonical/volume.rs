@@ -37,6 +37,12 @@ pub(super) fn parse(spec: &str) -> Result<Tree, String> {
     Ok(encode(mount))
 }
 
+/// The container path of a short volume spec as written (not cleaned), as compose-go's
+/// `format.ParseVolume` reads it; merging uses it to match volumes by target.
+pub(crate) fn short_target(spec: &str) -> Result<String, String> {
+    parse_mount(spec).map(|m| m.target)
+}
+
 fn encode(m: Mount) -> Tree {
     let mut out = Map::new();
     out.insert("type".into(), Tree::from(m.kind));
