@@ -30,6 +30,9 @@ pub struct RunArgs {
     pub restart_budget: u32,
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub restart_window: Duration,
+    /// The cap of the retry backoff after failed reconciles (exponential from 1s, with jitter).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub retry_max: Duration,
     /// How long a changed container may take to become healthy before its change is rolled back.
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -70,9 +73,14 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
         restart_budget: args.restart_budget,
         restart_window: args.restart_window,
     };
+    let defaults = ControllerConfig::default();
     let config = ControllerConfig {
         resync: args.resync,
-        ..ControllerConfig::default()
+        retry: controller::RetryPolicy {
+            max: args.retry_max.max(defaults.retry.min),
+            ..defaults.retry.clone()
+        },
+        ..defaults
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
