@@ -528,107 +528,82 @@ impl<'a> Planner<'a> {
                 in_sync = false;
                 continue;
             };
-            match self.compare(svc, number, c, &desired_doc) {
-                Comparison::Recreate { reason, diff } => {
-                    let img = ensure_image(self);
-                    let mut after = prereq.clone();
-                    after.extend(img);
-                    self.push(
-                        ActionKind::Recreate {
-                            service: svc.name.clone(),
-                            number,
-                            old: container_ref(c),
-                        },
-                        reason,
-                        diff,
-                        after,
-                    );
-                    changed = true;
-                    in_sync = false;
+            // One verdict per container: recreate, restart (a dependent that asked for it),
+            // or keep it and fix what can be fixed in place.
+            let moved = moved_network.clone().or_else(|| moved_dependency.clone());
+            let restart_instead = moved_network.is_none()
+                && moved_dependency.is_some()
+                && svc.on_dependency_change == DependentAction::Restart;
+            let live_fields = spec::live_differences(&desired_live, &c.live);
+            let live_in_place =
+                !live_fields.is_empty() && spec::live_update_possible(&c.live, &desired_live);
+            let recreate = match self.compare(svc, number, c, &desired_doc) {
+                Comparison::Recreate { reason, diff } => Some((reason, diff)),
+                Comparison::Same if moved.is_some() && !restart_instead => {
+                    moved.clone().map(|r| (r, None))
                 }
-                Comparison::Same if moved_network.is_some() || moved_dependency.is_some() => {
-                    let reason = moved_network
-                        .clone()
-                        .or_else(|| moved_dependency.clone())
-                        .unwrap_or_default();
-                    if moved_network.is_none()
-                        && svc.on_dependency_change == DependentAction::Restart
-                    {
-                        self.push(
-                            ActionKind::Restart {
-                                container: container_ref(c),
-                            },
-                            reason,
-                            None,
-                            prereq.clone(),
-                        );
-                    } else {
-                        let img = ensure_image(self);
-                        let mut after = prereq.clone();
-                        after.extend(img);
-                        self.push(
-                            ActionKind::Recreate {
-                                service: svc.name.clone(),
-                                number,
-                                old: container_ref(c),
-                            },
-                            reason,
-                            None,
-                            after,
-                        );
-                        changed = true;
-                    }
-                    in_sync = false;
-                }
-                Comparison::Same => {
-                    let fields = spec::live_differences(&desired_live, &c.live);
-                    if !fields.is_empty() && spec::live_update_possible(&c.live, &desired_live) {
-                        self.push(
-                            ActionKind::Update {
-                                container: container_ref(c),
-                                live: desired_live.clone(),
-                            },
-                            format!(
-                                "live settings differ: {}",
-                                live_changes(&c.live, &desired_live)
-                            ),
-                            None,
-                            prereq.clone(),
-                        );
-                        in_sync = false;
-                    } else if !fields.is_empty() {
-                        // Docker cannot remove a limit in place.
-                        let img = ensure_image(self);
-                        let mut after = prereq.clone();
-                        after.extend(img);
-                        self.push(
-                            ActionKind::Recreate {
-                                service: svc.name.clone(),
-                                number,
-                                old: container_ref(c),
-                            },
-                            format!(
-                                "live settings differ and cannot be changed in place: {}",
-                                live_changes(&c.live, &desired_live)
-                            ),
-                            None,
-                            after,
-                        );
-                        changed = true;
-                        in_sync = false;
-                    }
-                    if !c.is_running() && !completed(self.desired, svc, c) {
-                        self.push(
-                            ActionKind::Start {
-                                container: container_ref(c),
-                            },
-                            format!("container is {}", state_word(c)),
-                            None,
-                            prereq.clone(),
-                        );
-                        in_sync = false;
-                    }
-                }
+                Comparison::Same if !live_fields.is_empty() && !live_in_place => Some((
+                    format!(
+                        "live settings differ and cannot be changed in place: {}",
+                        live_changes(&c.live, &desired_live)
+                    ),
+                    None,
+                )),
+                Comparison::Same => None,
+            };
+            in_sync &= recreate.is_none() && moved.is_none() && live_fields.is_empty();
+            if let Some((reason, diff)) = recreate {
+                let img = ensure_image(self);
+                let mut after = prereq.clone();
+                after.extend(img);
+                self.push(
+                    ActionKind::Recreate {
+                        service: svc.name.clone(),
+                        number,
+                        old: container_ref(c),
+                    },
+                    reason,
+                    diff,
+                    after,
+                );
+                changed = true;
+                continue;
+            }
+            if let (true, Some(reason)) = (restart_instead, moved) {
+                self.push(
+                    ActionKind::Restart {
+                        container: container_ref(c),
+                    },
+                    reason,
+                    None,
+                    prereq.clone(),
+                );
+                continue;
+            }
+            if live_in_place {
+                self.push(
+                    ActionKind::Update {
+                        container: container_ref(c),
+                        live: desired_live.clone(),
+                    },
+                    format!(
+                        "live settings differ: {}",
+                        live_changes(&c.live, &desired_live)
+                    ),
+                    None,
+                    prereq.clone(),
+                );
+            }
+            if !c.is_running() && !completed(self.desired, svc, c) {
+                self.push(
+                    ActionKind::Start {
+                        container: container_ref(c),
+                    },
+                    format!("container is {}", state_word(c)),
+                    None,
+                    prereq.clone(),
+                );
+                in_sync = false;
             }
         }
         // Scale down: the highest numbers go first.
