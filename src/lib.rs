@@ -9,6 +9,7 @@ pub mod labels;
 pub mod lock;
 pub mod observe;
 pub mod plan;
+pub mod policy;
 pub mod reconcile;
 pub mod redact;
 pub mod spec;

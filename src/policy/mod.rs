@@ -1,0 +1,424 @@
+//! Policies checked over the desired state before anything is applied: pinned images, allowed external networks, no real secrets in `.env.example`, no unwanted all-interface ports.
+//!
+//! Everything here is pure and Docker-free: [`check`] reads the typed desired state and the
+//! text of `.env.example`; [`inventory`] joins the desired images with what the caller observed
+//! running. Messages name keys and key paths, never a secret value.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::desired::tree::Tree;
+use crate::desired::typed::DesiredState;
+
+mod image;
+mod secret;
+
+pub use image::{ImageRef, Pinning, classify};
+pub use secret::{is_placeholder, looks_real};
+
+/// The `policies:` section of `spindle.yaml`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    #[serde(default)]
+    pub images: ImagePolicy,
+    #[serde(default)]
+    pub networks: NetworkPolicy,
+    #[serde(default)]
+    pub ports: PortPolicy,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagePolicy {
+    /// Image references that may float (no tag or `latest`).
+    #[serde(default)]
+    pub allow_floating: Vec<AllowImage>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowImage {
+    /// An exact reference (`redis`, `redis:latest`) or a prefix glob ending in `*` (`localhost:5000/*`).
+    pub image: String,
+    #[serde(deserialize_with = "reason")]
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkPolicy {
+    /// External networks the project may attach to, by Docker name.
+    #[serde(default)]
+    pub allow_external: Vec<AllowNetwork>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowNetwork {
+    pub name: String,
+    #[serde(deserialize_with = "reason")]
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortPolicy {
+    /// Services (and optionally one published port) that may publish on all interfaces.
+    #[serde(default)]
+    pub allow_all_interfaces: Vec<AllowPort>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowPort {
+    pub service: String,
+    /// The published (host) port; every port of the service when absent.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(deserialize_with = "reason")]
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PolicyError {
+    #[error("policies.{path}: an allowlist entry needs a non-empty reason")]
+    MissingReason { path: String },
+}
+
+/// Refuses an empty or blank reason while deserializing.
+fn reason<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Err(serde::de::Error::custom(
+            "an allowlist entry needs a non-empty reason",
+        ));
+    }
+    Ok(s)
+}
+
+impl PolicyConfig {
+    /// Checks a configuration built in code: every allowlist entry has a reason.
+    /// (Deserializing already refuses a missing or empty reason.)
+    pub fn validate(&self) -> Result<(), Vec<PolicyError>> {
+        let mut errors = Vec::new();
+        let mut need = |path: String, reason: &str| {
+            if reason.trim().is_empty() {
+                errors.push(PolicyError::MissingReason { path });
+            }
+        };
+        for (i, a) in self.images.allow_floating.iter().enumerate() {
+            need(format!("images.allow_floating[{i}]"), &a.reason);
+        }
+        for (i, a) in self.networks.allow_external.iter().enumerate() {
+            need(format!("networks.allow_external[{i}]"), &a.reason);
+        }
+        for (i, a) in self.ports.allow_all_interfaces.iter().enumerate() {
+            need(format!("ports.allow_all_interfaces[{i}]"), &a.reason);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The allowlist entry that lets `image` float, if any (entries without a reason never count).
+    pub fn floating_allowed(&self, image: &str) -> Option<&AllowImage> {
+        self.images
+            .allow_floating
+            .iter()
+            .filter(|a| !a.reason.trim().is_empty())
+            .find(|a| match a.image.strip_suffix('*') {
+                Some(prefix) => image.starts_with(prefix),
+                None => a.image == image,
+            })
+    }
+
+    fn external_allowed(&self, name: &str) -> bool {
+        self.networks
+            .allow_external
+            .iter()
+            .any(|a| !a.reason.trim().is_empty() && a.name == name)
+    }
+
+    fn port_allowed(&self, service: &str, published: Option<(u16, u16)>) -> bool {
+        self.ports.allow_all_interfaces.iter().any(|a| {
+            !a.reason.trim().is_empty()
+                && a.service == service
+                && match (a.port, published) {
+                    (None, _) => true,
+                    (Some(p), Some((lo, hi))) => lo <= p && p <= hi,
+                    (Some(_), None) => false,
+                }
+        })
+    }
+}
+
+/// Which policy a violation breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyKind {
+    ImagePinned,
+    ExternalNetwork,
+    EnvExampleSecret,
+    PortBinding,
+}
+
+impl PolicyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ImagePinned => "image_pinned",
+            Self::ExternalNetwork => "external_network",
+            Self::EnvExampleSecret => "env_example_secret",
+            Self::PortBinding => "port_binding",
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One broken policy: where, and what to do about it. Never holds a secret value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub policy: PolicyKind,
+    /// A key path: `services.web.image`, `networks.edge`, `.env.example:DB_PASSWORD`, `services.gateway.ports[0]`.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} [{}]: {}", self.path, self.policy, self.message)
+    }
+}
+
+/// Checks every policy; an empty result means the desired state may be applied.
+/// Violations come in a stable order: images, networks, `.env.example`, ports.
+pub fn check(
+    desired: &DesiredState,
+    env_example: Option<&str>,
+    cfg: &PolicyConfig,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    check_images(desired, cfg, &mut out);
+    check_networks(desired, cfg, &mut out);
+    if let Some(text) = env_example {
+        check_env_example(text, &mut out);
+    }
+    check_ports(desired, cfg, &mut out);
+    out
+}
+
+fn check_images(desired: &DesiredState, cfg: &PolicyConfig, out: &mut Vec<Violation>) {
+    for (name, s) in &desired.services {
+        let Pinning::Floating(why) = classify(&s.image) else {
+            continue;
+        };
+        if cfg.floating_allowed(&s.image).is_some() {
+            continue;
+        }
+        out.push(Violation {
+            policy: PolicyKind::ImagePinned,
+            path: format!("services.{name}.image"),
+            message: format!(
+                "image `{}` is floating ({why}); pin it with a version tag or a digest \
+                 (`@sha256:…`), or add it to policies.images.allow_floating with a reason",
+                s.image
+            ),
+        });
+    }
+}
+
+/// The network keys a service attaches to (`default` when it names none and uses no `network_mode`).
+fn service_networks(model: &Tree) -> Vec<String> {
+    match model.get("networks") {
+        Some(Tree::Object(m)) => m.keys().cloned().collect(),
+        Some(Tree::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ if model.get("network_mode").is_some() => Vec::new(),
+        _ => vec!["default".to_string()],
+    }
+}
+
+fn check_networks(desired: &DesiredState, cfg: &PolicyConfig, out: &mut Vec<Violation>) {
+    for (key, net) in &desired.networks {
+        if !net.external {
+            continue;
+        }
+        let users: Vec<&str> = desired
+            .services
+            .iter()
+            .filter(|(_, s)| service_networks(&s.model).iter().any(|n| n == key))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if users.is_empty() || cfg.external_allowed(&net.name) {
+            continue;
+        }
+        out.push(Violation {
+            policy: PolicyKind::ExternalNetwork,
+            path: format!("networks.{key}"),
+            message: format!(
+                "external network `{}` (used by {}) belongs to another stack; never attach to \
+                 other stacks' internal networks — declare a network of this project instead, \
+                 or add `{}` to policies.networks.allow_external with a reason",
+                net.name,
+                users.join(", "),
+                net.name
+            ),
+        });
+    }
+}
+
+fn check_env_example(text: &str, out: &mut Vec<Violation>) {
+    // Variables a value references stay visible as `${NAME}`, which reads as a placeholder.
+    let lookup = |name: &str| Some(format!("${{{name}}}"));
+    let vars = match crate::desired::dotenv::parse(text, &lookup) {
+        Ok(v) => v,
+        Err(crate::desired::dotenv::DotenvError::Syntax { line, .. }) => {
+            out.push(Violation {
+                policy: PolicyKind::EnvExampleSecret,
+                path: ".env.example".to_string(),
+                message: format!(
+                    "cannot be parsed (line {line}), so it cannot be checked for secrets; fix its syntax"
+                ),
+            });
+            return;
+        }
+    };
+    for (key, value) in &vars {
+        if crate::redact::is_secret_key(key) && !is_placeholder(value) && looks_real(value) {
+            out.push(Violation {
+                policy: PolicyKind::EnvExampleSecret,
+                path: format!(".env.example:{key}"),
+                message: format!(
+                    "{key} holds a value that looks like a real secret; .env.example is committed, \
+                     so replace it with a placeholder such as `changeme` or `<{}>`, or leave it \
+                     empty (and rotate the secret if it was real)",
+                    key.to_ascii_lowercase()
+                ),
+            });
+        }
+    }
+}
+
+/// A published port as `(low, high)`; a single port gives `(p, p)`.
+fn published_range(v: &Tree) -> Option<(u16, u16)> {
+    match v {
+        Tree::Number(n) => n
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .map(|p| (p, p)),
+        Tree::String(s) => {
+            let s = s.trim();
+            match s.split_once('-') {
+                Some((a, b)) => Some((a.trim().parse().ok()?, b.trim().parse().ok()?)),
+                None => s.parse().ok().map(|p| (p, p)),
+            }
+        }
+        _ => None,
+    }
+}
+
+fn check_ports(desired: &DesiredState, cfg: &PolicyConfig, out: &mut Vec<Violation>) {
+    for (name, s) in &desired.services {
+        let Some(Tree::Array(ports)) = s.model.get("ports") else {
+            continue;
+        };
+        for (i, p) in ports.iter().enumerate() {
+            let published = match p.get("published") {
+                None | Some(Tree::Null) => continue,
+                Some(Tree::String(s)) if s.trim().is_empty() => continue,
+                Some(v) => v,
+            };
+            let host_ip = p.get("host_ip").and_then(Tree::as_str).unwrap_or("").trim();
+            if !matches!(host_ip, "" | "0.0.0.0" | "::" | "[::]") {
+                continue;
+            }
+            let range = published_range(published);
+            if cfg.port_allowed(name, range) {
+                continue;
+            }
+            let shown = match range {
+                Some((lo, hi)) if lo == hi => lo.to_string(),
+                Some((lo, hi)) => format!("{lo}-{hi}"),
+                None => "?".to_string(),
+            };
+            out.push(Violation {
+                policy: PolicyKind::PortBinding,
+                path: format!("services.{name}.ports[{i}]"),
+                message: format!(
+                    "port {shown} is published on all interfaces; bind it to one address \
+                     (`127.0.0.1:{shown}:…` or `host_ip`), or add service `{name}` to \
+                     policies.ports.allow_all_interfaces with a reason"
+                ),
+            });
+        }
+    }
+}
+
+/// One line of `spindle inventory`: an image a service should run against what runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryRow {
+    pub service: String,
+    pub desired_ref: String,
+    pub pinned: bool,
+    /// Why the desired reference floats (`no tag`, `tag latest`); `None` when pinned.
+    pub floating_reason: Option<String>,
+    pub running_ref: Option<String>,
+    pub running_image_id: Option<String>,
+}
+
+/// Joins the desired images with the running ones (`(service, image ref, image id)`, one per
+/// container). A service gets one row per distinct running image, or one row with nothing
+/// running; services running but no longer desired get rows with an empty `desired_ref`.
+pub fn inventory(
+    desired: &DesiredState,
+    running: &[(String, String, String)],
+) -> Vec<InventoryRow> {
+    let mut rows = Vec::new();
+    let mut push = |service: &str, desired_ref: &str, run: Option<(&str, &str)>| {
+        let (pinned, floating_reason) = if desired_ref.is_empty() {
+            (false, None)
+        } else {
+            match classify(desired_ref) {
+                Pinning::Pinned => (true, None),
+                Pinning::Floating(why) => (false, Some(why.to_string())),
+            }
+        };
+        let row = InventoryRow {
+            service: service.to_string(),
+            desired_ref: desired_ref.to_string(),
+            pinned,
+            floating_reason,
+            running_ref: run.map(|r| r.0.to_string()),
+            running_image_id: run.map(|r| r.1.to_string()),
+        };
+        if !rows.contains(&row) {
+            rows.push(row);
+        }
+    };
+    for (name, s) in &desired.services {
+        let mut any = false;
+        for (svc, r, id) in running {
+            if svc == name {
+                any = true;
+                push(name, &s.image, Some((r, id)));
+            }
+        }
+        if !any {
+            push(name, &s.image, None);
+        }
+    }
+    for (svc, r, id) in running {
+        if !desired.services.contains_key(svc) {
+            push(svc, "", Some((r, id)));
+        }
+    }
+    rows
+}
