@@ -130,6 +130,9 @@ impl ProjectReconciler {
                 redactor: redactor.clone(),
             },
         );
+        // Policies are checked before every apply; a violation blocks it and is recorded.
+        plan.blockers
+            .extend(crate::policy::blockers(&desired, &project));
         let waiting = self.self_heal(&desired, &snapshot, &mut plan);
         let opts = apply::Options {
             timeout: self.settings.apply_timeout,

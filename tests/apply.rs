@@ -781,3 +781,27 @@ fn a_network_configuration_change_recreates_the_network_and_its_containers() {
     }
     assert_exit(&p.spindle(&["plan"]), 0, "plan after the network change");
 }
+
+#[test]
+fn a_floating_image_violates_the_pinning_policy_and_blocks_the_apply() {
+    let p = TestProject::new("policy", "plain");
+    p.edit(
+        "compose.yaml",
+        "  b:\n    image: spindle-test/busybox:1",
+        "  b:\n    image: spindle-test/busybox",
+    );
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 1, "apply with a floating image");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("image_pinned"), "{text}");
+    assert!(text.contains("services.b.image"), "{text}");
+    assert!(
+        p.containers().is_empty(),
+        "nothing is created: {:?}",
+        p.containers()
+    );
+}

@@ -55,6 +55,8 @@ struct Loaded {
     desired: DesiredState,
     model: serde_json::Value,
     redactor: Redactor,
+    /// Policy violations: they block apply.
+    violations: Vec<String>,
 }
 
 fn load(g: &Global) -> anyhow::Result<Loaded> {
@@ -64,8 +66,10 @@ fn load(g: &Global) -> anyhow::Result<Loaded> {
     }
     let revision = desired::revision::revision(&project.working_dir);
     let desired = DesiredState::from_project(&project, revision)?;
+    let violations = spindle::policy::blockers(&desired, &project);
     Ok(Loaded {
         desired,
+        violations,
         model: project.model.clone(),
         redactor: Redactor::new(project.secret_values.clone()),
     })
@@ -77,14 +81,16 @@ async fn observe_and_plan(
     remove_orphans: bool,
 ) -> anyhow::Result<Plan> {
     let snapshot = observe::snapshot(engine, &l.desired).await?;
-    Ok(plan::plan(
+    let mut plan = plan::plan(
         &l.desired,
         &snapshot,
         &PlanOptions {
             remove_orphans,
             redactor: l.redactor.clone(),
         },
-    ))
+    );
+    plan.blockers.extend(l.violations.iter().cloned());
+    Ok(plan)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

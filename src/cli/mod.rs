@@ -167,6 +167,12 @@ fn config(g: &Global, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     for w in &project.warnings {
         tracing::warn!("{w}");
     }
+    // Policies are checked at load time too; here they only warn (apply refuses to run).
+    if let Ok(typed) = desired::typed::DesiredState::from_project(&project, None) {
+        for v in spindle::policy::blockers(&typed, &project) {
+            tracing::warn!("{v}");
+        }
+    }
     if args.services {
         if let Some(Tree::Object(s)) = project.model.get("services") {
             for name in s.keys() {

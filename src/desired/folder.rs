@@ -45,6 +45,9 @@ pub struct Manifest {
     /// Extra words that mark a variable or key as secret-like (beside PASSWORD, TOKEN, KEY, …).
     #[serde(default)]
     pub secret_words: Vec<String>,
+    /// Image, network, port and `.env.example` policies (see docs/policies.md).
+    #[serde(default)]
+    pub policies: crate::policy::PolicyConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -88,6 +91,10 @@ pub struct Project {
     pub model: Tree,
     /// Spec hash of each service (see `hash`).
     pub service_hashes: BTreeMap<String, String>,
+    /// The policies from `spindle.yaml` (defaults without one).
+    pub policies: crate::policy::PolicyConfig,
+    /// The text of `.env.example`, for the policy that it holds no real secret. Never printed.
+    pub env_example: Option<String>,
     /// Each service's `x-spindle` extension, by service name.
     pub extensions: BTreeMap<String, Tree>,
     /// Things the operator should know (defaults taken from `.env.example`, …). Never holds values.
@@ -162,8 +169,10 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
 
     // `.env.example`: canonical keys; non-secret ones fall back to their example value.
     let example = env_dir.join(".env.example");
+    let mut env_example = None;
     if example.is_file() {
         let text = read(&example)?;
+        env_example = Some(text.clone());
         let defaults = dotenv::parse(&text, &|_| None).map_err(|source| DesiredError::Dotenv {
             file: example.clone(),
             source,
@@ -261,6 +270,8 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         profiles,
         model,
         service_hashes,
+        policies: manifest.map(|m| m.policies).unwrap_or_default(),
+        env_example,
         extensions,
         warnings,
         secret_values,

@@ -422,3 +422,11 @@ pub fn inventory(
     }
     rows
 }
+
+/// The violations of a loaded project, as plan blockers: `policy <kind>: <path>: <message>`.
+pub fn blockers(desired: &DesiredState, project: &crate::desired::Project) -> Vec<String> {
+    check(desired, project.env_example.as_deref(), &project.policies)
+        .iter()
+        .map(|v| format!("policy {}: {}: {}", v.policy, v.path, v.message))
+        .collect()
+}
