@@ -5,6 +5,7 @@ pub mod controller;
 pub mod desired;
 pub mod engine;
 pub mod evidence;
+pub mod health;
 pub mod labels;
 pub mod lock;
 pub mod observe;
