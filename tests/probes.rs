@@ -127,7 +127,7 @@ async fn a_tcp_probe_to_an_unresolvable_host_is_dns_failed() {
 }
 
 async fn self_signed_server() -> u16 {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let key =
         rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let cert = key.cert.der().clone();

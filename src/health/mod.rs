@@ -207,6 +207,9 @@ async fn http(
 }
 
 fn client(insecure: bool, timeout: Duration) -> Result<reqwest::Client, HealthError> {
+    // rustls with the `ring` provider (quick to build; no C toolchain beyond cc, no OpenSSL).
+    // Installing it twice is harmless: the first one stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
