@@ -248,7 +248,7 @@ read -r cs_med cs_p95 < <(stats <"$work/createstart.ms")
 net="$(awk -v r="$rep_med" -v s="$st_med" 'BEGIN {printf "%.1f", r - s}')"
 verdict="$(awk -v n="$net" 'BEGIN {print (n <= 1500) ? "met" : "MISSED"}')"
 reconciles="$(grep -c 'reconcile finished' "$work/run.log" || true)"
-failed="$(grep -c 'reconcile failed' "$work/run.log" || true)"
+failed="$(grep -c 'reconcile failed record=' "$work/run.log" || true)"
 commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')"
 git -C "$repo" diff --quiet HEAD 2>/dev/null || commit="$commit+"
 
@@ -263,7 +263,7 @@ printf '  repair - own start: %s ms (target <= 1500 ms: %s); spindle: %s reconci
 printf '  repair samples (ms): %s\n' "$(awk '{printf "%.0f ", $1 / 1000}' <<<"$repair")"
 if ((failed > 0)); then
     printf '  failed reconciles, by error (retried after the backoff, 1 s doubling, jittered):\n'
-    grep 'reconcile failed' "$work/run.log" | sed -E 's/.*error=//; s/[0-9a-f]{64}/<id>/g; s/[0-9a-f]{12}/<id>/g' \
+    grep 'reconcile failed record=' "$work/run.log" | sed -E 's/.*error=//; s/[0-9a-f]{64}/<id>/g; s/[0-9a-f]{12}/<id>/g' \
         | sort | uniq -c | sort -rn | sed 's/^/    /'
 fi
 printf '\nMarkdown row for docs/benchmarks.md:\n'

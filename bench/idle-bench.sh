@@ -11,9 +11,12 @@
 #           with the services' healthcheck commands: the rest are spindle's (target 0); and the exec
 #           requests spindle sent (POST /containers/{id}/exec, counted at the proxy; target 0);
 #   API     Docker API requests spindle made in the window, counted at the HTTP level: spindle talks
-#           to the engine through a logging proxy (`socat -v UNIX-LISTEN:<tmp>/docker.sock,fork
-#           UNIX-CONNECT:/var/run/docker.sock`, DOCKER_HOST=unix://<tmp>/docker.sock) and every
-#           request line (`GET /...`, `POST /...`) in its log is one request. The long-lived
+#           to the engine through a recording proxy (`socat -r requests.raw -R responses.raw
+#           UNIX-LISTEN:<tmp>/docker.sock,fork UNIX-CONNECT:/var/run/docker.sock`,
+#           DOCKER_HOST=unix://<tmp>/docker.sock) and every request line (`GET /v1.41/... HTTP/1.1`)
+#           in the raw dump of what spindle sent (backlog=128: spindle opens many connections at
+#           once, and a full listen queue makes connect(2) fail with EAGAIN) is one request (-r writes each transfer in one
+#           write(2), so parallel connections do not interleave, unlike -v's text log). The long-lived
 #           `GET /events` stream opened at start-up is one request, before the window. After the
 #           window one SIGHUP reconcile is counted too: the periodic resync costs that many
 #           requests every 5 minutes, so requests per idle minute amortized = window + that / 5.
@@ -106,7 +109,8 @@ remove_project "$project"
 nservices="$(grep -cE '^  [a-z][a-z0-9_-]*:$' <(sed -n '/^services:/,/^[a-z]/p' "$sdir/compose.yaml"))"
 
 # --- the counting proxy, then spindle run through it ---
-socat -v UNIX-LISTEN:"$work/docker.sock",fork,mode=600 UNIX-CONNECT:"$sock" 2>"$work/proxy.log" &
+socat -r "$work/requests.raw" -R "$work/responses.raw" \
+    UNIX-LISTEN:"$work/docker.sock",fork,mode=600,backlog=128 UNIX-CONNECT:"$sock" 2>"$work/proxy.err" &
 xpid=$!
 for ((k = 0; k < 50; k++)); do [[ -S "$work/docker.sock" ]] && break; sleep 0.1; done
 [[ -S "$work/docker.sock" ]] || die "the socat proxy did not start"
@@ -136,8 +140,10 @@ sleep "$quiet"
 
 # requests: the proxy log's request lines, one per line: "METHOD /path" (ids and names normalized)
 requests() {
-    grep -aoE '^(GET|POST|PUT|DELETE|HEAD|PATCH) /[^ ?]*' "$work/proxy.log" \
-        | sed -E 's#^([A-Z]+) /v[0-9.]+/#\1 /#; s#^([A-Z]+ /(containers|networks|volumes|images|exec))/[^/]+#\1/{id}#' || true
+    grep -aoE '(GET|POST|PUT|DELETE|HEAD|PATCH) /[^ ]* HTTP/1\.[01]' "$work/requests.raw" \
+        | sed -E 's/[?][^ ]*//; s/ HTTP\/1\.[01]$//' \
+        | sed -E 's#^([A-Z]+) /v[0-9.]+/#\1 /#; s#^([A-Z]+ /images)/.+/json$#\1/{name}/json#' \
+        | sed -E '/^[A-Z]+ \/(containers|networks|volumes)\/(json|create)$/!s#^([A-Z]+ /(containers|networks|volumes|exec))/[^/]+#\1/{id}#' || true
 }
 cputicks() { awk '{print $14 + $15}' "/proc/$spid/stat"; }
 status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$spid/status"; }
@@ -145,9 +151,14 @@ status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$spid/status"; }
 reconciles0="$(grep -c 'reconcile finished' "$work/run.log" || true)"
 req0="$(requests | wc -l)"
 requests >"$work/req.before"
+since="$(date +%s)"
+# exec_create events, followed live: the engine keeps only the last 256 events for --since
+docker events --since "$since" --until "$((since + window + 2))" --format '{{json .}}' --filter type=container \
+    --filter event=exec_create --filter "label=com.docker.compose.project=$project" >"$work/exec.jsonl" &
+epid=$!
+bytes0="$(stat -c %s "$work/responses.raw")"
 cpu0="$(cputicks)"
 t0="$(date +%s%N)"
-since="$(date +%s)"
 peak=0
 log "measuring for $window s"
 for ((s = 0; s < window; s++)); do
@@ -158,7 +169,7 @@ for ((s = 0; s < window; s++)); do
 done
 cpu1="$(cputicks)"
 t1="$(date +%s%N)"
-until_="$(date +%s)"
+bytes1="$(stat -c %s "$work/responses.raw")"
 req1="$(requests | wc -l)"
 requests | tail -n +"$((req0 + 1))" >"$work/req.window"
 hwm="$(status_kib VmHWM)"
@@ -166,8 +177,11 @@ rss="$(status_kib VmRSS)"
 reconciles1="$(grep -c 'reconcile finished' "$work/run.log" || true)"
 
 # the exec_create events of the project's containers in the window
-docker events --since "$since" --until "$until_" --format '{{json .}}' --filter type=container \
-    --filter event=exec_create --filter "label=com.docker.compose.project=$project" >"$work/exec.jsonl"
+wait "$epid" || true
+# the events the engine sent spindle on its event stream in the window (all of them, by action)
+head -c "$bytes1" "$work/responses.raw" | tail -c +"$((bytes0 + 1))" \
+    | grep -aoE '"Action":"[a-z_]+' | sed 's/"Action":"//' | sort | uniq -c | sort -rn >"$work/events.window"
+ev_total="$(awk '{n += $1} END {print n + 0}' "$work/events.window")"
 # each service's healthcheck command as the engine words it in the event ("exec_create: <argv joined>")
 for id in $(docker ps -q --filter "label=com.docker.compose.project=$project"); do
     docker inspect --format '{{json .Config.Healthcheck}}' "$id" | jq -r '
@@ -193,7 +207,7 @@ done
 (($(grep -c 'reconcile finished' "$work/run.log" || true) > n0)) || die "no reconcile finished within 30 s of SIGHUP"
 sleep 0.5
 reqh1="$(requests | wc -l)"
-requests | tail -n +"$((reqh0 + 1))" | head -n "$((reqh1 - reqh0))" >"$work/req.hup"
+: >"$work/req.hup"; ((reqh1 <= reqh0)) || requests | sed -n "$((reqh0 + 1)),${reqh1}p" >"$work/req.hup"
 
 elapsed_s="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')"
 cpu_pct="$(awk -v d="$((cpu1 - cpu0))" -v hz="$hz" -v e="$elapsed_s" 'BEGIN {printf "%.3f", d / hz / e * 100}')"
@@ -219,6 +233,8 @@ printf '  API:  %s requests in the window (%s per minute); reconciles in the win
     "$win_req" "$per_min" "$((reconciles1 - reconciles0))"
 printf '        one SIGHUP reconcile: %s requests; amortized with the 5 m resync: %s requests per idle minute\n' \
     "$hup_req" "$amortized"
+printf '  events delivered to spindle on its stream in the window: %s\n' "$ev_total"
+sed 's/^/    /' "$work/events.window"
 printf '  requests before the window (start-up and convergence): %s\n' "$req0"
 printf '  by endpoint, before the window:\n'; sort "$work/req.before" | uniq -c | sort -rn | sed 's/^/    /'
 printf '  by endpoint, in the window:\n'; sort "$work/req.window" | uniq -c | sort -rn | sed 's/^/    /'
