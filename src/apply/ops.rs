@@ -125,7 +125,8 @@ pub async fn run(ctx: &Ctx<'_>, action: &Action) -> Res {
                 .map_err(|e| match e {
                     // `docker rm -f` kills first: the container looks stopped until it is gone.
                     ApplyError::Engine(ref inner)
-                        if inner.is_conflict() && inner.to_string().contains("removal") =>
+                        if inner.is_not_found()
+                            || (inner.is_conflict() && inner.to_string().contains("removal")) =>
                     {
                         ApplyError::BeingRemoved(container.name.clone())
                     }
