@@ -924,15 +924,6 @@ impl Engine {
         self.remove_container(id, force, false).await
     }
 
-    /// Removes a container and its anonymous volumes (named volumes are never removed).
-    pub async fn remove_with_anonymous_volumes(
-        &self,
-        id: &str,
-        force: bool,
-    ) -> Result<(), EngineError> {
-        self.remove_container(id, force, true).await
-    }
-
     async fn remove_container(&self, id: &str, force: bool, v: bool) -> Result<(), EngineError> {
         let options = RemoveContainerOptions {
             force,

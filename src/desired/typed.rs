@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::Project;
 use super::tree::{Map, Tree};
-use super::validate::dependency_graph;
 
 /// The desired state of one project: what the host must run.
 #[derive(Clone, Debug, Serialize)]
@@ -200,27 +199,6 @@ impl DesiredState {
         }
         done.iter().filter_map(|n| self.services.get(n)).collect()
     }
-
-    /// Services that declare `depends_on: {service: {restart: true}}`.
-    pub fn restart_dependents(&self, service: &str) -> Vec<&DesiredService> {
-        self.services
-            .values()
-            .filter(|s| {
-                s.depends_on
-                    .iter()
-                    .any(|d| d.service == service && d.restart)
-            })
-            .collect()
-    }
-}
-
-/// Re-exported for callers that only need the dependency graph of a model.
-pub fn graph_of(model: &Tree) -> BTreeMap<String, Vec<String>> {
-    model
-        .get("services")
-        .and_then(Tree::as_object)
-        .map(dependency_graph)
-        .unwrap_or_default()
 }
 
 fn service(

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use yaml_serde::Value as Yaml;
 
-use super::tree::{KeyPath, Map, Seg, Tree};
+use super::tree::{KeyPath, Map, Tree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum YamlError {
@@ -510,14 +510,6 @@ fn to_tree(v: Yaml, path: &KeyPath) -> Result<Tree, (KeyPath, String)> {
 pub fn has_prefix(path: &KeyPath, prefix: &KeyPath) -> bool {
     path.segments().len() >= prefix.segments().len()
         && path.segments()[..prefix.segments().len()] == *prefix.segments()
-}
-
-/// The key segments of a path, for callers that only deal in mapping paths.
-pub fn keys(path: &KeyPath) -> impl Iterator<Item = &str> {
-    path.segments().iter().filter_map(|s| match s {
-        Seg::Key(k) => Some(&**k),
-        Seg::Index(_) => None,
-    })
 }
 
 #[cfg(test)]
