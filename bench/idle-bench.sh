@@ -34,14 +34,10 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-die() { printf 'idle-bench: %s\n' "$*" >&2; exit 1; }
-log() { printf 'idle-bench: %s\n' "$*" >&2; }
-
-case "${1:-}" in
--h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-"") ;;
-*) die "unknown argument: $1 (see --help)" ;;
-esac
+BENCH_NAME=idle-bench
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
+bench_args "${BASH_SOURCE[0]}" "${1:-}"
 
 spindle="${SPINDLE_BIN:-$repo/target/release/spindle}"
 window="${WINDOW:-60}"
@@ -50,8 +46,7 @@ stack="${STACK:-$repo/bench/stacks/twelve}"
 project="${BENCH_PROJECT:-spindle-bench-idle}"
 sock="${DOCKER_SOCK:-/var/run/docker.sock}"
 
-[[ -x "$spindle" ]] || die "no spindle binary at $spindle (cargo build --release, or set SPINDLE_BIN)"
-"$spindle" run --help >/dev/null 2>&1 || die "$spindle has no 'run' command (rebuild it)"
+require_spindle_run "$spindle"
 [[ "$window" =~ ^[1-9][0-9]*$ ]] || die "WINDOW must be a positive number of seconds"
 [[ "$quiet" =~ ^[0-9]+$ ]] || die "QUIET must be a number of seconds"
 [[ "$project" =~ ^[a-z0-9][a-z0-9_-]*$ ]] || die "BENCH_PROJECT must be a valid project name"
@@ -71,27 +66,10 @@ cp -R "$stack/." "$sdir/"
 spid=""
 xpid=""
 
-remove_project() {
-    local ids
-    ids="$(docker ps -aq --filter "label=com.docker.compose.project=$1")"
-    # shellcheck disable=SC2086 # a list of IDs
-    [[ -z "$ids" ]] || docker rm -f $ids >/dev/null 2>&1 || true
-    ids="$(docker network ls -q --filter "label=com.docker.compose.project=$1")"
-    # shellcheck disable=SC2086
-    [[ -z "$ids" ]] || docker network rm $ids >/dev/null 2>&1 || true
-    ids="$(docker volume ls -q --filter "label=com.docker.compose.project=$1")"
-    # shellcheck disable=SC2086
-    [[ -z "$ids" ]] || docker volume rm -f $ids >/dev/null 2>&1 || true
-}
 cleanup() {
     local rc=$? p
     trap - EXIT INT TERM
-    if [[ -n "$spid" ]] && kill -0 "$spid" 2>/dev/null; then
-        log "stopping spindle run (SIGTERM to $spid)"
-        kill -TERM "$spid" 2>/dev/null || true
-        for ((p = 0; p < 100; p++)); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$spid" 2>/dev/null && { log "spindle run still alive after 10 s: SIGKILL"; kill -KILL "$spid" 2>/dev/null || true; }
-    fi
+    stop_spindle "$spid"
     [[ -z "$xpid" ]] || kill -TERM "$xpid" 2>/dev/null || true
     log "removing project $project"
     remove_project "$project"
@@ -106,7 +84,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 remove_project "$project"
-nservices="$(grep -cE '^  [a-z][a-z0-9_-]*:$' <(sed -n '/^services:/,/^[a-z]/p' "$sdir/compose.yaml"))"
+nservices="$(count_services "$sdir/compose.yaml")"
 
 # --- the counting proxy, then spindle run through it ---
 socat -r "$work/requests.raw" -R "$work/responses.raw" \
@@ -120,20 +98,6 @@ DOCKER_HOST="unix://$work/docker.sock" SPINDLE_LOCK_DIR="$work/lock" RUST_LOG="$
     "$spindle" -p "$project" --desired-state "$sdir" run --state-dir "$work/state" >"$work/run.log" 2>&1 &
 spid=$!
 
-settle() {
-    local k states
-    for ((k = 0; k < 480; k++)); do
-        kill -0 "$spid" 2>/dev/null || die "spindle run exited"
-        states="$(docker ps -a --filter "label=com.docker.compose.project=$project" --format '{{.Status}}')"
-        if [[ "$(grep -c . <<<"$states")" -ge "$nservices" ]] \
-            && ! grep -qv '^Up' <<<"$states" && ! grep -q -e 'starting' -e 'unhealthy' <<<"$states"; then
-            return 0
-        fi
-        sleep 0.25
-    done
-    docker ps -a --filter "label=com.docker.compose.project=$project" --format '{{.Names}} {{.Status}}' >&2
-    die "project $project did not converge (every container up and healthy) within 2 minutes"
-}
 settle
 log "converged; quiet for $quiet s"
 sleep "$quiet"
