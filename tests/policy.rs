@@ -358,6 +358,7 @@ fn inventory_joins_desired_and_running_images() {
                 desired_ref: "redis".into(),
                 pinned: false,
                 floating_reason: Some("no tag, which means latest".into()),
+                local_image_id: None,
                 running_ref: None,
                 running_image_id: None,
             },
@@ -366,6 +367,7 @@ fn inventory_joins_desired_and_running_images() {
                 desired_ref: "nginx:1.27".into(),
                 pinned: true,
                 floating_reason: None,
+                local_image_id: None,
                 running_ref: Some("nginx:1.27".into()),
                 running_image_id: Some("sha256:aa".into()),
             },
@@ -374,11 +376,41 @@ fn inventory_joins_desired_and_running_images() {
                 desired_ref: String::new(),
                 pinned: false,
                 floating_reason: None,
+                local_image_id: None,
                 running_ref: Some("busybox".into()),
                 running_image_id: Some("sha256:bb".into()),
             },
         ]
     );
+}
+
+#[test]
+fn local_image_ids_fill_in_by_desired_reference_and_mark_stale_rows() {
+    let s = state(
+        vec![
+            service("web", "nginx:1.27", json!({})),
+            service("cache", "redis", json!({})),
+        ],
+        vec![],
+    );
+    let running = vec![(
+        "web".to_string(),
+        "nginx:1.27".to_string(),
+        "sha256:old".to_string(),
+    )];
+    let mut rows = inventory(&s, &running);
+    let local = std::collections::BTreeMap::from([(
+        "nginx:1.27".to_string(),
+        "sha256:new".to_string(),
+    )]);
+    policy::resolve_local(&mut rows, &local);
+    let by = |svc: &str| rows.iter().find(|r| r.service == svc).cloned();
+    let web = by("web").unwrap_or_else(|| panic!("no web row in {rows:?}"));
+    assert_eq!(web.local_image_id.as_deref(), Some("sha256:new"));
+    assert!(web.stale(), "{web:?}");
+    let cache = by("cache").unwrap_or_else(|| panic!("no cache row in {rows:?}"));
+    assert_eq!(cache.local_image_id, None);
+    assert!(!cache.stale(), "nothing runs and nothing is local: {cache:?}");
 }
 
 proptest! {

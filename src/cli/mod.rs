@@ -10,6 +10,7 @@ use spindle::redact::{self, Redactor};
 
 mod converge;
 mod evidence;
+mod inventory;
 mod run;
 
 #[derive(Parser, Debug)]
@@ -63,6 +64,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Verify, list and show the evidence log of reconciles.
     Evidence(evidence::EvidenceCmd),
+    /// List the images desired against the images running, and whether each reference is pinned.
+    Inventory(inventory::InventoryArgs),
 }
 
 #[derive(Args, Debug)]
@@ -144,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => converge::apply_cmd(&cli.global, &args),
         Command::Run(args) => run::run_cmd(&cli.global, &args),
         Command::Evidence(cmd) => evidence::run(&cmd),
+        Command::Inventory(args) => inventory::inventory_cmd(&cli.global, &args),
     }
 }
 

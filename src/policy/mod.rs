@@ -370,8 +370,31 @@ pub struct InventoryRow {
     pub pinned: bool,
     /// Why the desired reference floats (`no tag`, `tag latest`); `None` when pinned.
     pub floating_reason: Option<String>,
+    /// The image ID the desired reference resolves to in the local image store; `None` when the
+    /// image is not present (or `inventory` was not given the local images).
+    #[serde(default)]
+    pub local_image_id: Option<String>,
     pub running_ref: Option<String>,
     pub running_image_id: Option<String>,
+}
+
+impl InventoryRow {
+    /// True when a container runs an image other than the one the desired reference resolves to
+    /// locally (a re-tagged floating image, or a pending recreate).
+    pub fn stale(&self) -> bool {
+        matches!((&self.local_image_id, &self.running_image_id), (Some(l), Some(r)) if l != r)
+    }
+}
+
+/// Fills `local_image_id` of each row from the local images (reference → image ID), as
+/// `observe::Snapshot::images` holds them.
+pub fn resolve_local(
+    rows: &mut [InventoryRow],
+    images: &std::collections::BTreeMap<String, String>,
+) {
+    for row in rows {
+        row.local_image_id = images.get(&row.desired_ref).cloned();
+    }
 }
 
 /// Joins the desired images with the running ones (`(service, image ref, image id)`, one per
@@ -396,6 +419,7 @@ pub fn inventory(
             desired_ref: desired_ref.to_string(),
             pinned,
             floating_reason,
+            local_image_id: None,
             running_ref: run.map(|r| r.0.to_string()),
             running_image_id: run.map(|r| r.1.to_string()),
         };
