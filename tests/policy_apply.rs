@@ -1,0 +1,259 @@
+//! Policies enforced end to end on the real engine: each violation blocks `spindle apply` (exit 1, named, nothing created) and a blocked `spindle run` reconcile is in the evidence; allowlisted variants apply.
+
+mod common;
+
+use std::process::Output;
+use std::time::Duration;
+
+use common::{TestProject, assert_exit, assert_no_panic, docker, evidence_records, state_dir, wait_for};
+use serde_json::Value;
+
+const PREFIX: &str = "spindle-h-ops";
+
+/// A one-service stack on `image`, with `extra` appended to the service (indented 4 spaces).
+fn stack(image: &str, extra: &str) -> String {
+    format!(
+        "services:\n  web:\n    image: {image}\n    command: [\"/usr/local/bin/serve\", \"8000\"]\n    \
+         init: true\n    stop_grace_period: 1s\n{extra}"
+    )
+}
+
+fn project(test: &str) -> TestProject {
+    TestProject::with_prefix(PREFIX, test, "plain")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `spindle apply` exits 1 naming the policy and the key path, and the project has nothing on the host.
+#[track_caller]
+fn assert_blocked(p: &TestProject, policy: &str, path: &str) -> String {
+    let out = p.spindle(&["apply"]);
+    assert_no_panic(&out, "spindle apply");
+    assert_exit(&out, 1, "spindle apply of a stack that violates a policy");
+    let all = text(&out);
+    assert!(
+        all.contains(&format!("policy {policy}: {path}:")),
+        "the violation is named as `policy {policy}: {path}: …`:\n{all}"
+    );
+    assert!(p.containers().is_empty(), "no container was created:\n{all}");
+    assert!(p.networks().is_empty(), "no network was created:\n{all}");
+    assert!(p.volumes().is_empty(), "no volume was created:\n{all}");
+    // `plan` says the same and exits 1 too.
+    let out = p.spindle(&["plan"]);
+    assert_exit(&out, 1, "spindle plan of a stack that violates a policy");
+    assert!(text(&out).contains(&format!("policy {policy}: {path}:")));
+    all
+}
+
+#[track_caller]
+fn assert_applies(p: &TestProject) {
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "spindle apply of the allowlisted variant");
+    assert!(
+        p.is_running(&p.container_name("web", 1)),
+        "web runs:\n{}",
+        text(&out)
+    );
+}
+
+/// Removes a tag (or network) made for one test, also after a failure.
+struct Cleanup(Vec<Vec<String>>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for args in &self.0 {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let _ = docker(&args);
+        }
+    }
+}
+
+#[test]
+fn a_floating_image_blocks_apply_until_it_is_allowlisted() {
+    let p = project("policy-floating");
+    // A floating reference that exists locally: a tag of the test image made for this test only.
+    let floating = format!("{}-img", p.name());
+    let tagged = docker(&["tag", "spindle-test/busybox:1", &format!("{floating}:latest")]);
+    assert!(tagged.status.success(), "docker tag");
+    let _cleanup = Cleanup(vec![vec!["rmi".into(), format!("{floating}:latest")]]);
+
+    for (image, why) in [
+        (floating.clone(), "no tag, which means latest"),
+        (format!("{floating}:latest"), "tag latest"),
+    ] {
+        p.write("compose.yaml", &stack(&image, ""));
+        let out = assert_blocked(&p, "image_pinned", "services.web.image");
+        assert!(out.contains(why), "{out}");
+        assert!(out.contains("allow_floating"), "says how to allow it: {out}");
+    }
+
+    p.write(
+        "spindle.yaml",
+        &format!(
+            "policies:\n  images:\n    allow_floating:\n      - image: {floating}:latest\n        \
+             reason: a local build, re-tagged on purpose\n"
+        ),
+    );
+    assert_applies(&p);
+}
+
+#[test]
+fn an_external_network_blocks_apply_until_it_is_allowlisted() {
+    let p = project("policy-external");
+    let external = format!("{}-foreign", p.name());
+    let networks = format!("networks:\n  edge:\n    external: true\n    name: {external}\n");
+    let compose = stack("spindle-test/busybox:1", "    networks: [edge]\n") + &networks;
+    p.write("compose.yaml", &compose);
+    // Blocked before the network exists, and after it does: the policy never depends on the host.
+    let out = assert_blocked(&p, "external_network", "networks.edge");
+    assert!(out.contains(&external), "{out}");
+
+    let made = docker(&["network", "create", &external]);
+    assert!(made.status.success(), "docker network create");
+    let _cleanup = Cleanup(vec![vec!["network".into(), "rm".into(), external.clone()]]);
+    assert_blocked(&p, "external_network", "networks.edge");
+    assert!(p.containers().is_empty());
+
+    p.write(
+        "spindle.yaml",
+        &format!(
+            "policies:\n  networks:\n    allow_external:\n      - name: {external}\n        \
+             reason: the shared proxy network, meant for attaching\n"
+        ),
+    );
+    assert_applies(&p);
+    let attached = p.inspect(&p.container_name("web", 1));
+    assert!(
+        attached["NetworkSettings"]["Networks"]
+            .get(&external)
+            .is_some(),
+        "web is attached to {external}"
+    );
+    // The container must go before the network it uses can be removed by the cleanup.
+    let _ = docker(&["rm", "-f", &p.container_name("web", 1)]);
+}
+
+#[test]
+fn a_real_looking_secret_in_env_example_blocks_apply_without_being_printed() {
+    let p = project("policy-secret");
+    let secret = format!("Zq7-{}-pX4", common::random_hex(12));
+    p.write(
+        "compose.yaml",
+        &stack(
+            "spindle-test/busybox:1",
+            "    environment:\n      DB_PASSWORD: ${DB_PASSWORD}\n",
+        ),
+    );
+    p.write(".env.example", &format!("DB_PASSWORD={secret}\n"));
+    p.write(".env", "DB_PASSWORD=the-host-value-1\n");
+    let out = assert_blocked(&p, "env_example_secret", ".env.example:DB_PASSWORD");
+    assert!(!out.contains(&secret), "the secret value is never printed:\n{out}");
+
+    p.write(".env.example", "DB_PASSWORD=changeme\n");
+    assert_applies(&p);
+}
+
+/// A TCP port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+#[test]
+fn a_port_on_all_interfaces_blocks_apply_until_it_is_allowlisted_or_bound() {
+    let p = project("policy-port");
+    let port = free_port();
+    p.write(
+        "compose.yaml",
+        &stack(
+            "spindle-test/busybox:1",
+            &format!("    ports: [\"{port}:8000\"]\n"),
+        ),
+    );
+    let out = assert_blocked(&p, "port_binding", "services.web.ports[0]");
+    assert!(out.contains(&format!("127.0.0.1:{port}")), "says how to bind it: {out}");
+
+    // Allowlisted for another port of the service: still blocked.
+    p.write(
+        "spindle.yaml",
+        &format!(
+            "policies:\n  ports:\n    allow_all_interfaces:\n      - service: web\n        \
+             port: {}\n        reason: not this one\n",
+            port.wrapping_add(1)
+        ),
+    );
+    assert_blocked(&p, "port_binding", "services.web.ports[0]");
+
+    p.write(
+        "spindle.yaml",
+        &format!(
+            "policies:\n  ports:\n    allow_all_interfaces:\n      - service: web\n        \
+             port: {port}\n        reason: public entry point\n"
+        ),
+    );
+    assert_applies(&p);
+
+    // Bound to one address instead, no allowlist needed: the change applies (a recreate).
+    std::fs::remove_file(p.path("spindle.yaml")).unwrap_or_else(|e| panic!("rm: {e}"));
+    p.write(
+        "compose.yaml",
+        &stack(
+            "spindle-test/busybox:1",
+            &format!("    ports: [\"127.0.0.1:{port}:8000\"]\n"),
+        ),
+    );
+    assert_applies(&p);
+}
+
+#[test]
+fn a_blocked_reconcile_of_spindle_run_is_recorded_with_its_violation() {
+    let p = project("policy-run");
+    let state = state_dir();
+    p.write(
+        "compose.yaml",
+        &stack("spindle-test/busybox", ""),
+    );
+    let run = p.spawn_run(state.path(), &["--resync", "1s"]);
+    let record = wait_for(
+        "an evidence record of the blocked reconcile",
+        Duration::from_secs(60),
+        || {
+            evidence_records(state.path())
+                .into_iter()
+                .find(|r| r["outcome"] == "blocked")
+        },
+    );
+    let error = record["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("policy image_pinned: services.web.image:"),
+        "the record names the violation: {record:#}"
+    );
+    assert!(p.containers().is_empty(), "nothing was created");
+    assert!(p.networks().is_empty(), "nothing was created");
+
+    // `spindle evidence show` prints the same record.
+    let id = record["id"].as_str().map(str::to_string).unwrap_or_else(|| {
+        panic!("the record has an id: {record:#}");
+    });
+    let out = p.spindle(&[
+        "evidence",
+        "show",
+        &id,
+        "--state-dir",
+        &state.path().to_string_lossy(),
+    ]);
+    assert_exit(&out, 0, "spindle evidence show");
+    let shown: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("evidence show prints JSON ({e})"));
+    assert_eq!(shown["outcome"], "blocked");
+    assert_eq!(shown["error"], record["error"]);
+    drop(run);
+}
