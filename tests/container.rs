@@ -41,7 +41,11 @@ fn build_image() -> Image {
         .arg(&tag);
     let out = run_with_deadline(command, Duration::from_secs(180))
         .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
-    assert!(out.status.success(), "build-spindle-image.sh\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "build-spindle-image.sh\n{}",
+        describe(&out)
+    );
     image
 }
 
@@ -64,7 +68,8 @@ fn spindle_in_container(image: &mut Image, p: &TestProject, args: &[&str]) -> st
 }
 
 #[test]
-fn spindle_in_a_container_converges_the_host_through_the_mounted_socket_with_path_identical_binds() {
+fn spindle_in_a_container_converges_the_host_through_the_mounted_socket_with_path_identical_binds()
+{
     let p = TestProject::with_prefix(PREFIX, "container", "plain");
     p.write(
         "compose.yaml",
@@ -90,11 +95,18 @@ fn spindle_in_a_container_converges_the_host_through_the_mounted_socket_with_pat
         .to_string();
     assert_eq!(Path::new(&source), p.path("data"), "{info:#}");
     let read = docker(&["exec", &web, "cat", "/data/hello.txt"]);
-    assert_eq!(String::from_utf8_lossy(&read.stdout), "hello from the host\n");
+    assert_eq!(
+        String::from_utf8_lossy(&read.stdout),
+        "hello from the host\n"
+    );
 
     // The host's spindle and the containerized one agree: nothing left to do for either.
     let out = spindle_in_container(&mut image, &p, &["plan"]);
     assert_exit(&out, 0, "spindle plan in a container after its apply");
     let out = p.spindle(&["plan"]);
-    assert_exit(&out, 0, "spindle plan on the host after the container's apply");
+    assert_exit(
+        &out,
+        0,
+        "spindle plan on the host after the container's apply",
+    );
 }

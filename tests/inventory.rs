@@ -56,7 +56,11 @@ fn the_inventory_lists_desired_images_with_nothing_running() {
     let tool = row(&doc, "tool");
     assert_eq!(tool["pinned"], false);
     assert_eq!(tool["floating_reason"], "no tag, which means latest");
-    assert_eq!(tool["local_image_id"], Value::Null, "the image is not present");
+    assert_eq!(
+        tool["local_image_id"],
+        Value::Null,
+        "the image is not present"
+    );
 
     let out = p.spindle(&["--profile", "tools", "inventory"]);
     assert_exit(&out, 0, "spindle inventory");
@@ -90,8 +94,8 @@ fn the_inventory_shows_the_image_each_running_container_uses_and_writes_it_to_a_
     assert!(text.contains("SERVICE"), "stdout keeps the table: {text}");
     assert!(!text.contains("(differs)"), "{text}");
 
-    let written = std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+    let written =
+        std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
     let doc: Value = serde_json::from_str(&written)
         .unwrap_or_else(|e| panic!("the output file is not JSON ({e}):\n{written}"));
     let web = row(&doc, "web");

@@ -399,10 +399,8 @@ fn local_image_ids_fill_in_by_desired_reference_and_mark_stale_rows() {
         "sha256:old".to_string(),
     )];
     let mut rows = inventory(&s, &running);
-    let local = std::collections::BTreeMap::from([(
-        "nginx:1.27".to_string(),
-        "sha256:new".to_string(),
-    )]);
+    let local =
+        std::collections::BTreeMap::from([("nginx:1.27".to_string(), "sha256:new".to_string())]);
     policy::resolve_local(&mut rows, &local);
     let by = |svc: &str| rows.iter().find(|r| r.service == svc).cloned();
     let web = by("web").unwrap_or_else(|| panic!("no web row in {rows:?}"));
@@ -410,7 +408,10 @@ fn local_image_ids_fill_in_by_desired_reference_and_mark_stale_rows() {
     assert!(web.stale(), "{web:?}");
     let cache = by("cache").unwrap_or_else(|| panic!("no cache row in {rows:?}"));
     assert_eq!(cache.local_image_id, None);
-    assert!(!cache.stale(), "nothing runs and nothing is local: {cache:?}");
+    assert!(
+        !cache.stale(),
+        "nothing runs and nothing is local: {cache:?}"
+    );
 }
 
 proptest! {

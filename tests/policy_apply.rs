@@ -5,7 +5,9 @@ mod common;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{TestProject, assert_exit, assert_no_panic, docker, evidence_records, state_dir, wait_for};
+use common::{
+    TestProject, assert_exit, assert_no_panic, docker, evidence_records, state_dir, wait_for,
+};
 use serde_json::Value;
 
 const PREFIX: &str = "spindle-h-ops";
@@ -41,7 +43,10 @@ fn assert_blocked(p: &TestProject, policy: &str, path: &str) -> String {
         all.contains(&format!("policy {policy}: {path}:")),
         "the violation is named as `policy {policy}: {path}: …`:\n{all}"
     );
-    assert!(p.containers().is_empty(), "no container was created:\n{all}");
+    assert!(
+        p.containers().is_empty(),
+        "no container was created:\n{all}"
+    );
     assert!(p.networks().is_empty(), "no network was created:\n{all}");
     assert!(p.volumes().is_empty(), "no volume was created:\n{all}");
     // `plan` says the same and exits 1 too.
@@ -79,7 +84,11 @@ fn a_floating_image_blocks_apply_until_it_is_allowlisted() {
     let p = project("policy-floating");
     // A floating reference that exists locally: a tag of the test image made for this test only.
     let floating = format!("{}-img", p.name());
-    let tagged = docker(&["tag", "spindle-test/busybox:1", &format!("{floating}:latest")]);
+    let tagged = docker(&[
+        "tag",
+        "spindle-test/busybox:1",
+        &format!("{floating}:latest"),
+    ]);
     assert!(tagged.status.success(), "docker tag");
     let _cleanup = Cleanup(vec![vec!["rmi".into(), format!("{floating}:latest")]]);
 
@@ -90,7 +99,10 @@ fn a_floating_image_blocks_apply_until_it_is_allowlisted() {
         p.write("compose.yaml", &stack(&image, ""));
         let out = assert_blocked(&p, "image_pinned", "services.web.image");
         assert!(out.contains(why), "{out}");
-        assert!(out.contains("allow_floating"), "says how to allow it: {out}");
+        assert!(
+            out.contains("allow_floating"),
+            "says how to allow it: {out}"
+        );
     }
 
     p.write(
@@ -153,7 +165,10 @@ fn a_real_looking_secret_in_env_example_blocks_apply_without_being_printed() {
     p.write(".env.example", &format!("DB_PASSWORD={secret}\n"));
     p.write(".env", "DB_PASSWORD=the-host-value-1\n");
     let out = assert_blocked(&p, "env_example_secret", ".env.example:DB_PASSWORD");
-    assert!(!out.contains(&secret), "the secret value is never printed:\n{out}");
+    assert!(
+        !out.contains(&secret),
+        "the secret value is never printed:\n{out}"
+    );
 
     p.write(".env.example", "DB_PASSWORD=changeme\n");
     assert_applies(&p);
@@ -179,7 +194,10 @@ fn a_port_on_all_interfaces_blocks_apply_until_it_is_allowlisted_or_bound() {
         ),
     );
     let out = assert_blocked(&p, "port_binding", "services.web.ports[0]");
-    assert!(out.contains(&format!("127.0.0.1:{port}")), "says how to bind it: {out}");
+    assert!(
+        out.contains(&format!("127.0.0.1:{port}")),
+        "says how to bind it: {out}"
+    );
 
     // Allowlisted for another port of the service: still blocked.
     p.write(
@@ -217,10 +235,7 @@ fn a_port_on_all_interfaces_blocks_apply_until_it_is_allowlisted_or_bound() {
 fn a_blocked_reconcile_of_spindle_run_is_recorded_with_its_violation() {
     let p = project("policy-run");
     let state = state_dir();
-    p.write(
-        "compose.yaml",
-        &stack("spindle-test/busybox", ""),
-    );
+    p.write("compose.yaml", &stack("spindle-test/busybox", ""));
     let run = p.spawn_run(state.path(), &["--resync", "1s"]);
     let record = wait_for(
         "an evidence record of the blocked reconcile",
@@ -240,9 +255,12 @@ fn a_blocked_reconcile_of_spindle_run_is_recorded_with_its_violation() {
     assert!(p.networks().is_empty(), "nothing was created");
 
     // `spindle evidence show` prints the same record.
-    let id = record["id"].as_str().map(str::to_string).unwrap_or_else(|| {
-        panic!("the record has an id: {record:#}");
-    });
+    let id = record["id"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            panic!("the record has an id: {record:#}");
+        });
     let out = p.spindle(&[
         "evidence",
         "show",

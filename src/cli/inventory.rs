@@ -141,3 +141,89 @@ fn table(doc: &Inventory) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        service: &str,
+        desired: &str,
+        local: Option<&str>,
+        running: Option<&str>,
+    ) -> InventoryRow {
+        let (pinned, floating_reason) = match policy::classify(desired) {
+            policy::Pinning::Pinned => (true, None),
+            policy::Pinning::Floating(why) => (false, Some(why.to_string())),
+        };
+        InventoryRow {
+            service: service.into(),
+            desired_ref: desired.into(),
+            pinned: pinned && !desired.is_empty(),
+            floating_reason: floating_reason.filter(|_| !desired.is_empty()),
+            local_image_id: local.map(str::to_string),
+            running_ref: running.map(|_| desired.to_string()),
+            running_image_id: running.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_table_shows_short_ids_pinning_and_images_that_differ() {
+        let doc = Inventory {
+            project: "erp".into(),
+            revision: None,
+            images: vec![
+                row(
+                    "web",
+                    "nginx:1.27",
+                    Some("sha256:0123456789abcdef"),
+                    Some("sha256:0123456789abcdef"),
+                ),
+                row(
+                    "cache",
+                    "redis",
+                    Some("sha256:aaaaaaaaaaaaaaaa"),
+                    Some("sha256:bbbbbbbbbbbbbbbb"),
+                ),
+                row("job", "busybox:latest", None, None),
+                row("old", "", None, Some("sha256:cccccccccccccccc")),
+            ],
+        };
+        let text = table(&doc);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "project erp");
+        assert!(lines[1].starts_with("SERVICE  DESIRED"), "{text}");
+        let cases = [
+            (
+                "web ",
+                &["nginx:1.27", " pinned ", "0123456789ab  0123456789ab "][..],
+            ),
+            (
+                "cache ",
+                &[
+                    "floating (no tag, which means latest)",
+                    "bbbbbbbbbbbb (differs)",
+                ][..],
+            ),
+            ("job ", &["floating (tag latest)", " -  "][..]),
+            ("old ", &["not desired", "cccccccccccc"][..]),
+        ];
+        for (prefix, wants) in cases {
+            let line = lines
+                .iter()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no line for {prefix}in\n{text}"));
+            for want in wants {
+                assert!(line.contains(want), "{want:?} in {line:?}\n{text}");
+            }
+        }
+        // Columns line up: every row has DESIRED at the same offset.
+        let at = lines[1].find("DESIRED");
+        assert!(
+            lines[2..].iter().all(|l| l
+                .get(at.unwrap_or(0)..)
+                .is_some_and(|r| !r.starts_with(' '))),
+            "{text}"
+        );
+    }
+}
