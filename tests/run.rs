@@ -380,12 +380,19 @@ fn a_disconnected_network_a_rename_and_a_swapped_image_are_corrected() {
         "docker network disconnect",
     );
     assert!(run.signal("HUP"), "SIGHUP could not be sent");
-    wait_container(
-        &p,
-        &mut run,
-        "idle",
-        "back on the project network",
-        |info| info["NetworkSettings"]["Networks"].get(&network).is_some(),
+    // If spindle repairs it by a recreate, the replacement runs before the old container is
+    // removed (nothing is torn down before its replacement starts): wait for both.
+    wait_for(
+        "idle back on the project network, alone in its slot",
+        DEADLINE,
+        || {
+            run.assert_alive();
+            let info = p.try_inspect(&idle)?;
+            let on_network = info["State"]["Running"].as_bool() == Some(true)
+                && info["NetworkSettings"]["Networks"].get(&network).is_some();
+            let alone = p.slots().iter().filter(|(_, s, _)| s == "idle").count() == 1;
+            (on_network && alone).then_some(())
+        },
     );
     assert_one_container_per_slot(&p, &["web", "idle"]);
 
