@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::gate::{Readiness, wait_dependencies, wait_ready};
+use super::hook::{self, HookRecord};
 use super::{ApplyError, Ctx};
 use crate::desired::typed::{DesiredService, PullPolicy};
 use crate::labels;
@@ -14,12 +15,15 @@ use crate::spec::{self, Peers};
 /// A finished action.
 pub struct Done {
     pub readiness: Option<String>,
+    /// The pre-recreate hook the action ran or waited for.
+    pub hook: Option<HookRecord>,
 }
 
 /// A failed action, and whether the previous state was put back.
 pub struct Failure {
     pub error: ApplyError,
     pub rolled_back: bool,
+    pub hook: Option<HookRecord>,
 }
 
 impl From<ApplyError> for Failure {
@@ -27,6 +31,7 @@ impl From<ApplyError> for Failure {
         Self {
             error,
             rolled_back: false,
+            hook: None,
         }
     }
 }
@@ -36,6 +41,7 @@ type Res = Result<Done, Failure>;
 fn done(readiness: Option<Readiness>) -> Res {
     Ok(Done {
         readiness: readiness.map(|r| r.word()),
+        hook: None,
     })
 }
 
@@ -193,12 +199,14 @@ async fn ensure_image(ctx: &Ctx<'_>, svc: &DesiredService, image: &str) -> Res {
             {
                 Ok(()) => Ok(Done {
                     readiness: Some("pulled".into()),
+                    hook: None,
                 }),
                 Err(e) => Ok(Done {
                     readiness: Some(format!(
                         "pull failed, using the local image: {}",
                         ctx.opts.redactor.text(&e.to_string())
                     )),
+                    hook: None,
                 }),
             }
         }
@@ -226,6 +234,7 @@ async fn ensure_image(ctx: &Ctx<'_>, svc: &DesiredService, image: &str) -> Res {
             match ctx.engine.image_id(image).await.map_err(ApplyError::from)? {
                 Some(_) => Ok(Done {
                     readiness: Some("pulled".into()),
+                    hook: None,
                 }),
                 None => Err(ApplyError::Image {
                     image: image.to_string(),
@@ -376,6 +385,21 @@ async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &Contai
     let name = spec::container_name(&ctx.desired.project, svc, number);
     let tmp = next_name(&name);
     let (body, extra) = body(ctx, svc, number, Some(&old.id)).await?;
+    // 0. The pre-recreate hook (once per service per apply): when it does not succeed, nothing
+    //    has been created or stopped, and the old container keeps running as it is.
+    let hook = match &svc.pre_recreate {
+        None => None,
+        Some(h) => match hook::run_once(ctx, svc, h, old).await {
+            Ok(rec) => Some(rec),
+            Err(rec) => {
+                return Err(Failure {
+                    error: ApplyError::Hook(rec.failure(&svc.name)),
+                    rolled_back: false,
+                    hook: Some(rec),
+                });
+            }
+        },
+    };
     // 1. The replacement is created while the old container still runs: a bad image or
     //    configuration fails here, before anything is stopped.
     let new_id = ctx
@@ -424,11 +448,15 @@ async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &Contai
                     ctx.engine.remove(&old.id, true),
                 )
                 .await?;
-            done(Some(r))
+            Ok(Done {
+                readiness: Some(r.word()),
+                hook,
+            })
         }
         Err(error) => {
             let restored = rollback(ctx, svc, &name, &new_id, old, step).await;
             Err(Failure {
+                hook,
                 error: match restored {
                     Ok(()) => error,
                     Err(e) => {
@@ -526,6 +554,7 @@ async fn resume(
             let r = wait_ready(ctx, &old.id, &name, svc.has_healthcheck).await?;
             Ok(Done {
                 readiness: Some(format!("previous container restored, {}", r.word())),
+                hook: None,
             })
         }
         _ => {
