@@ -9,8 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    SpindleProcess, TestProject, action_service, action_verb, assert_exit, describe, evidence_records, files_containing,
-    random_hex, state_dir, wait_for,
+    SpindleProcess, TestProject, action_service, action_verb, assert_exit, describe,
+    evidence_records, files_containing, random_hex, state_dir, wait_for,
 };
 use serde_json::Value;
 
@@ -137,7 +137,10 @@ fn a_succeeding_exec_hook_writes_its_artifact_and_the_recreate_proceeds() {
     assert_ne!(p.id_of("app"), old_app, "app restarts with db");
     let cat = p.docker(&["exec", &p.container_name("db", 1), "cat", &artifact]);
     assert_exit(&cat, 0, "cat of the artifact in the new container");
-    assert_eq!(String::from_utf8_lossy(&cat.stdout).trim(), "dumped-by-hook");
+    assert_eq!(
+        String::from_utf8_lossy(&cat.stdout).trim(),
+        "dumped-by-hook"
+    );
 }
 
 #[test]
@@ -148,7 +151,10 @@ fn a_succeeding_one_off_hook_gets_the_service_volumes_and_is_removed_afterwards(
         timeout: 30s"#,
     );
     let old_db = p.id_of("db");
-    let old_image = p.inspect(&old_db)["Image"].as_str().unwrap_or_default().to_string();
+    let old_image = p.inspect(&old_db)["Image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     change_db(&p);
 
     let (out, report) = p.spindle_json(&["apply", "--format", "json"]);
@@ -161,17 +167,26 @@ fn a_succeeding_one_off_hook_gets_the_service_volumes_and_is_removed_afterwards(
         format!("{}-db-pre-recreate", p.name()),
         "{hook:#}"
     );
-    assert_eq!(hook["image"], old_image.as_str(), "the service's current image");
+    assert_eq!(
+        hook["image"],
+        old_image.as_str(),
+        "the service's current image"
+    );
     assert_ne!(p.id_of("db"), old_db);
 
     let ls = p.docker(&["exec", &p.container_name("db", 1), "ls", "/backup"]);
     assert_exit(&ls, 0, "ls /backup in the new container");
     let listing = String::from_utf8_lossy(&ls.stdout).to_string();
     assert!(
-        listing.lines().any(|l| l.starts_with("one-off-") && l.ends_with("Z.txt")),
+        listing
+            .lines()
+            .any(|l| l.starts_with("one-off-") && l.ends_with("Z.txt")),
         "{listing}"
     );
-    assert!(one_off_containers(&p).is_empty(), "the one-off container is removed");
+    assert!(
+        one_off_containers(&p).is_empty(),
+        "the one-off container is removed"
+    );
     // The one-off container never shows up as the project's state.
     let plan = p.spindle(&["plan"]);
     assert_exit(&plan, 0, "spindle plan after the hook");
@@ -257,7 +272,10 @@ fn a_timed_out_one_off_hook_blocks_the_recreate_and_leaves_no_container_behind()
         describe(&out)
     );
     assert_eq!(p.fingerprint(), before);
-    assert!(one_off_containers(&p).is_empty(), "the one-off container is removed");
+    assert!(
+        one_off_containers(&p).is_empty(),
+        "the one-off container is removed"
+    );
 }
 
 #[test]
@@ -279,10 +297,14 @@ fn a_timed_out_exec_hook_is_killed_inside_the_old_container() {
     );
     assert_eq!(p.fingerprint(), before);
     let db = p.container_name("db", 1);
-    wait_for("the hook's sleep to be gone", Duration::from_secs(10), || {
-        let ps = p.docker(&["exec", &db, "ps", "-o", "args"]);
-        (!String::from_utf8_lossy(&ps.stdout).contains("sleep 43")).then_some(())
-    });
+    wait_for(
+        "the hook's sleep to be gone",
+        Duration::from_secs(10),
+        || {
+            let ps = p.docker(&["exec", &db, "ps", "-o", "args"]);
+            (!String::from_utf8_lossy(&ps.stdout).contains("sleep 43")).then_some(())
+        },
+    );
 }
 
 #[test]
@@ -302,10 +324,15 @@ fn no_hook_runs_on_a_create_an_in_place_update_or_a_no_op() {
     assert_exit(&out, 0, "an in-place update");
     let results = report["results"].as_array().cloned().unwrap_or_default();
     assert!(
-        results.iter().any(|r| action_verb(&r["action"]) == "update"),
+        results
+            .iter()
+            .any(|r| action_verb(&r["action"]) == "update"),
         "{report:#}"
     );
-    assert!(results.iter().all(|r| r.get("hook").is_none()), "{report:#}");
+    assert!(
+        results.iter().all(|r| r.get("hook").is_none()),
+        "{report:#}"
+    );
 
     // A removed container is created again, without the hook.
     let rm = p.docker(&["rm", "-f", &p.container_name("db", 1)]);
@@ -363,4 +390,63 @@ fn the_evidence_of_spindle_run_records_the_hook_with_its_output_redacted() {
         "the secret reached the state dir"
     );
     assert_ne!(p.id_of("db"), old_db);
+}
+
+#[test]
+fn a_malformed_hook_is_refused_at_load_time_with_its_key_path_and_nothing_changes() {
+    let p = project(
+        "bad_input",
+        r#"        exec: "true"
+        timeout: 5s"#,
+    );
+    let before = p.fingerprint();
+    let cases = [
+        (
+            "        exec: \"true\"\n        timeout: soon",
+            "services.db.x-spindle.pre-recreate.timeout",
+            "not a duration",
+        ),
+        (
+            "        exec: \"true\"\n        image: other:1",
+            "services.db.x-spindle.pre-recreate.image",
+            "only allowed with run",
+        ),
+        (
+            "        run: \"true\"\n        volumes: [\"undeclared:/x\"]",
+            "services.db.x-spindle.pre-recreate.volumes[0]",
+            "not declared",
+        ),
+        (
+            "        exec: \"true\"\n        timeoutt: 5s",
+            "services.db.x-spindle.pre-recreate.timeoutt",
+            "unknown key",
+        ),
+    ];
+    for (hook, path, words) in cases {
+        p.write("compose.yaml", &stack(hook));
+        change_db(&p);
+        let out = p.spindle(&["apply"]);
+        assert_exit(&out, 1, &format!("spindle apply with {hook:?}"));
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            stderr.contains(path) && stderr.contains(words),
+            "{hook:?}: {}",
+            describe(&out)
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // A typo in the extension's own keys is refused too.
+    p.write(
+        "compose.yaml",
+        &stack("        exec: \"true\"").replace("pre-recreate:", "pre-recrate:"),
+    );
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 1, "spindle apply with x-spindle.pre-recrate");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("x-spindle.pre-recrate is not a spindle setting"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(p.fingerprint(), before, "nothing changed on the host");
 }

@@ -637,6 +637,37 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_template_of_text_and_placeholders_round_trips_and_renders_piecewise(
+            pieces in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[a-z0-9/._-]{0,8}",
+                    proptest::strategy::Just("{timestamp}".to_string()),
+                    proptest::strategy::Just("{service}".to_string()),
+                    proptest::strategy::Just("{project}".to_string()),
+                ],
+                1..8,
+            )
+        ) {
+            let text: String = pieces.concat();
+            proptest::prop_assume!(!text.trim().is_empty());
+            let t = ArtifactTemplate::parse(&text).map_err(proptest::test_runner::TestCaseError::fail)?;
+            proptest::prop_assert_eq!(String::from(t.clone()), text.clone());
+            let vars = ArtifactVars { timestamp: "T", service: "S", project: "P" };
+            let want: String = pieces
+                .iter()
+                .map(|p| match p.as_str() {
+                    "{timestamp}" => "T",
+                    "{service}" => "S",
+                    "{project}" => "P",
+                    other => other,
+                })
+                .collect();
+            proptest::prop_assert_eq!(t.render(&vars), want);
+        }
+    }
+
     #[test]
     fn the_compact_timestamp_is_utc_and_file_name_safe() {
         let t = std::time::UNIX_EPOCH + Duration::from_secs(1_796_013_620);
