@@ -450,3 +450,36 @@ fn a_malformed_hook_is_refused_at_load_time_with_its_key_path_and_nothing_change
     );
     assert_eq!(p.fingerprint(), before, "nothing changed on the host");
 }
+
+#[test]
+fn a_shutdown_interrupts_a_running_one_off_hook_removes_its_container_and_keeps_the_old_one() {
+    let p = project(
+        "shutdown",
+        r#"        run: sleep 120
+        timeout: 5m"#,
+    );
+    let before = p.fingerprint();
+    change_db(&p);
+
+    let state = state_dir();
+    let mut run: SpindleProcess = p.spawn_run(state.path(), &[]);
+    wait_for(
+        "the one-off hook container to run",
+        Duration::from_secs(60),
+        || {
+            one_off_containers(&p)
+                .first()
+                .filter(|id| running(&p, id))
+                .cloned()
+        },
+    );
+    run.terminate(Duration::from_secs(60));
+
+    assert!(one_off_containers(&p).is_empty(), "the one-off container is removed");
+    assert_eq!(p.fingerprint(), before, "the old containers are untouched");
+    let records = evidence_records(state.path());
+    let last = records.last().unwrap_or_else(|| panic!("no evidence record"));
+    let hook = &recreate_result(&last["results"], "db")["hook"];
+    assert_eq!(hook["outcome"], "interrupted", "{last:#}");
+    assert_eq!(last["outcome"], "failed", "{last:#}");
+}
