@@ -475,10 +475,15 @@ fn a_shutdown_interrupts_a_running_one_off_hook_removes_its_container_and_keeps_
     );
     run.terminate(Duration::from_secs(60));
 
-    assert!(one_off_containers(&p).is_empty(), "the one-off container is removed");
+    assert!(
+        one_off_containers(&p).is_empty(),
+        "the one-off container is removed"
+    );
     assert_eq!(p.fingerprint(), before, "the old containers are untouched");
     let records = evidence_records(state.path());
-    let last = records.last().unwrap_or_else(|| panic!("no evidence record"));
+    let last = records
+        .last()
+        .unwrap_or_else(|| panic!("no evidence record"));
     let hook = &recreate_result(&last["results"], "db")["hook"];
     assert_eq!(hook["outcome"], "interrupted", "{last:#}");
     assert_eq!(last["outcome"], "failed", "{last:#}");

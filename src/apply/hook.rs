@@ -231,7 +231,7 @@ async fn run(
     rec
 }
 
-type Ran = Result<(End, Vec<u8>), (ApplyError, Vec<u8>)>;
+type Ran = Result<(End, Vec<u8>), (Box<ApplyError>, Vec<u8>)>;
 
 /// Resolves when the stop signal is set.
 async fn stopped(stop: &super::StopSignal) {
@@ -269,7 +269,7 @@ async fn exec(
     env: &[String],
     timeout: Duration,
 ) -> Ran {
-    let fail = |e: ApplyError| Err((e, Vec::new()));
+    let fail = |e: ApplyError| Err((Box::new(e), Vec::new()));
     let state = match ctx.engine.inspect_container(&old.id).await {
         Ok(doc) => doc.typed.state.and_then(|s| s.running).unwrap_or(false),
         Err(e) => return fail(e.into()),
@@ -301,7 +301,7 @@ async fn exec(
         tokio::select! {
             chunk = output.next() => match chunk {
                 Some(Ok(bytes)) => keep(&mut buf, &bytes),
-                Some(Err(e)) => return Err((e.into(), buf)),
+                Some(Err(e)) => return Err((Box::new(e.into()), buf)),
                 None => break None,
             },
             _ = tokio::time::sleep_until(deadline) => break Some(End::TimedOut),
@@ -344,13 +344,13 @@ async fn exec(
         return match killed {
             Ok(()) => Ok((end, buf)),
             Err(e) => Err((
-                ApplyError::Skipped(format!(
+                Box::new(ApplyError::Skipped(format!(
                     "{} and could not be killed: {e}",
                     match end {
                         End::Interrupted => "was interrupted",
                         _ => "timed out",
                     }
-                )),
+                ))),
                 buf,
             )),
         };
@@ -365,11 +365,13 @@ async fn exec(
             }
             Ok(_) => {
                 return Err((
-                    ApplyError::Skipped("its output ended but it reported no exit code".into()),
+                    Box::new(ApplyError::Skipped(
+                        "its output ended but it reported no exit code".into(),
+                    )),
                     buf,
                 ));
             }
-            Err(e) => return Err((e.into(), buf)),
+            Err(e) => return Err((Box::new(e.into()), buf)),
         }
     }
 }
@@ -396,7 +398,7 @@ async fn one_off(
     timeout: Duration,
     rec: &mut HookRecord,
 ) -> Ran {
-    let fail = |e: ApplyError| Err((e, Vec::new()));
+    let fail = |e: ApplyError| Err((Box::new(e), Vec::new()));
     let project = &ctx.desired.project;
     let name = one_off_name(project, &svc.name);
     rec.container = name.clone();
@@ -511,11 +513,11 @@ async fn one_off(
     };
     match (ran, removed) {
         (Ok(end), Ok(())) => Ok((end, output)),
-        (Err(e), _) => Err((e, output)),
+        (Err(e), _) => Err((Box::new(e), output)),
         (Ok(_), Err(e)) => Err((
-            ApplyError::Skipped(format!(
+            Box::new(ApplyError::Skipped(format!(
                 "its one-off container {name} could not be removed: {e}"
-            )),
+            ))),
             output,
         )),
     }

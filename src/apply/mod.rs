@@ -343,7 +343,7 @@ pub async fn apply(
             break;
         };
         let (outcome, error, readiness, hook) = match out {
-            Ok(ops::Done { readiness, hook }) => (Outcome::Ok, None, readiness, hook),
+            Ok(ops::Done { readiness, hook }) => (Outcome::Ok, None, readiness, hook.map(|h| *h)),
             Err(ops::Failure {
                 error,
                 rolled_back,
@@ -356,7 +356,7 @@ pub async fn apply(
                 },
                 Some(opts.redactor.text(&error.to_string())),
                 None,
-                hook,
+                hook.map(|h| *h),
             ),
         };
         if outcome == Outcome::Ok {
