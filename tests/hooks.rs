@@ -488,3 +488,55 @@ fn a_shutdown_interrupts_a_running_one_off_hook_removes_its_container_and_keeps_
     assert_eq!(hook["outcome"], "interrupted", "{last:#}");
     assert_eq!(last["outcome"], "failed", "{last:#}");
 }
+
+#[test]
+fn a_hook_runs_once_for_a_service_with_two_replicas() {
+    let p = TestProject::with_prefix(PREFIX, "replicas", "plain");
+    p.write(
+        "compose.yaml",
+        &stack(
+            r#"        exec: echo "ran in $$HOSTNAME" >> /backup/runs.txt
+        timeout: 30s"#,
+        )
+        .replace("cpus: 0.5", "cpus: 0.5\n    scale: 2"),
+    );
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "the first spindle apply");
+    let before = p.fingerprint();
+    change_db(&p);
+
+    let (out, report) = p.spindle_json(&["apply", "--format", "json"]);
+    assert_exit(&out, 0, "spindle apply of two replicas with a hook");
+    let recreates: Vec<&Value> = report["results"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter(|r| {
+                    action_verb(&r["action"]) == "recreate"
+                        && action_service(&r["action"]) == Some("db")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(recreates.len(), 2, "{report:#}");
+    // Both recreates carry the one run's record.
+    assert_eq!(recreates[0]["hook"], recreates[1]["hook"], "{report:#}");
+    assert_eq!(recreates[0]["hook"]["outcome"], "ok", "{report:#}");
+    for n in [1, 2] {
+        let name = p.container_name("db", n);
+        assert_ne!(p.ids().get(&name), before.get(&name).map(|b| &b.0));
+    }
+    let cat = p.docker(&[
+        "exec",
+        &p.container_name("db", 1),
+        "cat",
+        "/backup/runs.txt",
+    ]);
+    assert_exit(&cat, 0, "cat /backup/runs.txt");
+    assert_eq!(
+        String::from_utf8_lossy(&cat.stdout).lines().count(),
+        1,
+        "the hook ran once: {}",
+        String::from_utf8_lossy(&cat.stdout)
+    );
+}
