@@ -12,6 +12,6 @@ pub mod observe;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
-pub mod redact;
 pub mod runtime;
+pub mod redact;
 pub mod spec;
