@@ -30,6 +30,10 @@ use serde_json::Value;
 
 use crate::redact::{self, Redactor};
 
+/// The output of an attached exec, as chunks of bytes.
+pub type ExecOutput =
+    std::pin::Pin<Box<dyn Stream<Item = Result<Vec<u8>, EngineError>> + Send + 'static>>;
+
 /// The engine address used when `DOCKER_HOST` is unset or empty.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// How long an ordinary API call may take.
@@ -1044,6 +1048,100 @@ impl Engine {
             )
             .await?;
         Ok(created.name)
+    }
+
+    /// Runs a command in a running container, attached: returns the exec's ID and its output
+    /// (stdout and stderr interleaved, as chunks). The output stream is not bounded by the call
+    /// timeout; the caller bounds it. Creating and starting the exec count as two writes.
+    pub async fn exec_attached(
+        &self,
+        container: &str,
+        cmd: &[String],
+        env: &[String],
+    ) -> Result<(String, ExecOutput), EngineError> {
+        let config = bollard::models::ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(cmd.to_vec()),
+            env: Some(env.to_vec()),
+            ..Default::default()
+        };
+        let redactor = Redactor::new(
+            env.iter()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(_, v)| v.to_string()),
+        );
+        let created = self
+            .call_redacted(
+                Kind::Write,
+                "create exec",
+                container,
+                self.timeout,
+                &redactor,
+                self.docker.create_exec(container, config),
+            )
+            .await?;
+        let started = self
+            .call(
+                Kind::Write,
+                "start exec",
+                container,
+                self.timeout,
+                self.docker.start_exec(&created.id, None),
+            )
+            .await?;
+        let engine = self.clone();
+        let target = container.to_string();
+        let output: ExecOutput = match started {
+            bollard::exec::StartExecResults::Attached { output, .. } => {
+                Box::pin(output.map(move |r| match r {
+                    Ok(chunk) => Ok(chunk.into_bytes().to_vec()),
+                    Err(e) => {
+                        Err(engine.classify("read exec output", &target, e, &Redactor::default()))
+                    }
+                }))
+            }
+            bollard::exec::StartExecResults::Detached => Box::pin(futures_util::stream::empty()),
+        };
+        Ok((created.id, output))
+    }
+
+    /// An exec's state: `(running, exit code)`.
+    pub async fn inspect_exec(&self, exec_id: &str) -> Result<(bool, Option<i64>), EngineError> {
+        let r = self
+            .call(
+                Kind::Read,
+                "inspect exec",
+                exec_id,
+                self.timeout,
+                self.docker.inspect_exec(exec_id),
+            )
+            .await?;
+        Ok((r.running.unwrap_or(false), r.exit_code))
+    }
+
+    /// The last `lines` lines of a container's output (stdout and stderr).
+    pub async fn logs_tail(&self, id: &str, lines: usize) -> Result<Vec<u8>, EngineError> {
+        let options = bollard::query_parameters::LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        };
+        let stream = self.docker.logs(id, Some(options));
+        self.call(Kind::Read, "read container logs", id, self.timeout, async {
+            let chunks: Vec<_> = stream.try_collect().await?;
+            Ok(chunks
+                .into_iter()
+                .flat_map(|c| c.into_bytes().to_vec())
+                .collect())
+        })
+        .await
+    }
+
+    /// Removes a container together with its anonymous volumes (`docker rm -v`).
+    pub async fn remove_with_volumes(&self, id: &str, force: bool) -> Result<(), EngineError> {
+        self.remove_container(id, force, true).await
     }
 
     /// Pulls an image by reference, bounded by the pull timeout.

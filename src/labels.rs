@@ -36,3 +36,7 @@ pub const MANAGED_BY: &str = "io.spindle.managed-by";
 /// spindle: the normalized service definition the container was created from, as sorted JSON
 /// with secret values redacted; the planner diffs it against the desired definition.
 pub const SPEC: &str = "io.spindle.spec";
+/// spindle: marks a one-off container that runs a service's `pre-recreate` hook; the value is the
+/// service. Such containers also carry `com.docker.compose.oneoff=True` and no service label, so
+/// observe and plan never take them for service containers.
+pub const HOOK: &str = "io.spindle.hook";

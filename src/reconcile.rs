@@ -119,8 +119,18 @@ impl ProjectReconciler {
             }),
         );
         record.insert("profile".into(), json!(project.profiles));
-        let desired = DesiredState::from_project(&project, revision)
-            .map_err(|e| ReconcileError::Desired(e.to_string()))?;
+        let desired = match DesiredState::from_project(&project, revision) {
+            Ok(d) => d,
+            Err(e) => {
+                // Bad input (an invalid `x-spindle` setting, a service without image) is treated
+                // like a load error: recorded, and nothing is retried until the files change.
+                let msg = redact::scrub(&e.to_string());
+                record.insert("outcome".into(), "invalid-desired-state".into());
+                record.insert("error".into(), msg.clone().into());
+                warn!(error = %msg, "desired state is invalid; the host is left as it is");
+                return Ok(Next::AwaitChange);
+            }
+        };
         let snapshot = observe::snapshot(&self.engine, &desired).await?;
         let mut plan = plan::plan(
             &desired,

@@ -103,6 +103,7 @@ impl Project {
                             pull_policy: PullPolicy::Missing,
                             container_name: None,
                             on_dependency_change: DependentAction::Recreate,
+                            pre_recreate: None,
                             model: json!({"image": image}),
                         },
                     )

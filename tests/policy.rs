@@ -24,6 +24,7 @@ fn service(name: &str, image: &str, model: Value) -> DesiredService {
         pull_policy: PullPolicy::Missing,
         container_name: None,
         on_dependency_change: DependentAction::Recreate,
+        pre_recreate: None,
         model,
     }
 }

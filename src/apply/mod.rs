@@ -4,6 +4,7 @@
 //! (operation, target, start, duration, outcome, error) for the output and the evidence.
 
 mod gate;
+pub mod hook;
 mod ops;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,6 +50,9 @@ pub enum ApplyError {
     Skipped(String),
     #[error("{0} is being removed by someone else; spindle looks again shortly")]
     BeingRemoved(String),
+    /// A pre-recreate hook did not succeed (the text names the service and the hook).
+    #[error("{0}")]
+    Hook(String),
 }
 
 /// The text of [`ApplyError::BeingRemoved`], for callers that only see rendered results.
@@ -88,6 +92,9 @@ pub struct ActionResult {
     pub elapsed_ms: u64,
     /// What the health gate saw last (`healthy`, `running`, `exited 0`).
     pub readiness: Option<String>,
+    /// The pre-recreate hook this action ran or waited for (`x-spindle.pre-recreate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<hook::HookRecord>,
 }
 
 /// What an apply did.
@@ -229,6 +236,8 @@ pub(crate) struct Ctx<'a> {
     pub spec: SpecContext,
     pub opts: &'a Options,
     pub rec: Recorder,
+    /// Each service's pre-recreate hook runs at most once per apply.
+    pub hooks: hook::Runs,
 }
 
 /// Runs the plan. Actions start once every action they wait for succeeded; an action whose
@@ -249,6 +258,7 @@ pub async fn apply(
         spec: SpecContext::from_desired(desired, Some(model)),
         opts,
         rec: Recorder::new(opts.redactor.clone()),
+        hooks: hook::Runs::default(),
     };
     let mut results: BTreeMap<usize, ActionResult> = BTreeMap::new();
     if !plan.blockers.is_empty() {
@@ -291,6 +301,7 @@ pub async fn apply(
                     started_ms: ctx.rec.ms(Instant::now()),
                     elapsed_ms: 0,
                     readiness: None,
+                    hook: None,
                 };
                 progress.finished(&r);
                 results.insert(a.id, r);
@@ -306,6 +317,7 @@ pub async fn apply(
                     started_ms: ctx.rec.ms(Instant::now()),
                     elapsed_ms: 0,
                     readiness: None,
+                    hook: None,
                 };
                 progress.finished(&r);
                 results.insert(a.id, r);
@@ -330,9 +342,13 @@ pub async fn apply(
         let Some((a, started, out)) = running.next().await else {
             break;
         };
-        let (outcome, error, readiness) = match out {
-            Ok(ops::Done { readiness }) => (Outcome::Ok, None, readiness),
-            Err(ops::Failure { error, rolled_back }) => (
+        let (outcome, error, readiness, hook) = match out {
+            Ok(ops::Done { readiness, hook }) => (Outcome::Ok, None, readiness, hook.map(|h| *h)),
+            Err(ops::Failure {
+                error,
+                rolled_back,
+                hook,
+            }) => (
                 if rolled_back {
                     Outcome::RolledBack
                 } else {
@@ -340,6 +356,7 @@ pub async fn apply(
                 },
                 Some(opts.redactor.text(&error.to_string())),
                 None,
+                hook.map(|h| *h),
             ),
         };
         if outcome == Outcome::Ok {
@@ -353,6 +370,7 @@ pub async fn apply(
             started_ms: ctx.rec.ms(started),
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             readiness,
+            hook,
         };
         progress.finished(&r);
         results.insert(a.id, r);

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::gate::{Readiness, wait_dependencies, wait_ready};
+use super::hook::{self, HookRecord};
 use super::{ApplyError, Ctx};
 use crate::desired::typed::{DesiredService, PullPolicy};
 use crate::labels;
@@ -14,12 +15,15 @@ use crate::spec::{self, Peers};
 /// A finished action.
 pub struct Done {
     pub readiness: Option<String>,
+    /// The pre-recreate hook the action ran or waited for.
+    pub hook: Option<Box<HookRecord>>,
 }
 
 /// A failed action, and whether the previous state was put back.
 pub struct Failure {
     pub error: ApplyError,
     pub rolled_back: bool,
+    pub hook: Option<Box<HookRecord>>,
 }
 
 impl From<ApplyError> for Failure {
@@ -27,6 +31,7 @@ impl From<ApplyError> for Failure {
         Self {
             error,
             rolled_back: false,
+            hook: None,
         }
     }
 }
@@ -36,6 +41,7 @@ type Res = Result<Done, Failure>;
 fn done(readiness: Option<Readiness>) -> Res {
     Ok(Done {
         readiness: readiness.map(|r| r.word()),
+        hook: None,
     })
 }
 
@@ -193,12 +199,14 @@ async fn ensure_image(ctx: &Ctx<'_>, svc: &DesiredService, image: &str) -> Res {
             {
                 Ok(()) => Ok(Done {
                     readiness: Some("pulled".into()),
+                    hook: None,
                 }),
                 Err(e) => Ok(Done {
                     readiness: Some(format!(
                         "pull failed, using the local image: {}",
                         ctx.opts.redactor.text(&e.to_string())
                     )),
+                    hook: None,
                 }),
             }
         }
@@ -226,6 +234,7 @@ async fn ensure_image(ctx: &Ctx<'_>, svc: &DesiredService, image: &str) -> Res {
             match ctx.engine.image_id(image).await.map_err(ApplyError::from)? {
                 Some(_) => Ok(Done {
                     readiness: Some("pulled".into()),
+                    hook: None,
                 }),
                 None => Err(ApplyError::Image {
                     image: image.to_string(),
@@ -374,8 +383,39 @@ fn old_name(name: &str) -> String {
 async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &ContainerRef) -> Res {
     wait_dependencies(ctx, svc).await?;
     let name = spec::container_name(&ctx.desired.project, svc, number);
-    let tmp = next_name(&name);
     let (body, extra) = body(ctx, svc, number, Some(&old.id)).await?;
+    // 0. The pre-recreate hook (once per service per apply): when it does not succeed, nothing
+    //    has been created or stopped, and the old container keeps running as it is.
+    let hook = match &svc.pre_recreate {
+        None => None,
+        Some(h) => match hook::run_once(ctx, svc, h, old).await {
+            Ok(rec) => Some(Box::new(rec)),
+            Err(rec) => {
+                return Err(Failure {
+                    error: ApplyError::Hook(rec.failure(&svc.name)),
+                    rolled_back: false,
+                    hook: Some(Box::new(rec)),
+                });
+            }
+        },
+    };
+    // The hook's record goes with the recreate's result, whichever way it ends.
+    match swap(ctx, svc, &name, old, &body, &extra).await {
+        Ok(done) => Ok(Done { hook, ..done }),
+        Err(failure) => Err(Failure { hook, ..failure }),
+    }
+}
+
+/// Steps 1 to 4 of a recreate, with rollback.
+async fn swap(
+    ctx: &Ctx<'_>,
+    svc: &DesiredService,
+    name: &str,
+    old: &ContainerRef,
+    body: &Value,
+    extra: &[(String, Value)],
+) -> Res {
+    let tmp = next_name(name);
     // 1. The replacement is created while the old container still runs: a bad image or
     //    configuration fails here, before anything is stopped.
     let new_id = ctx
@@ -383,12 +423,12 @@ async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &Contai
         .write(
             "create container",
             &tmp,
-            ctx.engine.create_container(&tmp, &body),
+            ctx.engine.create_container(&tmp, body),
         )
         .await?;
     let mut step = Swap::Created;
     let swapped = async {
-        connect_extra(ctx, &new_id, &tmp, &extra).await?;
+        connect_extra(ctx, &new_id, &tmp, extra).await?;
         // 2. Stop the old one (its own stop signal and grace period), take its name, start the new one.
         ctx.rec
             .write("stop container", &old.name, ctx.engine.stop(&old.id, None))
@@ -398,20 +438,20 @@ async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &Contai
             .write(
                 "rename container",
                 &old.name,
-                ctx.engine.rename(&old.id, &old_name(&name)),
+                ctx.engine.rename(&old.id, &old_name(name)),
             )
             .await?;
         step = Swap::OldRenamed;
         ctx.rec
-            .write("rename container", &tmp, ctx.engine.rename(&new_id, &name))
+            .write("rename container", &tmp, ctx.engine.rename(&new_id, name))
             .await?;
         step = Swap::NewRenamed;
         ctx.rec
-            .write("start container", &name, ctx.engine.start(&new_id))
+            .write("start container", name, ctx.engine.start(&new_id))
             .await?;
         step = Swap::NewStarted;
         // 3. Health gate.
-        wait_ready(ctx, &new_id, &name, svc.has_healthcheck).await
+        wait_ready(ctx, &new_id, name, svc.has_healthcheck).await
     }
     .await;
     match swapped {
@@ -420,15 +460,16 @@ async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &Contai
             ctx.rec
                 .write(
                     "remove container",
-                    &old_name(&name),
+                    &old_name(name),
                     ctx.engine.remove(&old.id, true),
                 )
                 .await?;
             done(Some(r))
         }
         Err(error) => {
-            let restored = rollback(ctx, svc, &name, &new_id, old, step).await;
+            let restored = rollback(ctx, svc, name, &new_id, old, step).await;
             Err(Failure {
+                hook: None,
                 error: match restored {
                     Ok(()) => error,
                     Err(e) => {
@@ -526,6 +567,7 @@ async fn resume(
             let r = wait_ready(ctx, &old.id, &name, svc.has_healthcheck).await?;
             Ok(Done {
                 readiness: Some(format!("previous container restored, {}", r.word())),
+                hook: None,
             })
         }
         _ => {

@@ -48,6 +48,7 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
     // The first load names the project and the folder to watch; bad input stops here, before
     // anything on the host is touched.
     let project = desired::load(&req)?;
+    desired::typed::DesiredState::from_project(&project, None)?;
     let name = project.name.clone();
     let folder = req
         .desired_state

@@ -175,6 +175,14 @@ pub fn docker_events(
                         if ev.kind != "container" || !is_relevant_docker_action(&ev.action) {
                             continue;
                         }
+                        // One-off containers (pre-recreate hooks, `compose run`) are not the project's state.
+                        if ev
+                            .attributes
+                            .get(crate::labels::ONEOFF)
+                            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                        {
+                            continue;
+                        }
                         let container = ev
                             .attributes
                             .get("name")

@@ -14,6 +14,7 @@ pub mod dotenv;
 pub mod emit;
 pub mod folder;
 pub mod hash;
+pub mod hook;
 pub mod interpolate;
 pub mod load;
 pub mod merge;

@@ -40,6 +40,8 @@ pub struct DesiredService {
     pub container_name: Option<String>,
     /// What to do when a dependency declared with `restart: true` is recreated.
     pub on_dependency_change: DependentAction,
+    /// `x-spindle.pre-recreate`: what runs before the service's container is recreated.
+    pub pre_recreate: Option<super::hook::PreRecreate>,
     /// The normalized compose definition (as `spindle config --format json` prints it).
     pub model: Tree,
 }
@@ -101,7 +103,16 @@ pub struct DesiredVolume {
 pub enum TypedError {
     #[error("services.{service}: {message}")]
     Service { service: String, message: String },
+    #[error("services.{service}.x-spindle.{source}")]
+    Extension {
+        service: String,
+        #[source]
+        source: super::hook::HookError,
+    },
 }
+
+/// The keys of a service's `x-spindle` extension.
+pub const EXTENSION_KEYS: &[&str] = &["on-dependency-change", "pre-recreate"];
 
 impl DesiredState {
     /// Builds the typed view of a loaded project.
@@ -109,10 +120,15 @@ impl DesiredState {
         let empty = Map::new();
         let section = |k: &str| p.model.get(k).and_then(Tree::as_object).unwrap_or(&empty);
         let mut services = BTreeMap::new();
+        let declared = |k: &str| section("volumes").contains_key(k);
+        let hook_cx = super::hook::HookContext {
+            volume_declared: &declared,
+            working_dir: &p.working_dir,
+        };
         for (name, s) in section("services") {
             services.insert(
                 name.clone(),
-                service(name, s, &p.service_hashes, p.extensions.get(name))?,
+                service(name, s, &p.service_hashes, p.extensions.get(name), &hook_cx)?,
             );
         }
         let resource = |k: &str| -> BTreeMap<String, (String, bool, Tree)> {
@@ -206,6 +222,7 @@ fn service(
     s: &Tree,
     hashes: &BTreeMap<String, String>,
     ext: Option<&Tree>,
+    hook_cx: &super::hook::HookContext<'_>,
 ) -> Result<DesiredService, TypedError> {
     let err = |message: &str| TypedError::Service {
         service: name.to_string(),
@@ -273,6 +290,25 @@ fn service(
             ));
         }
     };
+    if let Some(x) = ext {
+        let Some(m) = x.as_object() else {
+            return Err(err("x-spindle must be a mapping"));
+        };
+        if let Some(k) = m.keys().find(|k| !EXTENSION_KEYS.contains(&k.as_str())) {
+            return Err(err(&format!(
+                "x-spindle.{k} is not a spindle setting; known are {}",
+                EXTENSION_KEYS.join(", ")
+            )));
+        }
+    }
+    let pre_recreate = ext
+        .and_then(|x| x.get("pre-recreate"))
+        .map(|h| super::hook::parse(h, hook_cx))
+        .transpose()
+        .map_err(|source| TypedError::Extension {
+            service: name.to_string(),
+            source,
+        })?;
     Ok(DesiredService {
         name: name.to_string(),
         image,
@@ -286,6 +322,7 @@ fn service(
             .and_then(Tree::as_str)
             .map(str::to_string),
         on_dependency_change,
+        pre_recreate,
         model: s.clone(),
     })
 }

@@ -29,6 +29,7 @@ fn svc(name: &str, deps: &[(&str, bool)]) -> DesiredService {
         pull_policy: PullPolicy::Missing,
         container_name: None,
         on_dependency_change: DependentAction::Recreate,
+        pre_recreate: None,
         model: json!({"image": format!("img/{name}:1"), "environment": {"A": "1"}, "networks": {"default": null}}),
     }
 }
