@@ -12,6 +12,7 @@ pub mod observe;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
-pub mod runtime;
 pub mod redact;
+pub mod runtime;
 pub mod spec;
+pub mod verify;
