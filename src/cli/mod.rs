@@ -11,6 +11,7 @@ use spindle::redact::{self, Redactor};
 mod converge;
 mod evidence;
 mod run;
+mod verify;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,6 +64,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Verify, list and show the evidence log of reconciles.
     Evidence(evidence::EvidenceCmd),
+    /// Check repo truth, host input, running containers and app readback; JSON report (exit 0: all pass, 1: not).
+    Verify(verify::VerifyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -144,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => converge::apply_cmd(&cli.global, &args),
         Command::Run(args) => run::run_cmd(&cli.global, &args),
         Command::Evidence(cmd) => evidence::run(&cmd),
+        Command::Verify(args) => verify::verify_cmd(&cli.global, &args),
     }
 }
 
