@@ -339,9 +339,16 @@ mod tests {
             .collect()
     }
 
+    /// What, the containers observed, the findings expected.
+    type Row = (
+        &'static str,
+        Vec<ObservedContainer>,
+        Vec<(Kind, &'static str)>,
+    );
+
     #[test]
     fn the_containers_table() {
-        let rows: Vec<(&str, Vec<ObservedContainer>, Vec<(Kind, &str)>)> = vec![
+        let rows: Vec<Row> = vec![
             (
                 "in sync",
                 vec![container("web", 1, GOOD_ENV, GOOD_LABELS)],

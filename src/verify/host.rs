@@ -214,9 +214,17 @@ mod tests {
 
     const EXAMPLE: &str = "HOST=db\nDB_PASSWORD=\nCOMPOSE_PROFILES=\n";
 
+    /// What, the env files, the git view, the findings expected.
+    type Row = (
+        &'static str,
+        Vec<EnvText>,
+        GitView,
+        Vec<(Kind, &'static str)>,
+    );
+
     #[test]
     fn the_host_input_table() {
-        let rows: Vec<(&str, Vec<EnvText>, GitView, Vec<(Kind, &str)>)> = vec![
+        let rows: Vec<Row> = vec![
             (
                 "all set and committed",
                 env("HOST=db\nDB_PASSWORD=s3cret-value\nCOMPOSE_PROFILES=x\n"),

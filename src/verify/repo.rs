@@ -187,9 +187,16 @@ mod tests {
 
     const COMPOSE: &str = "services:\n  web:\n    image: app:${TAG:-1}\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD:?set it}\n      HOST: $HOST\n      PASS_THROUGH:\n      LIST_FORM: x\n    command: [\"echo\", \"$$NOT_A_VAR\"]\n";
 
+    /// What, the `.env.example`, the findings expected.
+    type Row = (
+        &'static str,
+        Option<&'static str>,
+        &'static [(Kind, &'static str)],
+    );
+
     #[test]
     fn the_repo_truth_table() {
-        let rows: &[(&str, Option<&str>, &[(Kind, &str)])] = &[
+        let rows: &[Row] = &[
             (
                 "every variable declared and used",
                 Some("TAG=1\nDB_PASSWORD=\nHOST=db\nPASS_THROUGH=\n"),
