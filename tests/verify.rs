@@ -438,6 +438,19 @@ fn a_desired_state_that_does_not_load_exits_1_with_an_error_and_no_report() {
         "{err}"
     );
 
+    p.write(
+        "spindle.yaml",
+        "probes:\n  - name: gw\n    tcp: {host: 127.0.0.1, port: 1}\n  - name: gw\n    tcp: {host: 127.0.0.1, port: 2}\n",
+    );
+    let out = p.spindle(&["verify"]);
+    assert_exit(&out, 1, "spindle verify");
+    assert!(out.stdout.is_empty(), "{}", common::describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("probes: the name \"gw\" is used twice"),
+        "{err}"
+    );
+
     std::fs::remove_file(p.path("spindle.yaml")).expect("remove spindle.yaml");
     p.write("compose.yaml", "services:\n  app: [\n");
     let out = p.spindle(&["verify"]);
