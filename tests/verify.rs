@@ -212,6 +212,16 @@ fn a_converged_committed_stack_with_passing_probes_verifies_clean() {
     assert_eq!(from_file["status"], "pass");
     assert_eq!(findings(&from_file), findings(&report));
     assert_no_secret(&out, &[&password], &written);
+
+    // A stopped container contradicts the desired state.
+    let app = p.container_name("app", 1);
+    assert_exit(&p.docker(&["kill", &app]), 0, "docker kill");
+    let (out, report) = verify(&p, &[]);
+    assert_exit(&out, 1, "spindle verify");
+    let stopped = finding(&report, "services.app");
+    assert_eq!(stopped["kind"], "contradicted");
+    assert_eq!(stopped["expected"], "running");
+    assert_eq!(findings(&report).len(), 1, "{report:#}");
 }
 
 #[test]
@@ -255,6 +265,23 @@ fn every_kind_of_finding_in_every_layer_is_reported_and_no_secret_is_shown() {
         "      com.example.role: app\n",
         "      com.example.role: worker\n  other:\n    image: spindle-test/busybox:1\n    command: [\"/usr/local/bin/idle\"]\n    init: true\n",
     );
+    // A container of the project that no service of the desired state names.
+    let ghost = p.container_name("ghost", 1);
+    let project_label = format!("com.docker.compose.project={}", p.name());
+    let out = p.docker(&[
+        "create",
+        "--name",
+        &ghost,
+        "--label",
+        &project_label,
+        "--label",
+        "com.docker.compose.service=ghost",
+        "--label",
+        "com.docker.compose.container-number=1",
+        "spindle-test/busybox:1",
+        "/usr/local/bin/idle",
+    ]);
+    assert_exit(&out, 0, "docker create");
     // Compose's discovery adds the override file; it is not committed.
     p.write(
         "compose.override.yaml",
@@ -276,6 +303,7 @@ fn every_kind_of_finding_in_every_layer_is_reported_and_no_secret_is_shown() {
         ("host_input", "contradicted", "compose.override.yaml"),
         ("host_input", "exposed", ".env"),
         ("containers", "missing", "services.other"),
+        ("containers", "stale", "services.ghost"),
         ("containers", "missing", "services.app.environment.EXTRA"),
         (
             "containers",
@@ -340,6 +368,7 @@ fn every_kind_of_finding_in_every_layer_is_reported_and_no_secret_is_shown() {
     );
     assert_eq!(finding(&report, "probes.status")["class"], "http_status");
     assert_eq!(finding(&report, ".env:LOCAL_ONLY")["status"], "warn");
+    assert_eq!(finding(&report, "services.ghost")["container"], ghost);
     assert!(
         finding(&report, "compose.yaml")["expected"]
             .as_str()
