@@ -15,3 +15,4 @@ pub mod reconcile;
 pub mod redact;
 pub mod runtime;
 pub mod spec;
+pub mod verify;

@@ -12,6 +12,7 @@ mod converge;
 mod evidence;
 mod inventory;
 mod run;
+mod verify;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -66,6 +67,8 @@ pub enum Command {
     Evidence(evidence::EvidenceCmd),
     /// List the images desired against the images running, and whether each reference is pinned.
     Inventory(inventory::InventoryArgs),
+    /// Check repo truth, host input, running containers and app readback; JSON report (exit 0: all pass, 1: not).
+    Verify(verify::VerifyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -148,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run_cmd(&cli.global, &args),
         Command::Evidence(cmd) => evidence::run(&cmd),
         Command::Inventory(args) => inventory::inventory_cmd(&cli.global, &args),
+        Command::Verify(args) => verify::verify_cmd(&cli.global, &args),
     }
 }
 

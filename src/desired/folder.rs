@@ -48,6 +48,9 @@ pub struct Manifest {
     /// Image, network, port and `.env.example` policies (see docs/policies.md).
     #[serde(default)]
     pub policies: crate::policy::PolicyConfig,
+    /// Probes of the application itself, for `spindle verify` (see docs/probes.md).
+    #[serde(default)]
+    pub probes: Vec<crate::health::ProbeSpec>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -101,6 +104,11 @@ pub struct Project {
     pub warnings: Vec<String>,
     /// Values of secret-like variables; output passes through a [`redact::Redactor`] built from them.
     pub secret_values: Vec<String>,
+    /// The probes `spindle.yaml` declares (none without one).
+    pub probes: Vec<crate::health::ProbeSpec>,
+    /// Compose files of `spindle.yaml` profiles that are not active, for checks over every file
+    /// of the folder (`spindle verify`); they are not loaded.
+    pub inactive_files: Vec<PathBuf>,
 }
 
 /// Resolves the request into inputs and loads the project.
@@ -121,8 +129,18 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         Some(p) if p.is_file() => Some(read_manifest(p)?),
         Some(_) | None => None,
     };
-    if let Some(m) = &manifest {
+    if let (Some(m), Some(path)) = (&manifest, &manifest_path) {
         redact::add_secret_words(m.secret_words.iter().cloned());
+        let mut names = std::collections::BTreeSet::new();
+        if let Some(dup) = m.probes.iter().find(|p| !names.insert(p.name.as_str())) {
+            return Err(DesiredError::Folder {
+                file: path.clone(),
+                message: format!(
+                    "probes: the name {:?} is used twice; give each probe its own name",
+                    dup.name
+                ),
+            });
+        }
     }
 
     // Env files are found from here; the project directory proper is settled once the files are known.
@@ -223,6 +241,18 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
             }
         }
     }
+    let mut inactive_files: Vec<PathBuf> = Vec::new();
+    if let Some(m) = &manifest {
+        for (name, prof) in &m.profiles {
+            if !profiles.contains(name) {
+                for f in prof.compose_files.iter().map(|f| env_dir.join(f)) {
+                    if !files.contains(&f) && !inactive_files.contains(&f) {
+                        inactive_files.push(f);
+                    }
+                }
+            }
+        }
+    }
     // Like Compose: the named directory, else the folder of the first compose file.
     let working_dir = match (&req.project_directory, &folder, files.first()) {
         (Some(d), _, _) => abs(d),
@@ -270,6 +300,11 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         profiles,
         model,
         service_hashes,
+        probes: manifest
+            .as_ref()
+            .map(|m| m.probes.clone())
+            .unwrap_or_default(),
+        inactive_files,
         policies: manifest.map(|m| m.policies).unwrap_or_default(),
         env_example,
         extensions,

@@ -239,42 +239,46 @@ struct Braced {
     rest: Option<(usize, usize)>,
 }
 
-/// Expands the braced template whose `$` is at `dollar`.
-fn braced(
-    s: &str,
+/// The parts of a braced template: `${name}` or `${name<op>arg}`, and where scanning resumes.
+struct BracedParts<'a> {
+    name: &'a str,
+    /// The operator and its operand, when there is one.
+    op: Option<(Op, &'a str)>,
+    /// Where scanning resumes.
+    next: usize,
+    /// The text after the operand's closing brace, to be scanned next, if any.
+    rest: Option<(usize, usize)>,
+}
+
+/// Reads the braced template whose `$` is at `dollar`, without expanding it.
+fn parse_braced<'a>(
+    s: &'a str,
     dollar: usize,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    depth: usize,
     lines: &mut Option<LineCache>,
-) -> Result<Braced, BracedError> {
+) -> Result<BracedParts<'a>, &'static str> {
     let name_start = dollar + 2;
     match s.get(name_start..).and_then(|t| t.chars().next()) {
         Some(c) if is_name_start(c) => {}
-        Some('}') => return Err(BracedError::Invalid("empty variable name in ${}")),
-        None => return Err(BracedError::Invalid("${ is not closed")),
-        Some(_) => {
-            return Err(BracedError::Invalid(
-                "${ must be followed by a variable name",
-            ));
-        }
+        Some('}') => return Err("empty variable name in ${}"),
+        None => return Err("${ is not closed"),
+        Some(_) => return Err("${ must be followed by a variable name"),
     }
     let end = name_end(s, name_start);
     let name = s.get(name_start..end).unwrap_or("");
     if s.as_bytes().get(end) == Some(&b'}') {
-        return Ok(Braced {
-            value: lookup(name).unwrap_or_default(),
+        return Ok(BracedParts {
+            name,
+            op: None,
             next: end + 1,
             rest: None,
         });
     }
     let Some((op, op_len)) = read_op(s, end) else {
-        return Err(BracedError::Invalid(
-            "a variable name in ${...} must be followed by } or one of :- - :+ + :? ?",
-        ));
+        return Err("a variable name in ${...} must be followed by } or one of :- - :+ + :? ?");
     };
     let arg_start = end + op_len;
     let Some(match_end) = LineCache::last_close(lines, s, arg_start) else {
-        return Err(BracedError::Invalid("${ is not closed on its line"));
+        return Err("${ is not closed on its line");
     };
     let sub = s.get(dollar..=match_end).unwrap_or("");
     let (arg_end, rest) = match balancing_brace(sub.as_bytes()) {
@@ -284,12 +288,147 @@ fn braced(
         _ => (match_end, None),
     };
     let arg = s.get(arg_start..arg_end).unwrap_or("");
-    let value = apply(op, name, arg, lookup, depth + 1).map_err(BracedError::Other)?;
     let next = match rest {
         Some((start, _)) => start,
         None => match_end + 1,
     };
-    Ok(Braced { value, next, rest })
+    Ok(BracedParts {
+        name,
+        op: Some((op, arg)),
+        next,
+        rest,
+    })
+}
+
+/// Expands the braced template whose `$` is at `dollar`.
+fn braced(
+    s: &str,
+    dollar: usize,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    depth: usize,
+    lines: &mut Option<LineCache>,
+) -> Result<Braced, BracedError> {
+    let parts = parse_braced(s, dollar, lines).map_err(BracedError::Invalid)?;
+    let value = match parts.op {
+        None => lookup(parts.name).unwrap_or_default(),
+        Some((op, arg)) => {
+            apply(op, parts.name, arg, lookup, depth + 1).map_err(BracedError::Other)?
+        }
+    };
+    Ok(Braced {
+        value,
+        next: parts.next,
+        rest: parts.rest,
+    })
+}
+
+/// A variable a template reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    pub name: String,
+    /// True when the template has no default for it: `$A`, `${A}`, `${A:?msg}`, `${A?msg}`.
+    /// False for `${A:-x}`, `${A-x}`, `${A:+x}`, `${A+x}`, and for every variable inside an
+    /// operand (it is read only in some cases).
+    pub required: bool,
+}
+
+/// The variables a template reads, without expanding it: the template's own in order, then
+/// those inside operands (the same grammar as [`interpolate_str`]; `$$` is not a reference).
+pub fn references(input: &str) -> Result<Vec<Reference>, InterpolateError> {
+    let mut out = Vec::new();
+    scan(input, false, 0, &mut out)?;
+    Ok(out)
+}
+
+fn scan(
+    s: &str,
+    optional: bool,
+    depth: usize,
+    out: &mut Vec<Reference>,
+) -> Result<(), InterpolateError> {
+    if depth > MAX_NESTING {
+        return Err(invalid(s, "templates are nested too deeply"));
+    }
+    let mut lines = None;
+    let mut push = |name: &str, required: bool| {
+        out.push(Reference {
+            name: name.to_string(),
+            required,
+        })
+    };
+    let mut nested = Vec::new();
+    let mut i = 0;
+    while let Some(off) = s.get(i..).and_then(|t| t.find('$')) {
+        let dollar = i + off;
+        match s.get(dollar + 1..).and_then(|t| t.chars().next()) {
+            Some('$') => i = dollar + 2,
+            Some(c) if is_name_start(c) => {
+                let end = name_end(s, dollar + 1);
+                push(s.get(dollar + 1..end).unwrap_or(""), !optional);
+                i = end;
+            }
+            Some('{') => {
+                let parts = match parse_braced(s, dollar, &mut lines) {
+                    Ok(p) => p,
+                    // An operand is expanded only in some cases, and Compose accepts a bad
+                    // template there until it is; what could be read before it stands.
+                    Err(_) if depth > 0 => break,
+                    Err(reason) => return Err(invalid(s, reason)),
+                };
+                match parts.op {
+                    None => push(parts.name, !optional),
+                    Some((op, arg)) => {
+                        let required =
+                            !optional && matches!(op, Op::Required | Op::RequiredNonEmpty);
+                        push(parts.name, required);
+                        nested.push(arg);
+                    }
+                }
+                i = parts.next;
+            }
+            _ => i = dollar + 1,
+        }
+    }
+    for arg in nested {
+        scan(arg, true, depth + 1, out)?;
+    }
+    Ok(())
+}
+
+/// Every variable the string values (never keys) of a compose document read, with the key path
+/// of the value.
+pub fn tree_references(tree: &Tree) -> Result<Vec<(KeyPath, Reference)>, InterpolateError> {
+    let mut out = Vec::new();
+    collect(tree, &KeyPath::root(), &mut out)?;
+    Ok(out)
+}
+
+fn collect(
+    node: &Tree,
+    path: &KeyPath,
+    out: &mut Vec<(KeyPath, Reference)>,
+) -> Result<(), InterpolateError> {
+    match node {
+        Tree::String(s) => {
+            let refs = references(s).map_err(|e| InterpolateError::At {
+                path: path.clone(),
+                source: Box::new(e),
+            })?;
+            out.extend(refs.into_iter().map(|r| (path.clone(), r)));
+        }
+        Tree::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                collect(item, &path.index(i), out)?;
+            }
+        }
+        Tree::Object(map) => {
+            for (k, v) in map {
+                collect(v, &path.key(k.as_str()), out)?;
+            }
+        }
+        Tree::Null | Tree::Bool(_) | Tree::Number(_) => {}
+    }
+    Ok(())
 }
 
 fn apply(
@@ -955,5 +1094,90 @@ mod tests {
         let mut t = json!({"services": {"w": {"ports": {"x": {"target": "80"}}}}});
         interpolate_tree(&mut t, &env).unwrap();
         assert_eq!(t["services"]["w"]["ports"]["x"]["target"], json!("80"));
+    }
+
+    fn refs(input: &str) -> Vec<(String, bool)> {
+        references(input)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.name, r.required))
+            .collect()
+    }
+
+    #[test]
+    fn references_tell_variables_without_a_default_from_those_with_one() {
+        let own = |v: &[(&str, bool)]| -> Vec<(String, bool)> {
+            v.iter().map(|(n, r)| (n.to_string(), *r)).collect()
+        };
+        let rows: &[(&str, &[(&str, bool)])] = &[
+            ("plain", &[]),
+            ("$$A and $${B}", &[]),
+            ("$A", &[("A", true)]),
+            ("${A}", &[("A", true)]),
+            ("x${A}y$B", &[("A", true), ("B", true)]),
+            ("${A:-d}", &[("A", false)]),
+            ("${A-d}", &[("A", false)]),
+            ("${A:+alt}", &[("A", false)]),
+            ("${A+alt}", &[("A", false)]),
+            ("${A:?msg}", &[("A", true)]),
+            ("${A?msg}", &[("A", true)]),
+            ("${A:-${B}}", &[("A", false), ("B", false)]),
+            ("${A:-$B}-$C", &[("A", false), ("C", true), ("B", false)]),
+            (
+                "redis://:${P:?unset}@h:${PORT:-6379}/0",
+                &[("P", true), ("PORT", false)],
+            ),
+            ("${A:?need ${B}}", &[("A", true), ("B", false)]),
+            ("$1 $ x", &[]),
+        ];
+        for (input, want) in rows {
+            assert_eq!(refs(input), own(want), "{input}");
+        }
+    }
+
+    #[test]
+    fn references_refuse_an_invalid_template_like_interpolation() {
+        assert!(references("${}").is_err());
+        assert!(references("${A").is_err());
+        assert!(references("${A!x}").is_err());
+        // Inside an operand (expanded only in some cases) it is not an error, as in Compose.
+        assert_eq!(
+            refs("${A:-$B ${}}"),
+            vec![("A".into(), false), ("B".into(), false)]
+        );
+    }
+
+    #[test]
+    fn tree_references_walk_values_but_not_keys() {
+        let tree = json!({"services": {"web": {"image": "x:${TAG:-1}", "environment": {"$KEY": "${V}"},
+                          "command": ["a", "$C"]}}});
+        let found: Vec<(String, String, bool)> = tree_references(&tree)
+            .unwrap()
+            .into_iter()
+            .map(|(p, r)| (p.to_string(), r.name, r.required))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("services.web.image".into(), "TAG".into(), false),
+                ("services.web.environment.$KEY".into(), "V".into(), true),
+                ("services.web.command[1]".into(), "C".into(), true),
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        /// Every variable interpolation looks up is one `references` reports.
+        #[test]
+        fn references_cover_every_lookup(input in "[a-zA-Z_${}:?+\\-]{0,24}") {
+            let seen = std::cell::RefCell::new(Vec::new());
+            let lookup = |n: &str| { seen.borrow_mut().push(n.to_string()); None };
+            if interpolate_str(&input, &lookup).is_ok() {
+                let names: Vec<String> = references(&input).unwrap().into_iter().map(|r| r.name).collect();
+                for n in seen.borrow().iter() {
+                    proptest::prop_assert!(names.contains(n), "{input}: {n} not in {names:?}");
+                }
+            }
+        }
     }
 }

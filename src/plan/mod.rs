@@ -799,7 +799,7 @@ fn container_ref(c: &ObservedContainer) -> ContainerRef {
 /// A one-shot container that finished successfully and is not meant to restart: its service is
 /// what another service waits for with `condition: service_completed_successfully` (a
 /// migration, a configurator). Any other stopped container is started again.
-fn completed(desired: &DesiredState, svc: &DesiredService, c: &ObservedContainer) -> bool {
+pub fn completed(desired: &DesiredState, svc: &DesiredService, c: &ObservedContainer) -> bool {
     let one_shot = desired.services.values().any(|s| {
         s.depends_on.iter().any(|d| {
             d.service == svc.name && d.condition == Condition::ServiceCompletedSuccessfully
