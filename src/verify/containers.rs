@@ -266,6 +266,7 @@ mod tests {
             pull_policy: PullPolicy::Missing,
             container_name: None,
             on_dependency_change: DependentAction::Recreate,
+            pre_recreate: None,
             model,
         }
     }
