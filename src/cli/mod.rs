@@ -10,6 +10,7 @@ use spindle::redact::{self, Redactor};
 
 mod converge;
 mod evidence;
+mod profile;
 mod run;
 
 #[derive(Parser, Debug)]
@@ -63,6 +64,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Verify, list and show the evidence log of reconciles.
     Evidence(evidence::EvidenceCmd),
+    /// Show the profile switcher's pin, or pin / unpin a profile (see docs/profiles.md).
+    Profile(profile::ProfileArgs),
 }
 
 #[derive(Args, Debug)]
@@ -144,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => converge::apply_cmd(&cli.global, &args),
         Command::Run(args) => run::run_cmd(&cli.global, &args),
         Command::Evidence(cmd) => evidence::run(&cmd),
+        Command::Profile(args) => profile::run(&cli.global, &args),
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Manifest {
     /// Image, network, port and `.env.example` policies (see docs/policies.md).
     #[serde(default)]
     pub policies: crate::policy::PolicyConfig,
+    /// Automatic switching to a profile under CPU load (see docs/profiles.md).
+    #[serde(default)]
+    pub switching: Option<crate::profile::SwitchingConfig>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -121,6 +124,9 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         Some(p) if p.is_file() => Some(read_manifest(p)?),
         Some(_) | None => None,
     };
+    if let (Some(m), Some(p)) = (&manifest, &manifest_path) {
+        switching(m, p)?;
+    }
     if let Some(m) = &manifest {
         redact::add_secret_words(m.secret_words.iter().cloned());
     }
@@ -276,6 +282,31 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         warnings,
         secret_values,
     })
+}
+
+/// The manifest of a desired-state folder, if it has one.
+pub fn read_manifest_in(folder: &Path) -> Result<Option<Manifest>, DesiredError> {
+    let path = folder.join(MANIFEST);
+    if path.is_file() {
+        read_manifest(&path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The checked `switching:` block of a manifest read from `path`, if it has one.
+pub fn switching(
+    m: &Manifest,
+    path: &Path,
+) -> Result<Option<crate::profile::Switching>, DesiredError> {
+    m.switching
+        .as_ref()
+        .map(|s| s.validate(&m.profiles))
+        .transpose()
+        .map_err(|e| DesiredError::Folder {
+            file: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest, DesiredError> {
