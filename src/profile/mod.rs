@@ -488,3 +488,6 @@ mod tests {
         assert_eq!(switch.state()["switches"], 2);
     }
 }
+
+#[cfg(test)]
+mod sample_tests;
