@@ -114,8 +114,8 @@ pub fn run(g: &Global, args: &ProfileArgs) -> anyhow::Result<ExitCode> {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
                 Format::Text => {
                     println!(
-                        "switching: {:?} to {} (declared: default, {})",
-                        cfg.mode,
+                        "switching: {} to {} (declared: default, {})",
+                        doc["mode"].as_str().unwrap_or_default(),
                         cfg.profile,
                         cfg.declared.join(", ")
                     );
@@ -144,7 +144,7 @@ pub fn run(g: &Global, args: &ProfileArgs) -> anyhow::Result<ExitCode> {
                 a.name,
                 match pin {
                     profile::Pin::Default => "the base files only".to_string(),
-                    _ => format!("its files on top of the base"),
+                    _ => "its files on top of the base".to_string(),
                 },
                 humantime::format_duration(cfg.sample_every)
             );
