@@ -96,6 +96,14 @@ impl Machine {
         }
     }
 
+    /// A machine that starts pinned (a pin persisted before a restart); not counted as a switch.
+    pub fn with_pin(cfg: Switching, pin: Pin) -> Self {
+        Self {
+            pin,
+            ..Self::new(cfg)
+        }
+    }
+
     pub fn config(&self) -> &Switching {
         &self.cfg
     }

@@ -164,15 +164,14 @@ impl ProfileSwitch {
     /// A switcher for `cfg` with readings from a source called `source`; the pin is read from
     /// `<state_dir>/profile.json` (a pin that names no declared profile is ignored, with a warning).
     pub fn new(cfg: Switching, source: &'static str, state_dir: &Path) -> Self {
-        let mut machine = Machine::new(cfg);
-        let now = Instant::now();
-        match read_pin(state_dir).and_then(|p| parse_pin(p.as_deref(), &machine.config().declared))
-        {
-            Ok(pin) => {
-                machine.set_pin(pin, now);
+        let pin = match read_pin(state_dir).and_then(|p| parse_pin(p.as_deref(), &cfg.declared)) {
+            Ok(pin) => pin,
+            Err(e) => {
+                tracing::warn!(error = %e, "the pin is ignored");
+                Pin::Unpinned
             }
-            Err(e) => tracing::warn!(error = %e, "the pin is ignored"),
-        }
+        };
+        let machine = Machine::with_pin(cfg, pin);
         Self {
             inner: Mutex::new(Inner {
                 machine,
@@ -467,6 +466,11 @@ mod tests {
         // A new switcher (a restart) starts pinned.
         let again = ProfileSwitch::new(cfg(), "synthetic", dir.path());
         assert_eq!(again.active().as_deref(), Some("low-cpu"));
+        assert_eq!(
+            again.state()["switches"],
+            0,
+            "starting pinned is not a switch"
+        );
         // Pinning through the control writes the file.
         assert!(
             switch

@@ -269,7 +269,8 @@ mod tests {
 
     #[test]
     fn the_busy_share_comes_from_deltas() {
-        let cases: &[((u64, u64), (u64, u64), Option<u32>)] = &[
+        type Case = ((u64, u64), (u64, u64), Option<u32>);
+        let cases: &[Case] = &[
             ((0, 0), (50, 100), Some(500)),
             ((10, 100), (10, 200), Some(0)),
             ((10, 100), (110, 200), Some(1000)),
