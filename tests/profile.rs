@@ -296,3 +296,39 @@ fn a_pin_set_with_the_cli_while_run_runs_switches_the_profile_and_unpin_switches
     let (trigger, _) = wait_profile_record(state.path(), "unpin");
     assert_eq!(trigger["from"], "low-cpu", "{trigger}");
 }
+
+#[test]
+fn a_bad_switching_block_stops_run_before_it_touches_the_host() {
+    let p = TestProject::with_prefix(PREFIX, "bad_block", "profile");
+    switching(
+        &p,
+        "  profile: low-cpu\n  enter: {above: 80, for: 2m}\n  leave: {below: 40, for: 1m}\n",
+    );
+    let state = state_dir();
+    let state_arg = state.path().to_string_lossy().into_owned();
+    let out = p.spindle(&["run", "--state-dir", &state_arg]);
+    assert_exit(&out, 1, "spindle run with leave.for shorter than enter.for");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spindle.yaml") && err.contains("switching.leave.for"),
+        "{err}"
+    );
+    assert!(p.containers().is_empty(), "nothing was created");
+
+    switching(
+        &p,
+        "  profile: turbo\n  enter: {above: 80, for: 2m}\n  leave: {below: 40, for: 10m}\n",
+    );
+    let out = p.spindle(&["profile", "pin", "low-cpu", "--state-dir", &state_arg]);
+    assert_exit(
+        &out,
+        1,
+        "spindle profile pin with an undeclared switching.profile",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("switching.profile") && err.contains("low-cpu"),
+        "{err}"
+    );
+    assert!(!state.path().join("profile.json").exists());
+}
