@@ -11,6 +11,7 @@ pub mod lock;
 pub mod observe;
 pub mod plan;
 pub mod policy;
+pub mod profile;
 pub mod reconcile;
 pub mod redact;
 pub mod runtime;

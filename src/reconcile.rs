@@ -68,6 +68,8 @@ pub struct ProjectReconciler {
     degraded: BTreeMap<String, String>,
     count: u64,
     stop: apply::StopSignal,
+    /// The profile switcher: its active profile is added to the requested ones on every reconcile.
+    profile: Option<std::sync::Arc<dyn crate::runtime::ProfileControl>>,
 }
 
 impl ProjectReconciler {
@@ -88,7 +90,17 @@ impl ProjectReconciler {
             degraded: BTreeMap::new(),
             count: 0,
             stop,
+            profile: None,
         }
+    }
+
+    /// Loads the switcher's active profile on top of the requested ones (see docs/profiles.md).
+    pub fn with_profile(
+        mut self,
+        profile: Option<std::sync::Arc<dyn crate::runtime::ProfileControl>>,
+    ) -> Self {
+        self.profile = profile;
+        self
     }
 
     async fn run_once(
@@ -97,7 +109,26 @@ impl ProjectReconciler {
         record: &mut Map<String, Value>,
     ) -> Result<Next, ReconcileError> {
         // Level-triggered: the whole desired state and the whole host, every time.
-        let project = match desired::load(&self.request) {
+        let mut request = self.request.clone();
+        if let Some(control) = &self.profile {
+            let active = control.active();
+            record.insert("active_profile".into(), json!(active));
+            if let Some(p) = active.filter(|p| !request.profiles.contains(p)) {
+                // Adding a profile must not drop the ones COMPOSE_PROFILES asks for.
+                if request.profiles.is_empty()
+                    && let Some(env) = request.shell_env.get("COMPOSE_PROFILES")
+                {
+                    request.profiles = env
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                }
+                request.profiles.push(p);
+            }
+        }
+        let project = match desired::load(&request) {
             Ok(p) => p,
             Err(e) => {
                 let msg = redact::scrub(&e.to_string());

@@ -2,7 +2,7 @@
 # check-sample.sh - prove the sample stack runs: `up -d --wait` it with Compose v5 under a throw-away
 # project name, check the gateway answers on its published port, then `down -v`.
 # Run infra/scripts/setup.sh first. Usage: infra/scripts/check-sample.sh [--profile low-cpu]
-# (the low-cpu profile's 30 s health intervals make its check take about two minutes).
+# (the low-cpu profile only caps CPU and memory, so its services start more slowly).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=infra/scripts/env.sh

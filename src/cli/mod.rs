@@ -11,6 +11,7 @@ use spindle::redact::{self, Redactor};
 mod converge;
 mod evidence;
 mod inventory;
+mod profile;
 mod run;
 mod verify;
 
@@ -69,6 +70,8 @@ pub enum Command {
     Inventory(inventory::InventoryArgs),
     /// Check repo truth, host input, running containers and app readback; JSON report (exit 0: all pass, 1: not).
     Verify(verify::VerifyArgs),
+    /// Show the profile switcher's pin, or pin / unpin a profile (see docs/profiles.md).
+    Profile(profile::ProfileArgs),
 }
 
 #[derive(Args, Debug)]
@@ -152,6 +155,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Evidence(cmd) => evidence::run(&cmd),
         Command::Inventory(args) => inventory::inventory_cmd(&cli.global, &args),
         Command::Verify(args) => verify::verify_cmd(&cli.global, &args),
+        Command::Profile(args) => profile::run(&cli.global, &args),
     }
 }
 

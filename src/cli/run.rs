@@ -12,7 +12,7 @@ use spindle::evidence::{self, EvidenceLog};
 use spindle::lock;
 use spindle::reconcile::{ProjectReconciler, Settings};
 
-use super::{Global, request};
+use super::{Global, profile, request};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -97,8 +97,11 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
         sources.add(controller::sighup()?);
         let token = sources.stop_token();
         let stop = spindle::apply::StopSignal::new(move || token.is_stopping());
-        let reconciler = ProjectReconciler::new(req, engine, log, settings, stop);
+        let switch = profile::start_switching(&folder, &state_dir, &sources)?;
+        let reconciler = ProjectReconciler::new(req, engine, log, settings, stop)
+            .with_profile(switch.as_ref().map(|s| s.control.clone()));
         controller::run(config, reconciler, sources, controller::shutdown_signal()).await?;
+        drop(switch);
         tracing::info!("spindle run stopped");
         anyhow::Ok(())
     })?;

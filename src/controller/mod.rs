@@ -49,6 +49,19 @@ pub enum Trigger {
     Api,
     /// The previous reconcile asked to run again ([`Next::RequeueAfter`]).
     Requeue,
+    /// The active switchable profile changed (see docs/profiles.md): `cause` is `enter` or
+    /// `leave` (measured load) or `pin` / `unpin`; `from` / `to` are the profiles (`null`: the
+    /// base files); the readings are the window that caused it, in per mille.
+    Profile {
+        cause: String,
+        from: Option<String>,
+        to: Option<String>,
+        source: String,
+        readings_permille: Vec<u32>,
+        window_ms: u64,
+        enter_above_permille: u32,
+        leave_below_permille: u32,
+    },
 }
 
 impl Trigger {
@@ -56,7 +69,11 @@ impl Trigger {
     pub fn is_urgent(&self) -> bool {
         matches!(
             self,
-            Trigger::Files { .. } | Trigger::Signal | Trigger::Api | Trigger::Startup
+            Trigger::Files { .. }
+                | Trigger::Signal
+                | Trigger::Api
+                | Trigger::Startup
+                | Trigger::Profile { .. }
         )
     }
 }

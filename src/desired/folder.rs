@@ -51,6 +51,9 @@ pub struct Manifest {
     /// Probes of the application itself, for `spindle verify` (see docs/probes.md).
     #[serde(default)]
     pub probes: Vec<crate::health::ProbeSpec>,
+    /// Automatic switching to a profile under CPU load (see docs/profiles.md).
+    #[serde(default)]
+    pub switching: Option<crate::profile::SwitchingConfig>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -130,6 +133,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         Some(_) | None => None,
     };
     if let (Some(m), Some(path)) = (&manifest, &manifest_path) {
+        switching(m, path)?;
         redact::add_secret_words(m.secret_words.iter().cloned());
         let mut names = std::collections::BTreeSet::new();
         if let Some(dup) = m.probes.iter().find(|p| !names.insert(p.name.as_str())) {
@@ -311,6 +315,31 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         warnings,
         secret_values,
     })
+}
+
+/// The manifest of a desired-state folder, if it has one.
+pub fn read_manifest_in(folder: &Path) -> Result<Option<Manifest>, DesiredError> {
+    let path = folder.join(MANIFEST);
+    if path.is_file() {
+        read_manifest(&path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The checked `switching:` block of a manifest read from `path`, if it has one.
+pub fn switching(
+    m: &Manifest,
+    path: &Path,
+) -> Result<Option<crate::profile::Switching>, DesiredError> {
+    m.switching
+        .as_ref()
+        .map(|s| s.validate(&m.profiles))
+        .transpose()
+        .map_err(|e| DesiredError::Folder {
+            file: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest, DesiredError> {

@@ -58,6 +58,14 @@ pub fn spec_hash(service: &Tree) -> String {
             deploy.remove("replicas");
             deploy.remove("resources");
             deploy.remove("restart_policy");
+            // Compose adds an empty `placement` to any `deploy`; it has no effect on one host,
+            // so a resource-only `deploy` (a profile's limits) leaves the hash alone.
+            if deploy
+                .get("placement")
+                .is_some_and(|p| p.as_object().is_some_and(|o| o.is_empty()))
+            {
+                deploy.remove("placement");
+            }
             if deploy.is_empty() {
                 m.remove("deploy");
             }
@@ -117,6 +125,15 @@ mod tests {
         let b = json!({"image": "x", "scale": 3, "cpus": 1.0});
         assert_eq!(spec_hash(&a), spec_hash(&b));
         assert_ne!(spec_hash(&a), spec_hash(&json!({"image": "y"})));
+    }
+
+    #[test]
+    fn resource_limits_under_deploy_do_not_change_the_hash() {
+        let a = json!({"image": "x"});
+        let b = json!({"image": "x", "deploy": {"placement": {}, "resources": {"limits": {"cpus": 0.5}}}});
+        assert_eq!(spec_hash(&a), spec_hash(&b));
+        let c = json!({"image": "x", "deploy": {"placement": {"constraints": ["a"]}}});
+        assert_ne!(spec_hash(&a), spec_hash(&c));
     }
 
     proptest! {
