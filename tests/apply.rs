@@ -805,3 +805,40 @@ fn a_floating_image_violates_the_pinning_policy_and_blocks_the_apply() {
         p.containers()
     );
 }
+
+#[test]
+fn a_one_shot_that_finishes_before_its_gate_looks_counts_as_completed_and_its_dependent_starts() {
+    let p = TestProject::new("one_shot", "plain");
+    p.write(
+        "compose.yaml",
+        r#"services:
+  migrate:
+    image: spindle-test/busybox:1
+    command: ["true"]
+    restart: "no"
+  app:
+    image: spindle-test/busybox:1
+    command: ["/usr/local/bin/idle"]
+    init: true
+    stop_grace_period: 1s
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+"#,
+    );
+    apply_ok(&p);
+    let migrate = p.inspect(&p.container_name("migrate", 1));
+    assert_eq!(
+        migrate["State"]["Status"], "exited",
+        "{:#}",
+        migrate["State"]
+    );
+    assert_eq!(migrate["State"]["ExitCode"], 0);
+    let app = p.inspect(&p.container_name("app", 1));
+    assert_eq!(app["State"]["Running"], true, "{:#}", app["State"]);
+
+    // The finished one-shot is not started again: the project is in sync.
+    let (out, plan) = p.spindle_json(&["plan", "--format", "json"]);
+    assert_exit(&out, 0, "spindle plan after apply");
+    assert_eq!(plan_actions(&plan), vec![], "{plan:#}");
+}

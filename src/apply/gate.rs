@@ -17,6 +17,8 @@ pub enum Readiness {
     Starting,
     Unhealthy,
     Exited(i64),
+    /// A one-shot that finished with code 0 and is not meant to restart (see [`crate::plan::completed`]).
+    Completed,
     Other(String),
 }
 
@@ -40,6 +42,7 @@ impl Readiness {
             Self::Starting => "starting".into(),
             Self::Unhealthy => "unhealthy".into(),
             Self::Exited(code) => format!("exited with code {code}"),
+            Self::Completed => "completed".into(),
             Self::Other(s) => s.clone(),
         }
     }
@@ -55,18 +58,23 @@ async fn inspect(ctx: &Ctx<'_>, id: &str) -> Result<ObservedContainer, ApplyErro
     Ok(observed_from_inspect(doc.raw)?)
 }
 
-/// Waits until the container is healthy (or running, without a healthcheck). Fails at once
-/// when it exits or turns unhealthy, and after `timeout`.
+/// Waits until the container is healthy (or running, without a healthcheck; or, for a one-shot
+/// others wait on with `service_completed_successfully`, finished with code 0). Fails at once
+/// when it exits otherwise or turns unhealthy, and after `timeout`.
 pub async fn wait_ready(
     ctx: &Ctx<'_>,
     id: &str,
     name: &str,
-    has_healthcheck: bool,
+    svc: &DesiredService,
 ) -> Result<Readiness, ApplyError> {
+    let has_healthcheck = svc.has_healthcheck;
     let deadline = Instant::now() + ctx.opts.timeout;
     let mut interval = Duration::from_millis(50);
     loop {
         let c = inspect(ctx, id).await?;
+        if crate::plan::completed(ctx.desired, svc, &c) {
+            return Ok(Readiness::Completed);
+        }
         let r = Readiness::of(&c, has_healthcheck);
         match r {
             Readiness::Healthy | Readiness::Running => return Ok(r),

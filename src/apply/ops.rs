@@ -138,7 +138,7 @@ pub async fn run(ctx: &Ctx<'_>, action: &Action) -> Res {
                     }
                     other => other,
                 })?;
-            let r = wait_ready(ctx, &container.id, &container.name, svc.has_healthcheck).await?;
+            let r = wait_ready(ctx, &container.id, &container.name, svc).await?;
             done(Some(r))
         }
         ActionKind::Restart { container } => {
@@ -151,7 +151,7 @@ pub async fn run(ctx: &Ctx<'_>, action: &Action) -> Res {
                     ctx.engine.restart(&container.id, None),
                 )
                 .await?;
-            let r = wait_ready(ctx, &container.id, &container.name, svc.has_healthcheck).await?;
+            let r = wait_ready(ctx, &container.id, &container.name, svc).await?;
             done(Some(r))
         }
         ActionKind::Update { container, live } => {
@@ -353,7 +353,7 @@ async fn create(ctx: &Ctx<'_>, svc: &DesiredService, number: u32) -> Res {
     ctx.rec
         .write("start container", &name, ctx.engine.start(&id))
         .await?;
-    let r = wait_ready(ctx, &id, &name, svc.has_healthcheck).await?;
+    let r = wait_ready(ctx, &id, &name, svc).await?;
     done(Some(r))
 }
 
@@ -451,7 +451,7 @@ async fn swap(
             .await?;
         step = Swap::NewStarted;
         // 3. Health gate.
-        wait_ready(ctx, &new_id, name, svc.has_healthcheck).await
+        wait_ready(ctx, &new_id, name, svc).await
     }
     .await;
     match swapped {
@@ -513,7 +513,7 @@ async fn rollback(
         ctx.rec
             .write("start container", &old.name, ctx.engine.start(&old.id))
             .await?;
-        wait_ready(ctx, &old.id, &old.name, svc.has_healthcheck).await?;
+        wait_ready(ctx, &old.id, &old.name, svc).await?;
     }
     Ok(())
 }
@@ -534,10 +534,11 @@ async fn resume(
         .await
         .map_err(ApplyError::from)?;
     let current = crate::observe::observed_from_inspect(doc.raw).map_err(ApplyError::from)?;
-    let ready = matches!(
-        Readiness::of(&current, svc.has_healthcheck),
-        Readiness::Healthy | Readiness::Running | Readiness::Starting
-    );
+    let ready = crate::plan::completed(ctx.desired, svc, &current)
+        || matches!(
+            Readiness::of(&current, svc.has_healthcheck),
+            Readiness::Healthy | Readiness::Running | Readiness::Starting
+        );
     match old {
         Some(old) if !ready => {
             ctx.rec
@@ -564,7 +565,7 @@ async fn resume(
                     ApplyError::Engine(ref inner) if inner.status() == Some(304) => Ok(()),
                     other => Err(other),
                 })?;
-            let r = wait_ready(ctx, &old.id, &name, svc.has_healthcheck).await?;
+            let r = wait_ready(ctx, &old.id, &name, svc).await?;
             Ok(Done {
                 readiness: Some(format!("previous container restored, {}", r.word())),
                 hook: None,
@@ -576,7 +577,7 @@ async fn resume(
                     .write("start container", &new.name, ctx.engine.start(&new.id))
                     .await?;
             }
-            let r = wait_ready(ctx, &new.id, &new.name, svc.has_healthcheck).await?;
+            let r = wait_ready(ctx, &new.id, &new.name, svc).await?;
             if let Some(old) = old {
                 ctx.rec
                     .write(
