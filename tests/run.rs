@@ -20,7 +20,7 @@ use common::{
 use serde_json::Value;
 
 /// How long a heal, an edit or a convergence may take before the test fails (no latency is asserted).
-const DEADLINE: Duration = Duration::from_secs(30);
+const DEADLINE: Duration = Duration::from_secs(60);
 /// How long `spindle run` may take to exit after SIGTERM.
 const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -513,7 +513,7 @@ fn an_unhealthy_container_is_restarted_at_most_budget_times_then_marked_degraded
 
     let reason = wait_for(
         "the evidence to mark flaky degraded",
-        Duration::from_secs(60),
+        Duration::from_secs(150),
         || {
             run.assert_alive();
             evidence_records(state.path())
