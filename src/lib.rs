@@ -1,5 +1,6 @@
 //! spindle: keeps a Docker Compose host converged to the desired state in its repository.
 
+pub mod api;
 pub mod apply;
 pub mod controller;
 pub mod desired;
@@ -8,10 +9,13 @@ pub mod evidence;
 pub mod health;
 pub mod labels;
 pub mod lock;
+pub mod metrics;
 pub mod observe;
+pub mod pause;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
-pub mod runtime;
 pub mod redact;
+pub mod runtime;
 pub mod spec;
+pub mod status;

@@ -11,6 +11,8 @@ use spindle::redact::{self, Redactor};
 mod converge;
 mod evidence;
 mod run;
+mod status;
+mod token;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,6 +65,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Verify, list and show the evidence log of reconciles.
     Evidence(evidence::EvidenceCmd),
+    /// Show the conditions of every service (from the running spindle's API, else computed here).
+    Status(status::StatusArgs),
+    /// Manage the API's bearer tokens.
+    Token(token::TokenCmd),
 }
 
 #[derive(Args, Debug)]
@@ -144,6 +150,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => converge::apply_cmd(&cli.global, &args),
         Command::Run(args) => run::run_cmd(&cli.global, &args),
         Command::Evidence(cmd) => evidence::run(&cmd),
+        Command::Status(args) => status::status_cmd(&cli.global, &args),
+        Command::Token(cmd) => token::run(&cmd),
     }
 }
 
