@@ -195,18 +195,65 @@ impl Metrics {
         self.paused.set(i64::from(paused));
     }
 
-    /// The OpenMetrics text exposition (which Prometheus scrapes as text format).
+    /// The OpenMetrics text exposition (what Prometheus asks for first).
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
     }
+
+    /// The classic Prometheus text format (0.0.4), for clients that do not ask for OpenMetrics.
+    pub fn encode_text(&self) -> String {
+        openmetrics_to_text(&self.encode())
+    }
+}
+
+/// Content type of [`Metrics::encode`].
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of [`Metrics::encode_text`].
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// OpenMetrics → Prometheus text 0.0.4: a counter family `x` is described as `x_total` (its
+/// samples' name), and `# EOF` and `# UNIT` lines are dropped. Samples are unchanged.
+pub fn openmetrics_to_text(open: &str) -> String {
+    let counters: std::collections::BTreeSet<&str> = open
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open.len());
+    for line in open.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(rewritten.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_format_names_counter_families_after_their_samples() {
+        let open =
+            "# HELP a_b Help.\n# TYPE a_b counter\na_b_total 1\n# TYPE g gauge\ng 2\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_text(open),
+            "# HELP a_b_total Help.\n# TYPE a_b_total counter\na_b_total 1\n# TYPE g gauge\ng 2\n"
+        );
+    }
 
     #[test]
     fn a_reconcile_is_counted_by_result_and_its_actions_by_kind() {

@@ -212,7 +212,7 @@ async fn version(State(ctx): State<ApiContext>) -> Json<Value> {
     }))
 }
 
-async fn metrics(State(ctx): State<ApiContext>) -> Response {
+async fn metrics(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
     let m = &ctx.runtime.metrics;
     let switches = ctx
         .runtime
@@ -225,14 +225,27 @@ async fn metrics(State(ctx): State<ApiContext>) -> Response {
         switches,
         ctx.runtime.pause.is_paused(),
     );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        m.encode(),
-    )
-        .into_response()
+    // Prometheus asks for OpenMetrics first; everyone else gets the classic text format.
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    if openmetrics {
+        (
+            [(
+                header::CONTENT_TYPE,
+                crate::metrics::OPENMETRICS_CONTENT_TYPE,
+            )],
+            m.encode(),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, crate::metrics::TEXT_CONTENT_TYPE)],
+            m.encode_text(),
+        )
+            .into_response()
+    }
 }
 
 /// The `/status` document (also what `spindle status` prints from).
@@ -345,8 +358,9 @@ fn record_mutation(
     body.insert("kind".into(), "api".into());
     body.insert("action".into(), action.into());
     body.insert("at".into(), now_rfc3339().into());
-    body.insert("token_id".into(), caller.id.clone().into());
-    body.insert("token_name".into(), caller.name.clone().into());
+    // `actor`, not `token_id`: keys naming a token are redacted as secret-like.
+    body.insert("actor".into(), caller.id.clone().into());
+    body.insert("actor_name".into(), caller.name.clone().into());
     body.extend(extra);
     let appended = ctx
         .evidence

@@ -202,9 +202,14 @@ pub struct TestProject {
 impl TestProject {
     /// A new project named after `test`, holding a copy of `tests/fixtures/stacks/<stack>/`.
     pub fn new(test: &str, stack: &str) -> Self {
-        ensure_test_images();
         let prefix = std::env::var("SPINDLE_TEST_PROJECT_PREFIX")
             .unwrap_or_else(|_| "spindle-t".to_string());
+        Self::with_prefix(&prefix, test, stack)
+    }
+
+    /// [`TestProject::new`] with a given project-name prefix (`spindle-h-<suite>`).
+    pub fn with_prefix(prefix: &str, test: &str, stack: &str) -> Self {
+        ensure_test_images();
         let mut slug: String = test
             .chars()
             .map(|c| match c.to_ascii_lowercase() {
