@@ -285,21 +285,17 @@ mod tests {
         compute(&facts, None, "T0").services["s"].clone()
     }
 
-    fn summary(s: &ServiceStatus) -> Vec<(String, String, String)> {
+    /// `(type, status, reason)` of one condition.
+    type Row = (String, String, String);
+
+    fn summary(s: &ServiceStatus) -> Vec<Row> {
         s.conditions
             .iter()
             .map(|c| (c.kind.clone(), c.status.clone(), c.reason.clone()))
             .collect()
     }
 
-    fn row(
-        r: &str,
-        rr: &str,
-        p: &str,
-        pr: &str,
-        d: &str,
-        dr: &str,
-    ) -> Vec<(String, String, String)> {
+    fn row(r: &str, rr: &str, p: &str, pr: &str, d: &str, dr: &str) -> Vec<Row> {
         vec![
             ("Ready".into(), r.into(), rr.into()),
             ("Progressing".into(), p.into(), pr.into()),
@@ -309,11 +305,10 @@ mod tests {
 
     #[test]
     fn conditions_follow_the_facts() {
-        use Health::*;
-        let table: Vec<(&str, ServiceFacts, bool, Vec<(String, String, String)>)> = vec![
+        let table: Vec<(&str, ServiceFacts, bool, Vec<Row>)> = vec![
             (
                 "healthy and in sync",
-                svc(vec![c(true, Healthy)], 0, None),
+                svc(vec![c(true, Health::Healthy)], 0, None),
                 false,
                 row(
                     "True",
@@ -326,7 +321,7 @@ mod tests {
             ),
             (
                 "no healthcheck counts as ready when running",
-                svc(vec![c(true, None)], 0, None),
+                svc(vec![c(true, Health::None)], 0, None),
                 false,
                 row(
                     "True",
@@ -352,7 +347,7 @@ mod tests {
             ),
             (
                 "stopped and paused",
-                svc(vec![c(false, None)], 1, None),
+                svc(vec![c(false, Health::None)], 1, None),
                 true,
                 row(
                     "False",
@@ -365,7 +360,7 @@ mod tests {
             ),
             (
                 "health starting",
-                svc(vec![c(true, Starting)], 0, None),
+                svc(vec![c(true, Health::Starting)], 0, None),
                 false,
                 row(
                     "False",
@@ -378,7 +373,7 @@ mod tests {
             ),
             (
                 "unhealthy past the budget",
-                svc(vec![c(true, Unhealthy)], 0, Some("budget spent")),
+                svc(vec![c(true, Health::Unhealthy)], 0, Some("budget spent")),
                 false,
                 row(
                     "False",

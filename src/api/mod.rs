@@ -136,6 +136,11 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
+/// [`error`], boxed: what a refused mutation answers.
+fn refuse(status: StatusCode, message: impl Into<String>) -> Box<Response> {
+    Box::new(error(status, message))
+}
+
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "alive"}))
 }
@@ -298,18 +303,18 @@ struct Caller {
 }
 
 /// Checks the bearer token of a mutation; logs (never the token) and answers a refusal.
-fn authorize(ctx: &ApiContext, headers: &HeaderMap, action: &str) -> Result<Caller, Response> {
+fn authorize(ctx: &ApiContext, headers: &HeaderMap, action: &str) -> Result<Caller, Box<Response>> {
     let tokens = match token::load(&ctx.state_dir) {
         Ok(t) => t,
         Err(e) => {
             let msg = redact::scrub(&e.to_string());
             tracing::error!(action, error = %msg, "mutation refused: the token list cannot be read");
-            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, msg));
+            return Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, msg));
         }
     };
     if tokens.is_empty() {
         tracing::warn!(action, "mutation refused: no API token is configured");
-        return Err(error(
+        return Err(refuse(
             StatusCode::FORBIDDEN,
             format!(
                 "no API token is configured, so every mutation is refused; run `spindle token create --state-dir {}` and send the token as `Authorization: Bearer <token>`",
@@ -324,7 +329,7 @@ fn authorize(ctx: &ApiContext, headers: &HeaderMap, action: &str) -> Result<Call
         .map(str::trim);
     let Some(presented) = presented else {
         tracing::warn!(action, "mutation refused: no bearer token");
-        return Err(error(
+        return Err(refuse(
             StatusCode::UNAUTHORIZED,
             "this needs `Authorization: Bearer <token>` (a token made by `spindle token create`)",
         ));
@@ -339,7 +344,7 @@ fn authorize(ctx: &ApiContext, headers: &HeaderMap, action: &str) -> Result<Call
                 action,
                 "mutation refused: the bearer token matches no configured token"
             );
-            Err(error(
+            Err(refuse(
                 StatusCode::UNAUTHORIZED,
                 "the bearer token matches no configured token",
             ))
@@ -353,7 +358,7 @@ fn record_mutation(
     caller: &Caller,
     action: &str,
     extra: Map<String, Value>,
-) -> Result<String, Response> {
+) -> Result<String, Box<Response>> {
     let mut body = Map::new();
     body.insert("kind".into(), "api".into());
     body.insert("action".into(), action.into());
@@ -376,7 +381,7 @@ fn record_mutation(
         Err(e) => {
             let msg = redact::scrub(&e.to_string());
             tracing::error!(action, error = %msg, "API mutation not recorded");
-            Err(error(StatusCode::INTERNAL_SERVER_ERROR, msg))
+            Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, msg))
         }
     }
 }
@@ -384,11 +389,11 @@ fn record_mutation(
 async fn reconcile(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
     let caller = match authorize(&ctx, &headers, "reconcile") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let record = match record_mutation(&ctx, &caller, "reconcile", Map::new()) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     ctx.trigger.trigger(Trigger::Api);
     (
@@ -411,7 +416,7 @@ async fn profile(
 ) -> Response {
     let caller = match authorize(&ctx, &headers, "profile") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let body: ProfileBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -437,7 +442,7 @@ async fn profile(
     extra.insert("profile".into(), json!(body.profile));
     let record = match record_mutation(&ctx, &caller, "profile", extra) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     ctx.trigger.trigger(Trigger::Api);
     Json(json!({"pinned": body.profile, "record": record})).into_response()
@@ -446,7 +451,7 @@ async fn profile(
 async fn pause(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
     let caller = match authorize(&ctx, &headers, "pause") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match ctx
         .runtime
@@ -461,7 +466,7 @@ async fn pause(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
                 json!({"pause": ctx.runtime.pause.current(), "changed": true, "record": record}),
             )
             .into_response(),
-            Err(r) => r,
+            Err(r) => *r,
         },
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -473,7 +478,7 @@ async fn pause(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
 async fn resume(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
     let caller = match authorize(&ctx, &headers, "resume") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match ctx.runtime.pause.resume() {
         Ok(Transition::Unchanged) => {
@@ -482,7 +487,7 @@ async fn resume(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
         Ok(Transition::Changed) => {
             let record = match record_mutation(&ctx, &caller, "resume", Map::new()) {
                 Ok(id) => id,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
             // Resuming reconciles at once: whatever was planned while paused is applied now.
             ctx.trigger.trigger(Trigger::Api);
