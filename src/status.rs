@@ -416,4 +416,69 @@ mod tests {
         );
         assert_eq!(s.condition("Degraded").unwrap().last_transition_time, "T0");
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn health() -> impl Strategy<Value = Health> {
+            prop_oneof![
+                Just(Health::None),
+                Just(Health::Starting),
+                Just(Health::Healthy),
+                Just(Health::Unhealthy)
+            ]
+        }
+
+        fn service() -> impl Strategy<Value = ServiceFacts> {
+            (
+                0u32..4,
+                proptest::collection::vec((any::<bool>(), health()), 0..5),
+                0usize..3,
+                proptest::option::of("[a-z ]{0,12}"),
+            )
+                .prop_map(|(replicas, cs, pending, degraded)| ServiceFacts {
+                    replicas,
+                    containers: cs
+                        .into_iter()
+                        .map(|(running, health)| ContainerFacts {
+                            running,
+                            health,
+                            exit_code: 0,
+                        })
+                        .collect(),
+                    pending,
+                    degraded,
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn every_service_gets_three_conditions_and_same_facts_keep_their_times(
+                services in proptest::collection::btree_map("[a-z]{1,6}", service(), 0..5),
+                paused in any::<bool>(),
+            ) {
+                let facts = Facts { services, paused };
+                let first = compute(&facts, None, "T0");
+                prop_assert_eq!(first.services.len(), facts.services.len());
+                for (name, st) in &first.services {
+                    let kinds: Vec<&str> = st.conditions.iter().map(|c| c.kind.as_str()).collect();
+                    prop_assert_eq!(kinds, vec!["Ready", "Progressing", "Degraded"]);
+                    let f = &facts.services[name];
+                    let running = f.containers.iter().filter(|c| c.running).count();
+                    let ready = running >= f.replicas as usize
+                        && f.containers.iter().filter(|c| c.running).all(|c| {
+                            c.health != Health::Unhealthy && c.health != Health::Starting
+                        });
+                    prop_assert_eq!(st.condition("Ready").unwrap().is_true(), ready);
+                    prop_assert_eq!(st.condition("Degraded").unwrap().is_true(), f.degraded.is_some());
+                    if paused && f.pending > 0 {
+                        prop_assert!(!st.condition("Progressing").unwrap().is_true());
+                    }
+                }
+                let again = compute(&facts, Some(&first), "T1");
+                prop_assert_eq!(again, first);
+            }
+        }
+    }
 }
