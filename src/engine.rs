@@ -616,6 +616,13 @@ impl Engine {
 
     // ---- reads ----
 
+    /// `GET /_ping` within `limit` (for readiness checks).
+    pub async fn ping(&self, limit: Duration) -> Result<(), EngineError> {
+        self.call(Kind::Read, "ping", "the engine", limit, self.docker.ping())
+            .await
+            .map(|_| ())
+    }
+
     /// Containers (running or not) carrying every given label selector (`key=value` or `key`).
     pub async fn list_containers(
         &self,

@@ -1,5 +1,6 @@
 //! spindle: keeps a Docker Compose host converged to the desired state in its repository.
 
+pub mod api;
 pub mod apply;
 pub mod controller;
 pub mod desired;
@@ -8,7 +9,9 @@ pub mod evidence;
 pub mod health;
 pub mod labels;
 pub mod lock;
+pub mod metrics;
 pub mod observe;
+pub mod pause;
 pub mod plan;
 pub mod policy;
 pub mod profile;
@@ -16,4 +19,5 @@ pub mod reconcile;
 pub mod redact;
 pub mod runtime;
 pub mod spec;
+pub mod status;
 pub mod verify;

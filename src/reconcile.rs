@@ -19,6 +19,20 @@ use crate::observe::{
 };
 use crate::plan::{self, Action, ActionKind, ContainerRef, PlanOptions};
 use crate::redact::{self, Redactor};
+use crate::runtime::{LastReconcile, Runtime};
+use crate::status;
+
+/// The evidence log, shared with the HTTP API (which appends a record for each accepted mutation);
+/// the mutex keeps the hash chain in order.
+pub type SharedEvidence = std::sync::Arc<std::sync::Mutex<EvidenceLog>>;
+
+/// What a reconcile leaves for the metrics and `/status` (set by `run_once`).
+#[derive(Debug, Default)]
+struct View {
+    facts: Option<status::Facts>,
+    actions: Vec<(String, String)>,
+    drift: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -60,7 +74,7 @@ impl Default for Settings {
 pub struct ProjectReconciler {
     request: desired::Request,
     engine: Engine,
-    evidence: EvidenceLog,
+    evidence: SharedEvidence,
     settings: Settings,
     budget: RestartBudget,
     unhealthy: UnhealthyTracker,
@@ -68,8 +82,10 @@ pub struct ProjectReconciler {
     degraded: BTreeMap<String, String>,
     count: u64,
     stop: apply::StopSignal,
-    /// The profile switcher: its active profile is added to the requested ones on every reconcile.
-    profile: Option<std::sync::Arc<dyn crate::runtime::ProfileControl>>,
+    runtime: Runtime,
+    view: View,
+    /// The inputs hash of the previous reconcile that loaded (drift: the host changed, not the files).
+    last_inputs: Option<String>,
 }
 
 impl ProjectReconciler {
@@ -77,6 +93,18 @@ impl ProjectReconciler {
         request: desired::Request,
         engine: Engine,
         evidence: EvidenceLog,
+        settings: Settings,
+        stop: apply::StopSignal,
+    ) -> Self {
+        let evidence = std::sync::Arc::new(std::sync::Mutex::new(evidence));
+        Self::new_shared(request, engine, evidence, settings, stop)
+    }
+
+    /// [`ProjectReconciler::new`] with an evidence log shared with the API.
+    pub fn new_shared(
+        request: desired::Request,
+        engine: Engine,
+        evidence: SharedEvidence,
         settings: Settings,
         stop: apply::StopSignal,
     ) -> Self {
@@ -90,16 +118,15 @@ impl ProjectReconciler {
             degraded: BTreeMap::new(),
             count: 0,
             stop,
-            profile: None,
+            runtime: Runtime::default(),
+            view: View::default(),
+            last_inputs: None,
         }
     }
 
-    /// Loads the switcher's active profile on top of the requested ones (see docs/profiles.md).
-    pub fn with_profile(
-        mut self,
-        profile: Option<std::sync::Arc<dyn crate::runtime::ProfileControl>>,
-    ) -> Self {
-        self.profile = profile;
+    /// Feeds the metrics, the status board and the pause state of `runtime` (a default one otherwise).
+    pub fn with_runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = runtime;
         self
     }
 
@@ -110,7 +137,7 @@ impl ProjectReconciler {
     ) -> Result<Next, ReconcileError> {
         // Level-triggered: the whole desired state and the whole host, every time.
         let mut request = self.request.clone();
-        if let Some(control) = &self.profile {
+        if let Some(control) = &self.runtime.profile {
             let active = control.active();
             record.insert("active_profile".into(), json!(active));
             if let Some(p) = active.filter(|p| !request.profiles.contains(p)) {
@@ -141,12 +168,15 @@ impl ProjectReconciler {
         };
         let redactor = Redactor::new(project.secret_values.clone());
         let revision = desired::revision::revision(&project.working_dir);
+        let inputs = inputs_hash(&project.files, &project.env_files);
+        let same_inputs = self.last_inputs.as_deref() == Some(inputs.as_str());
+        self.last_inputs = Some(inputs.clone());
         record.insert(
             "revision".into(),
             json!({
                 "git_commit": revision.as_deref().map(|r| r.trim_end_matches("-dirty")),
                 "dirty": revision.as_deref().is_some_and(|r| r.ends_with("-dirty")),
-                "inputs_sha256": inputs_hash(&project.files, &project.env_files),
+                "inputs_sha256": inputs,
             }),
         );
         record.insert("profile".into(), json!(project.profiles));
@@ -174,6 +204,29 @@ impl ProjectReconciler {
         // Policies are checked before every apply; a violation blocks it and is recorded.
         plan.blockers
             .extend(crate::policy::blockers(&desired, &project));
+        self.view.drift = same_inputs && !plan.is_empty();
+        if self.runtime.pause.is_paused() {
+            // Paused: observe and plan, apply nothing, and say so (the plan stays visible).
+            let pending = pending_by_service(plan.actions.iter());
+            self.view.facts = Some(status::facts(
+                &desired,
+                &snapshot,
+                &self.degraded,
+                &pending,
+                true,
+            ));
+            record.insert(
+                "plan".into(),
+                serde_json::to_value(&plan).unwrap_or(Value::Null),
+            );
+            record.insert("services".into(), self.services(&desired, &snapshot));
+            record.insert("outcome".into(), "paused".into());
+            info!(
+                actions = plan.actions.len(),
+                "paused: the plan is recorded, nothing is applied"
+            );
+            return Ok(Next::AwaitChange);
+        }
         let waiting = self.self_heal(&desired, &snapshot, &mut plan);
         let opts = apply::Options {
             timeout: self.settings.apply_timeout,
@@ -218,6 +271,25 @@ impl ProjectReconciler {
             serde_json::to_value(&report.write_log).unwrap_or(Value::Null),
         );
         record.insert("services".into(), self.services(&desired, &after));
+        self.view.actions = report
+            .results
+            .iter()
+            .map(|r| (r.action.kind.verb().to_string(), outcome_name(r.outcome)))
+            .collect();
+        let pending = pending_by_service(
+            report
+                .results
+                .iter()
+                .filter(|r| r.outcome != apply::Outcome::Ok)
+                .map(|r| &r.action),
+        );
+        self.view.facts = Some(status::facts(
+            &desired,
+            &after,
+            &self.degraded,
+            &pending,
+            false,
+        ));
         let failed: Vec<String> = report
             .failed()
             .map(|r| {
@@ -417,6 +489,25 @@ impl ProjectReconciler {
     }
 }
 
+/// How many actions touch each service.
+fn pending_by_service<'a>(actions: impl Iterator<Item = &'a Action>) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for a in actions {
+        if let Some(s) = a.kind.service() {
+            *out.entry(s.to_string()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// An action outcome as the evidence writes it (`ok`, `failed`, `rolled_back`, `skipped`).
+fn outcome_name(o: apply::Outcome) -> String {
+    serde_json::to_value(o)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{o:?}").to_lowercase())
+}
+
 /// SHA-256 over the input files' contents, in order (compose files, then env files).
 fn inputs_hash(files: &[std::path::PathBuf], env_files: &[std::path::PathBuf]) -> String {
     let mut h = Sha256::new();
@@ -435,6 +526,41 @@ fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
+impl ProjectReconciler {
+    /// The one place after each reconcile that feeds the metrics and the status board.
+    fn feed_runtime(
+        &mut self,
+        outcome: String,
+        error: Option<String>,
+        record: &str,
+        took: Duration,
+    ) {
+        let view = std::mem::take(&mut self.view);
+        let m = &self.runtime.metrics;
+        m.evidence_appended(crate::evidence::DEFAULT_KIND);
+        m.observe_reconcile(&crate::metrics::ReconcileSummary {
+            outcome: outcome.clone(),
+            duration_secs: took.as_secs_f64(),
+            actions: view.actions,
+            drift: view.drift,
+        });
+        let board = &self.runtime.board;
+        let services = view.facts.map(|f| {
+            let previous = board.services();
+            status::compute(&f, previous.as_ref(), &now_rfc3339())
+        });
+        board.finished(
+            LastReconcile {
+                record: record.to_string(),
+                outcome,
+                finished: now_rfc3339(),
+                error,
+            },
+            services,
+        );
+    }
+}
+
 impl Reconciler for ProjectReconciler {
     type Error = ReconcileError;
 
@@ -446,6 +572,8 @@ impl Reconciler for ProjectReconciler {
             triggers = %triggers.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(","),
         );
         let started = now_rfc3339();
+        let clock = std::time::Instant::now();
+        self.view = View::default();
         let mut record = Map::new();
         record.insert("started".into(), started.into());
         record.insert(
@@ -466,7 +594,21 @@ impl Reconciler for ProjectReconciler {
                 .or_insert_with(|| Value::from(redact::scrub(&e.to_string())));
         }
         // The record is written (and fsynced) before the next reconcile can start.
-        let appended = self.evidence.append(record, &redact::registered())?;
+        let outcome = record
+            .get("outcome")
+            .and_then(Value::as_str)
+            .unwrap_or("error")
+            .to_string();
+        let error = record
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let appended = self
+            .evidence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(record, &redact::registered())?;
+        self.feed_runtime(outcome, error, &appended.id, clock.elapsed());
         let _guard = span.enter();
         match &result {
             Ok(next) => info!(record = %appended.id, ?next, "reconcile finished"),

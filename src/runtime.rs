@@ -3,7 +3,13 @@
 //! This file is the contract between those parts; each part owns its own module and reaches the
 //! others only through what is declared here.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::metrics::Metrics;
+use crate::pause::Pause;
+use crate::status::ServicesStatus;
 
 /// The profile switcher as the API, the CLI and the reconciler see it (implemented in `profile`).
 pub trait ProfileControl: Send + Sync + std::fmt::Debug {
@@ -23,4 +29,66 @@ pub trait ProfileControl: Send + Sync + std::fmt::Debug {
 pub struct Runtime {
     /// The profile switcher, when `spindle.yaml` declares one.
     pub profile: Option<Arc<dyn ProfileControl>>,
+    /// The Prometheus metrics (fed by the reconciler, read by `GET /metrics`).
+    pub metrics: Arc<Metrics>,
+    /// Running or paused (set by the API, obeyed by the reconciler, persisted in the state dir).
+    pub pause: Arc<Pause>,
+    /// What the last reconcile found (for `GET /status` and `GET /readyz`).
+    pub board: Arc<Board>,
+}
+
+/// The last reconcile as `/status` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct LastReconcile {
+    /// The evidence record id.
+    pub record: String,
+    pub outcome: String,
+    pub finished: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BoardState {
+    /// Reconciles finished since the process started.
+    pub reconciles: u64,
+    pub last: Option<LastReconcile>,
+    /// The conditions of every service, after the last reconcile that got as far as observing.
+    pub services: Option<ServicesStatus>,
+}
+
+/// Written by the reconciler after each reconcile, read by the API.
+#[derive(Debug, Default)]
+pub struct Board {
+    state: Mutex<BoardState>,
+}
+
+impl Board {
+    pub fn snapshot(&self) -> BoardState {
+        self.lock().clone()
+    }
+
+    /// True once the first reconcile has finished (whatever its outcome).
+    pub fn first_reconcile_done(&self) -> bool {
+        self.lock().reconciles > 0
+    }
+
+    /// Records a finished reconcile; `services` is `None` when it did not get as far as observing.
+    pub fn finished(&self, last: LastReconcile, services: Option<ServicesStatus>) {
+        let mut s = self.lock();
+        s.reconciles += 1;
+        s.last = Some(last);
+        if services.is_some() {
+            s.services = services;
+        }
+    }
+
+    /// The conditions computed last (to keep their transition times).
+    pub fn services(&self) -> Option<ServicesStatus> {
+        self.lock().services.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoardState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }

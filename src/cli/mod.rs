@@ -13,6 +13,8 @@ mod evidence;
 mod inventory;
 mod profile;
 mod run;
+mod status;
+mod token;
 mod verify;
 
 #[derive(Parser, Debug)]
@@ -72,6 +74,10 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Show the profile switcher's pin, or pin / unpin a profile (see docs/profiles.md).
     Profile(profile::ProfileArgs),
+    /// Show the conditions of every service (from the running spindle's API, else computed here).
+    Status(status::StatusArgs),
+    /// Manage the API's bearer tokens.
+    Token(token::TokenCmd),
 }
 
 #[derive(Args, Debug)]
@@ -156,6 +162,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inventory(args) => inventory::inventory_cmd(&cli.global, &args),
         Command::Verify(args) => verify::verify_cmd(&cli.global, &args),
         Command::Profile(args) => profile::run(&cli.global, &args),
+        Command::Status(args) => status::status_cmd(&cli.global, &args),
+        Command::Token(cmd) => token::run(&cmd),
     }
 }
 

@@ -1,0 +1,213 @@
+//! `spindle status`: the conditions of every service as a table, from the running spindle's API or computed offline.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use spindle::desired::{self, typed::DesiredState};
+use spindle::engine::Engine;
+use spindle::redact::Redactor;
+use spindle::{evidence, observe, pause, plan, status};
+
+use super::{Format, Global, request};
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// The API of the running `spindle run` (IP:PORT); without an answer there, the status is computed here.
+    #[arg(long, value_name = "ADDR", default_value = spindle::api::DEFAULT_LISTEN)]
+    pub api: String,
+    /// The state directory (for the pause state when computing offline; default: $SPINDLE_STATE_DIR or /var/lib/spindle).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+pub fn status_cmd(g: &Global, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let project = desired::load(&request(g)?);
+    let name = project.as_ref().ok().map(|p| p.name.clone());
+    let doc = match rt.block_on(ask_api(&args.api)) {
+        Ok(doc) if name.is_none() || doc["project"].as_str() == name.as_deref() => {
+            header_and(doc, format!("from the spindle API at {}", args.api))
+        }
+        other => {
+            let why = match other {
+                Ok(doc) => format!(
+                    "the spindle API at {} serves project {}",
+                    args.api,
+                    doc["project"].as_str().unwrap_or("?")
+                ),
+                Err(e) => format!("no spindle API answered at {}: {e}", args.api),
+            };
+            let project = project?;
+            let state_dir = args
+                .state_dir
+                .clone()
+                .unwrap_or_else(evidence::default_state_dir);
+            let doc = rt.block_on(offline(&project, &state_dir))?;
+            header_and(doc, format!("computed offline ({why})"))
+        }
+    };
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
+        Format::Text => print!("{}", table(&doc)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn header_and(mut doc: Value, source: String) -> Value {
+    doc["source_detail"] = source.into();
+    doc
+}
+
+async fn ask_api(addr: &str) -> Result<Value, String> {
+    // reqwest is built without a default TLS provider; plain HTTP still needs one installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resp = client
+        .get(format!("http://{addr}/status"))
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("it answered {}", resp.status()));
+    }
+    resp.json::<Value>()
+        .await
+        .map_err(|e| format!("its answer is not a status: {}", e.without_url()))
+}
+
+/// Load + observe + plan, then the pure status computation (no degraded map: that lives in the loop).
+async fn offline(project: &desired::Project, state_dir: &std::path::Path) -> anyhow::Result<Value> {
+    let revision = desired::revision::revision(&project.working_dir);
+    let desired = DesiredState::from_project(project, revision)
+        .map_err(|e| anyhow::anyhow!("desired state: {e}"))?;
+    let engine = Engine::connect().await?;
+    let snapshot = observe::snapshot(&engine, &desired).await?;
+    let plan = plan::plan(
+        &desired,
+        &snapshot,
+        &plan::PlanOptions {
+            remove_orphans: false,
+            redactor: Redactor::new(project.secret_values.clone()),
+        },
+    );
+    let mut pending: BTreeMap<String, usize> = BTreeMap::new();
+    for a in &plan.actions {
+        if let Some(s) = a.kind.service() {
+            *pending.entry(s.to_string()).or_insert(0) += 1;
+        }
+    }
+    let pause_state = pause::read_state(&state_dir.join(pause::PAUSE_FILE))?;
+    let facts = status::facts(
+        &desired,
+        &snapshot,
+        &BTreeMap::new(),
+        &pending,
+        pause_state.is_paused(),
+    );
+    let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let services = status::compute(&facts, None, &now);
+    Ok(json!({
+        "project": project.name,
+        "source": "offline",
+        "pause": pause_state,
+        "services": services.services,
+    }))
+}
+
+/// The status document as a terminal table.
+pub fn table(doc: &Value) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "project {} — {}\n",
+        doc["project"].as_str().unwrap_or("?"),
+        doc["source_detail"].as_str().unwrap_or("")
+    ));
+    if doc["pause"]["state"].as_str() == Some("paused") {
+        out.push_str(&format!(
+            "PAUSED since {}: observing and planning, applying nothing\n",
+            doc["pause"]["since"].as_str().unwrap_or("?")
+        ));
+    }
+    if let Some(last) = doc["last_reconcile"].as_object() {
+        out.push_str(&format!(
+            "last reconcile {} at {}: {}\n",
+            last.get("record").and_then(Value::as_str).unwrap_or("?"),
+            last.get("finished").and_then(Value::as_str).unwrap_or("?"),
+            last.get("outcome").and_then(Value::as_str).unwrap_or("?"),
+        ));
+    }
+    let Some(services) = doc["services"].as_object() else {
+        out.push_str("no status yet: the first reconcile has not observed the host\n");
+        return out;
+    };
+    let mut rows = vec![vec![
+        "SERVICE".to_string(),
+        "RUNNING".into(),
+        "READY".into(),
+        "PROGRESSING".into(),
+        "DEGRADED".into(),
+        "MESSAGE".into(),
+    ]];
+    for (name, s) in services {
+        let cond = |kind: &str| {
+            s["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"].as_str() == Some(kind)))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        let cell = |c: &Value| {
+            format!(
+                "{} ({})",
+                c["status"].as_str().unwrap_or("?"),
+                c["reason"].as_str().unwrap_or("")
+            )
+        };
+        let (ready, progressing, degraded) = (cond("Ready"), cond("Progressing"), cond("Degraded"));
+        // The message of the first condition that is not as wished.
+        let paused = progressing["reason"].as_str() == Some("Paused");
+        let message = [
+            (&ready, ready["status"] == "False"),
+            (&degraded, degraded["status"] == "True"),
+            (&progressing, progressing["status"] == "True" || paused),
+        ]
+        .iter()
+        .find(|(_, bad)| *bad)
+        .map(|(c, _)| c["message"].as_str().unwrap_or("").to_string())
+        .unwrap_or_default();
+        rows.push(vec![
+            name.clone(),
+            format!("{}/{}", s["running"], s["replicas"]),
+            cell(&ready),
+            cell(&progressing),
+            cell(&degraded),
+            message,
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
