@@ -17,6 +17,8 @@ pub struct ContainerFacts {
     pub running: bool,
     pub health: Health,
     pub exit_code: i64,
+    /// A one-shot that finished with code 0 and is meant to stay finished ([`crate::plan::completed`]).
+    pub completed: bool,
 }
 
 /// What the conditions of one service are computed from.
@@ -57,6 +59,7 @@ pub fn facts(
                     running: c.is_running(),
                     health: c.health,
                     exit_code: c.exit_code,
+                    completed: crate::plan::completed(desired, svc, c),
                 })
                 .collect();
             (
@@ -124,8 +127,20 @@ fn ready(f: &ServiceFacts) -> Verdict {
             format!("0 of {want} containers exist"),
         );
     }
+    let finished = f
+        .containers
+        .iter()
+        .filter(|c| !c.running && c.completed)
+        .count();
+    if running == 0 && finished >= want && want > 0 {
+        return (
+            true,
+            "Completed",
+            format!("{finished} of {want} one-shot containers finished with code 0"),
+        );
+    }
     if running < want {
-        let stopped = f.containers.iter().find(|c| !c.running);
+        let stopped = f.containers.iter().find(|c| !c.running && !c.completed);
         let detail = stopped
             .map(|c| format!("; one exited with code {}", c.exit_code))
             .unwrap_or_default();
@@ -261,6 +276,7 @@ mod tests {
             running,
             health,
             exit_code: if running { 0 } else { 1 },
+            completed: false,
         }
     }
 
@@ -326,6 +342,26 @@ mod tests {
                 row(
                     "True",
                     "AllReplicasReady",
+                    "False",
+                    "UpToDate",
+                    "False",
+                    "AsExpected",
+                ),
+            ),
+            (
+                "a finished one-shot is ready, not stopped",
+                svc(
+                    vec![ContainerFacts {
+                        completed: true,
+                        ..c(false, Health::None)
+                    }],
+                    0,
+                    None,
+                ),
+                false,
+                row(
+                    "True",
+                    "Completed",
                     "False",
                     "UpToDate",
                     "False",
@@ -445,6 +481,7 @@ mod tests {
                             running,
                             health,
                             exit_code: 0,
+                            completed: !running,
                         })
                         .collect(),
                     pending,
@@ -466,10 +503,13 @@ mod tests {
                     prop_assert_eq!(kinds, vec!["Ready", "Progressing", "Degraded"]);
                     let f = &facts.services[name];
                     let running = f.containers.iter().filter(|c| c.running).count();
-                    let ready = running >= f.replicas as usize
-                        && f.containers.iter().filter(|c| c.running).all(|c| {
-                            c.health != Health::Unhealthy && c.health != Health::Starting
-                        });
+                    let finished = f.containers.iter().filter(|c| !c.running && c.completed).count();
+                    let one_shot_done = running == 0 && f.replicas > 0 && finished >= f.replicas as usize;
+                    let ready = one_shot_done
+                        || (running >= f.replicas as usize
+                            && f.containers.iter().filter(|c| c.running).all(|c| {
+                                c.health != Health::Unhealthy && c.health != Health::Starting
+                            }));
                     prop_assert_eq!(st.condition("Ready").unwrap().is_true(), ready);
                     prop_assert_eq!(st.condition("Degraded").unwrap().is_true(), f.degraded.is_some());
                     if paused && f.pending > 0 {
