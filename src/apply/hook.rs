@@ -525,19 +525,10 @@ async fn one_off(
 
 /// `KEY=value` entries of the service's own `environment`.
 fn service_env(svc: &DesiredService) -> Vec<String> {
-    svc.model
-        .get("environment")
-        .and_then(Value::as_object)
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| match v {
-                    Value::String(x) => Some(format!("{k}={x}")),
-                    Value::Null => None,
-                    other => Some(format!("{k}={other}")),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    svc.environment()
+        .into_iter()
+        .filter_map(|(k, v)| Some(format!("{k}={}", v?)))
+        .collect()
 }
 
 /// The one-off container's create body, and the networks to connect after creating it.

@@ -46,6 +46,41 @@ pub struct DesiredService {
     pub model: Tree,
 }
 
+/// The entries of a normalized `key: value` mapping (`environment`, `labels`, …) as text: a
+/// string as it is, another scalar in its JSON form, and `null` (a key without a value) as `None`.
+pub fn string_entries(mapping: Option<&Tree>) -> Vec<(String, Option<String>)> {
+    mapping
+        .and_then(Tree::as_object)
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Tree::Null => None,
+                        Tree::String(s) => Some(s.clone()),
+                        other => Some(other.to_string()),
+                    };
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl DesiredService {
+    /// `environment:` entries; a key without a value is `None` (Compose sends it as a bare key).
+    pub fn environment(&self) -> Vec<(String, Option<String>)> {
+        string_entries(self.model.get("environment"))
+    }
+
+    /// `labels:` entries; a label without a value is the empty string.
+    pub fn labels(&self) -> Vec<(String, String)> {
+        string_entries(self.model.get("labels"))
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Dependency {
     pub service: String,

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::units::{duration_value, float_value, int_value, nano_cpus};
 use super::{MANAGED_BY_VALUE, SpecContext, SpecError};
-use crate::desired::typed::DesiredService;
+use crate::desired::typed::{DesiredService, string_entries};
 use crate::labels;
 
 /// Resolves references to other services' containers (`network_mode: service:x`, `ipc`, `pid`,
@@ -349,19 +349,13 @@ fn command(s: &Svc, key: &str) -> Value {
 }
 
 fn env(s: &Svc) -> Value {
-    let list: Vec<String> = s
-        .get("environment")
-        .and_then(Value::as_object)
-        .map(|o| {
-            o.iter()
-                .map(|(k, v)| match v {
-                    Value::Null => k.clone(),
-                    Value::String(x) => format!("{k}={x}"),
-                    other => format!("{k}={other}"),
-                })
-                .collect()
+    let list: Vec<String> = string_entries(s.get("environment"))
+        .into_iter()
+        .map(|(k, v)| match v {
+            None => k,
+            Some(v) => format!("{k}={v}"),
         })
-        .unwrap_or_default();
+        .collect();
     json!(list)
 }
 
@@ -424,15 +418,8 @@ fn container_labels(
     image_id: Option<&str>,
 ) -> Map<String, Value> {
     let mut l = Map::new();
-    if let Some(o) = s.get("labels").and_then(Value::as_object) {
-        for (k, v) in o {
-            let v = match v {
-                Value::String(x) => x.clone(),
-                Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            l.insert(k.clone(), json!(v));
-        }
+    for (k, v) in string_entries(s.get("labels")) {
+        l.insert(k, json!(v.unwrap_or_default()));
     }
     let join = |ps: &[std::path::PathBuf]| {
         ps.iter()

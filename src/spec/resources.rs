@@ -5,24 +5,14 @@ use sha2::{Digest, Sha256};
 
 use super::{MANAGED_BY_VALUE, SpecContext};
 use crate::desired::hash::canonical_json;
-use crate::desired::typed::{DesiredNetwork, DesiredVolume};
+use crate::desired::typed::{DesiredNetwork, DesiredVolume, string_entries};
 use crate::labels;
 
 fn string_map(v: Option<&Value>) -> Map<String, Value> {
-    v.and_then(Value::as_object)
-        .map(|o| {
-            o.iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        Value::String(s) => s.clone(),
-                        Value::Null => String::new(),
-                        other => other.to_string(),
-                    };
-                    (k.clone(), json!(v))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    string_entries(v)
+        .into_iter()
+        .map(|(k, v)| (k, json!(v.unwrap_or_default())))
+        .collect()
 }
 
 /// SHA-256 of the network's normalized model (canonical JSON): changes exactly when the

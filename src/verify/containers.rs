@@ -38,39 +38,15 @@ fn observed_env(c: &ObservedContainer) -> BTreeMap<String, String> {
 
 /// The service's environment as spindle sets it (keys without a value are not set).
 fn desired_env(svc: &DesiredService) -> Vec<(String, String)> {
-    svc.model
-        .get("environment")
-        .and_then(Value::as_object)
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| match v {
-                    Value::Null => None,
-                    Value::String(s) => Some((k.clone(), s.clone())),
-                    other => Some((k.clone(), other.to_string())),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    svc.environment()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect()
 }
 
 /// The service's own `labels:`.
 fn desired_labels(svc: &DesiredService) -> Vec<(String, String)> {
-    svc.model
-        .get("labels")
-        .and_then(Value::as_object)
-        .map(|o| {
-            o.iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        Value::String(s) => s.clone(),
-                        Value::Null => String::new(),
-                        other => other.to_string(),
-                    };
-                    (k.clone(), v)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    svc.labels()
 }
 
 /// Values of secret-like environment keys and labels the containers hold, so that output can
