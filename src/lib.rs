@@ -19,5 +19,6 @@ pub mod reconcile;
 pub mod redact;
 pub mod runtime;
 pub mod spec;
+pub mod statefile;
 pub mod status;
 pub mod verify;

@@ -3,7 +3,6 @@
 //! While paused the loop keeps observing and planning on every trigger but applies nothing; its
 //! evidence records say `outcome: "paused"` and keep the plan (like Flux's suspend, with visibility).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -149,16 +148,8 @@ fn write_state(path: &Path, state: &PauseState) -> Result<(), PauseError> {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_vec(state).unwrap_or_default();
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(&text).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)?;
-    Ok(())
+    crate::statefile::write_atomic(path, &text, 0o644).map_err(err)
 }
 
 #[cfg(test)]

@@ -1,7 +1,5 @@
 //! API bearer tokens: `spindle token create` makes a random one, shows it once and keeps only its SHA-256 and an id.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -100,21 +98,8 @@ fn save(state_dir: &Path, tokens: &[StoredToken]) -> Result<(), TokenError> {
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(state_dir).map_err(err)?;
-    let tmp = path.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(err)?;
     let text = serde_json::to_vec_pretty(tokens).unwrap_or_default();
-    f.write_all(&text).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, &path).map_err(err)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
-    Ok(())
+    crate::statefile::write_atomic(&path, &text, 0o600).map_err(err)
 }
 
 /// The stored token matching `presented`, compared in constant time against every stored hash.
@@ -132,6 +117,7 @@ pub fn verify<'a>(tokens: &'a [StoredToken], presented: &str) -> Option<&'a Stor
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_created_token_verifies_and_only_its_hash_is_stored_with_mode_0600() {

@@ -10,7 +10,6 @@ pub mod source;
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -87,24 +86,9 @@ pub fn write_pin(state_dir: &Path, pinned: Option<&str>) -> Result<(), ProfileEr
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(state_dir).map_err(err)?;
-    let tmp = state_dir.join(format!(".{PIN_FILE}.{}.tmp", std::process::id()));
     let body =
         serde_json::to_string_pretty(&json!({ "pinned": pinned })).unwrap_or_default() + "\n";
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        if let Ok(dir) = std::fs::File::open(state_dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e)
-    })
+    crate::statefile::write_atomic(&path, body.as_bytes(), 0o644).map_err(err)
 }
 
 /// The pin a name asks for: `None` unpins, `default` is the base files, else a declared profile.
