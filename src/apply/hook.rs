@@ -240,12 +240,45 @@ async fn stopped(stop: &super::StopSignal) {
     }
 }
 
-/// Keeps the newest [`KEEP_BYTES`] of output.
-fn keep(buf: &mut Vec<u8>, chunk: &[u8]) {
-    buf.extend_from_slice(chunk);
-    if buf.len() > KEEP_BYTES {
-        let cut = buf.len() - KEEP_BYTES;
-        buf.drain(..cut);
+/// The newest [`KEEP_BYTES`] of a hook's output, cut only at line starts (so that no line, and
+/// no secret in one, is kept in part), and the hook's PID once its wrapper reported it.
+#[derive(Debug, Default)]
+struct Kept {
+    bytes: Vec<u8>,
+    /// Set after a cut that found no line start: bytes are dropped up to the next newline.
+    mid_line: bool,
+    pid: Option<u32>,
+}
+
+impl Kept {
+    fn push(&mut self, chunk: &[u8]) {
+        let chunk = if self.mid_line {
+            match chunk.iter().position(|&b| b == b'\n') {
+                Some(p) => {
+                    self.mid_line = false;
+                    &chunk[p + 1..]
+                }
+                None => return,
+            }
+        } else {
+            chunk
+        };
+        self.bytes.extend_from_slice(chunk);
+        if self.pid.is_none() {
+            self.pid = hook_pid(&self.bytes);
+        }
+        if self.bytes.len() > KEEP_BYTES {
+            let cut = self.bytes.len() - KEEP_BYTES;
+            match self.bytes[cut..].iter().position(|&b| b == b'\n') {
+                Some(p) => {
+                    self.bytes.drain(..cut + p + 1);
+                }
+                None => {
+                    self.bytes.clear();
+                    self.mid_line = true;
+                }
+            }
+        }
     }
 }
 
@@ -293,15 +326,15 @@ async fn exec(
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let mut buf = Vec::new();
+    let mut kept = Kept::default();
     let end = loop {
         if ctx.opts.stop.is_set() {
             break Some(End::Interrupted);
         }
         tokio::select! {
             chunk = output.next() => match chunk {
-                Some(Ok(bytes)) => keep(&mut buf, &bytes),
-                Some(Err(e)) => return Err((Box::new(e.into()), buf)),
+                Some(Ok(bytes)) => kept.push(&bytes),
+                Some(Err(e)) => return Err((Box::new(e.into()), kept.bytes)),
                 None => break None,
             },
             _ = tokio::time::sleep_until(deadline) => break Some(End::TimedOut),
@@ -309,9 +342,12 @@ async fn exec(
         }
     };
     drop(output);
+    let Kept {
+        bytes: buf, pid, ..
+    } = kept;
     if let Some(end) = end {
         // Kill the hook's process and its direct children inside the container.
-        let killed = match hook_pid(&buf) {
+        let killed = match pid {
             Some(pid) => {
                 let script = format!(
                     "kill -STOP {pid} 2>/dev/null; for c in $(cat /proc/{pid}/task/*/children 2>/dev/null); do kill -KILL $c; done; kill -KILL {pid}"
@@ -669,11 +705,26 @@ mod tests {
     }
 
     #[test]
-    fn kept_output_is_bounded_to_the_newest_bytes() {
-        let mut buf = Vec::new();
-        keep(&mut buf, &vec![b'a'; KEEP_BYTES]);
-        keep(&mut buf, b"zz");
-        assert_eq!(buf.len(), KEEP_BYTES);
-        assert!(buf.ends_with(b"azz"));
+    fn kept_output_is_bounded_and_cut_only_at_line_starts() {
+        let mut kept = Kept::default();
+        kept.push(format!("{PID_MARK}42\n").as_bytes());
+        let mut line = vec![b'a'; KEEP_BYTES - 10];
+        line.extend_from_slice(b"SECRET-HEAD");
+        kept.push(&line);
+        kept.push(b"SECRET-TAIL\nnext line\n");
+        assert!(kept.bytes.len() <= KEEP_BYTES);
+        assert_eq!(kept.bytes, b"next line\n", "the cut line is dropped whole");
+        assert_eq!(kept.pid, Some(42), "the PID survives the cut");
+    }
+
+    #[test]
+    fn a_line_longer_than_the_bound_is_dropped_to_its_end() {
+        let mut kept = Kept::default();
+        kept.push(&vec![b'x'; KEEP_BYTES + 5]);
+        assert!(kept.bytes.is_empty());
+        kept.push(b"still the same line");
+        assert!(kept.bytes.is_empty());
+        kept.push(b" end\nfresh\n");
+        assert_eq!(kept.bytes, b"fresh\n");
     }
 }
