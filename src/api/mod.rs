@@ -403,10 +403,31 @@ async fn reconcile(State(ctx): State<ApiContext>, headers: HeaderMap) -> Respons
         .into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ProfileBody {
-    /// `null` unpins.
+    /// `null` unpins. The key is required (no serde default for this `Option`), and no other
+    /// key is allowed, so `{}` or a misspelt key is refused instead of unpinning.
+    #[serde(deserialize_with = "name_or_null")]
     profile: Option<String>,
+}
+
+fn name_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
+}
+
+/// The profile a `POST /profile` body asks for (`None`: unpin), or why the body is refused.
+fn parse_profile_body(body: &[u8]) -> Result<Option<String>, String> {
+    let why = |e: String| {
+        format!("the body must be {{\"profile\": \"<name>\"}} or {{\"profile\": null}}: {e}")
+    };
+    let value: Value = serde_json::from_slice(body).map_err(|e| why(e.to_string()))?;
+    if !value.is_object() {
+        return Err(why(format!("got {value}")));
+    }
+    ProfileBody::deserialize(value)
+        .map(|b| b.profile)
+        .map_err(|e| why(e.to_string()))
 }
 
 async fn profile(
@@ -418,16 +439,9 @@ async fn profile(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let body: ProfileBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "the body must be {{\"profile\": \"<name>\"}} or {{\"profile\": null}}: {e}"
-                ),
-            );
-        }
+    let wanted = match parse_profile_body(&body) {
+        Ok(w) => w,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
     let Some(switcher) = &ctx.runtime.profile else {
         return error(
@@ -435,17 +449,17 @@ async fn profile(
             "there is no profile switcher: spindle.yaml declares no switchable profiles",
         );
     };
-    if let Err(e) = switcher.pin(body.profile.clone()) {
+    if let Err(e) = switcher.pin(wanted.clone()) {
         return error(StatusCode::CONFLICT, redact::scrub(&e));
     }
     let mut extra = Map::new();
-    extra.insert("profile".into(), json!(body.profile));
+    extra.insert("profile".into(), json!(wanted));
     let record = match record_mutation(&ctx, &caller, "profile", extra) {
         Ok(id) => id,
         Err(r) => return *r,
     };
     ctx.trigger.trigger(Trigger::Api);
-    Json(json!({"pinned": body.profile, "record": record})).into_response()
+    Json(json!({"pinned": wanted, "record": record})).into_response()
 }
 
 async fn pause(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
@@ -498,5 +512,36 @@ async fn resume(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             redact::scrub(&e.to_string()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_body_names_a_profile_or_null_and_nothing_else() {
+        let cases: &[(&str, Result<Option<&str>, &str>)] = &[
+            (r#"{"profile":"low-cpu"}"#, Ok(Some("low-cpu"))),
+            (r#"{"profile":null}"#, Ok(None)),
+            (r#"{"profile":"default"}"#, Ok(Some("default"))),
+            ("", Err("EOF")),
+            ("{}", Err("missing field `profile`")),
+            (r#"{"profil":"low-cpu"}"#, Err("unknown field `profil`")),
+            (r#"{"profile":null,"x":1}"#, Err("unknown field `x`")),
+            (r#"{"profile":3}"#, Err("invalid type")),
+            (r#"["low-cpu"]"#, Err(r#"got ["low-cpu"]"#)),
+        ];
+        for (body, want) in cases {
+            let got = parse_profile_body(body.as_bytes());
+            match (want, &got) {
+                (Ok(w), Ok(g)) => assert_eq!(g.as_deref(), *w, "{body}"),
+                (Err(needle), Err(msg)) => {
+                    assert!(msg.contains(needle), "{body}: {msg}");
+                    assert!(msg.contains(r#"{"profile": null}"#), "{body}: {msg}");
+                }
+                _ => panic!("{body}: {got:?}, want {want:?}"),
+            }
+        }
     }
 }
