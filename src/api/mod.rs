@@ -359,6 +359,18 @@ fn record_mutation(
     action: &str,
     extra: Map<String, Value>,
 ) -> Result<String, Box<Response>> {
+    let mut log = ctx.evidence.lock().unwrap_or_else(|e| e.into_inner());
+    append_mutation(ctx, &mut log, caller, action, extra)
+}
+
+/// [`record_mutation`] into a log the caller has locked already.
+fn append_mutation(
+    ctx: &ApiContext,
+    log: &mut crate::evidence::EvidenceLog,
+    caller: &Caller,
+    action: &str,
+    extra: Map<String, Value>,
+) -> Result<String, Box<Response>> {
     let mut body = Map::new();
     body.insert("kind".into(), "api".into());
     body.insert("action".into(), action.into());
@@ -367,11 +379,7 @@ fn record_mutation(
     body.insert("actor".into(), caller.id.clone().into());
     body.insert("actor_name".into(), caller.name.clone().into());
     body.extend(extra);
-    let appended = ctx
-        .evidence
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .append(body, &redact::registered());
+    let appended = log.append(body, &redact::registered());
     match appended {
         Ok(a) => {
             ctx.runtime.metrics.evidence_appended("api");
@@ -449,12 +457,17 @@ async fn profile(
             "there is no profile switcher: spindle.yaml declares no switchable profiles",
         );
     };
+    // A switch asks for its reconcile from inside `pin`; the evidence log stays locked from the
+    // pin to this record, so the record always precedes the reconcile the pin causes.
+    let mut log = ctx.evidence.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(e) = switcher.pin(wanted.clone()) {
         return error(StatusCode::CONFLICT, redact::scrub(&e));
     }
     let mut extra = Map::new();
     extra.insert("profile".into(), json!(wanted));
-    let record = match record_mutation(&ctx, &caller, "profile", extra) {
+    let record = append_mutation(&ctx, &mut log, &caller, "profile", extra);
+    drop(log);
+    let record = match record {
         Ok(id) => id,
         Err(r) => return *r,
     };
