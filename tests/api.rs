@@ -143,6 +143,32 @@ fn tf(status: &str, reason: &str) -> (String, String) {
     (status.to_string(), reason.to_string())
 }
 
+/// The id (`tok-…`) of the first token in `<state>/api-tokens.json`.
+fn first_token_id(state: &Path) -> String {
+    let tokens: Value = serde_json::from_str(
+        &std::fs::read_to_string(state.join("api-tokens.json")).expect("the token file"),
+    )
+    .expect("token JSON");
+    tokens[0]["id"].as_str().expect("a token id").to_string()
+}
+
+/// The value of the sample `name` (with `label`, when given) in a Prometheus text scrape.
+fn metric(text: &str, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("the metrics parse");
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+        .find_map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(v),
+            _ => None,
+        })
+}
+
 // --- tests -------------------------------------------------------------------------------------------------------
 
 #[test]
@@ -232,11 +258,7 @@ fn mutations_need_a_configured_token_and_refuse_a_missing_or_wrong_one() {
     assert_eq!(code, 202, "right token: {body}");
     let record_id = body["record"].as_str().expect("the record id").to_string();
     // The accepted mutation is in the evidence with the token's id, never the token.
-    let tokens: Value = serde_json::from_str(
-        &std::fs::read_to_string(state.path().join("api-tokens.json")).expect("the token file"),
-    )
-    .expect("token JSON");
-    let token_id = tokens[0]["id"].as_str().expect("a token id").to_string();
+    let token_id = first_token_id(state.path());
     let records = evidence_records(state.path());
     let api = records
         .iter()
@@ -328,19 +350,7 @@ fn after_a_converge_metrics_version_status_evidence_and_spindle_status_describe_
     assert_eq!(code, 200);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
         .expect("the metrics parse");
-    let value = |name: &str, label: Option<(&str, &str)>| -> Option<f64> {
-        scrape
-            .samples
-            .iter()
-            .filter(|s| s.metric == name)
-            .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
-            .find_map(|s| match s.value {
-                prometheus_parse::Value::Counter(v)
-                | prometheus_parse::Value::Gauge(v)
-                | prometheus_parse::Value::Untyped(v) => Some(v),
-                _ => None,
-            })
-    };
+    let value = |name: &str, label: Option<(&str, &str)>| metric(&text, name, label);
     let converged = value("spindle_reconciles_total", Some(("result", "converged")));
     assert!(converged.is_some_and(|v| v >= 1.0), "{text}");
     assert!(
@@ -506,4 +516,230 @@ fn while_paused_drift_is_planned_but_not_repaired_and_resume_repairs_it() {
         .map(|r| r["action"].as_str().unwrap_or_default().to_string())
         .collect();
     assert_eq!(actions, ["pause", "resume"]);
+}
+
+// --- POST /profile with a profile switcher ------------------------------------------------------------------------
+
+/// The project prefix of the profile-switching API test.
+const PROFILE_PREFIX: &str = "spindle-h-apiprof";
+/// The `web` cap of the base files and of the low-cpu profile (`tests/fixtures/stacks/profile`).
+const BASE_NANO_CPUS: i64 = 1_000_000_000;
+const LOW_NANO_CPUS: i64 = 250_000_000;
+
+/// `(id, NanoCpus)` of the running `web` container of the profile stack.
+fn web_cpus(p: &TestProject) -> Option<(String, i64)> {
+    let info = p.try_inspect(&p.container_name("web", 1))?;
+    (info["State"]["Running"].as_bool() == Some(true)).then_some(())?;
+    Some((
+        info["Id"].as_str()?.to_string(),
+        info["HostConfig"]["NanoCpus"].as_i64()?,
+    ))
+}
+
+/// Waits until `web` runs with `want` NanoCpus; returns its container id.
+#[track_caller]
+fn wait_web_cpus(p: &TestProject, run: &mut SpindleProcess, want: i64, what: &str) -> String {
+    wait_for(what, DEADLINE, || {
+        run.assert_alive();
+        web_cpus(p).filter(|(_, n)| *n == want).map(|(id, _)| id)
+    })
+}
+
+/// The finished reconcile record with a `profile` trigger of `cause`, and that trigger.
+#[track_caller]
+fn wait_profile_reconcile(state: &Path, cause: &str) -> (Value, Value) {
+    wait_for(
+        &format!("a finished reconcile with a `{cause}` profile trigger"),
+        DEADLINE,
+        || {
+            evidence_records(state).into_iter().find_map(|r| {
+                let t = r["triggers"]
+                    .as_array()?
+                    .iter()
+                    .find(|t| t["kind"] == "profile" && t["cause"] == cause)?
+                    .clone();
+                r["outcome"].is_string().then_some((r, t))
+            })
+        },
+    )
+}
+
+/// True when the record's plan touches `web` only with in-place `update` actions.
+fn updates_web_in_place(record: &Value) -> bool {
+    let actions = record["plan"]["actions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let web: Vec<&Value> = actions
+        .iter()
+        .filter(|a| a["kind"]["container"]["service"] == "web" || a["kind"]["service"] == "web")
+        .collect();
+    !web.is_empty() && web.iter().all(|a| a["kind"]["kind"] == "update")
+}
+
+fn profile_switches(base: &str) -> f64 {
+    let (code, text) = get(base, "/metrics");
+    assert_eq!(code, 200, "{text}");
+    metric(&text, "spindle_profile_switches_total", None)
+        .unwrap_or_else(|| panic!("no spindle_profile_switches_total in:\n{text}"))
+}
+
+/// The `api` records of the evidence: `(id, record)`.
+fn api_records(state: &Path) -> Vec<Value> {
+    evidence_records(state)
+        .into_iter()
+        .filter(|r| r["kind"] == "api")
+        .collect()
+}
+
+#[test]
+fn a_profile_pinned_and_unpinned_through_the_api_switches_the_running_stack_in_place_and_back() {
+    let p = TestProject::with_prefix(PROFILE_PREFIX, "pin", "profile");
+    // Manual mode: only the pin decides, whatever the shared machine's load.
+    assert!(p.read("spindle.yaml").contains("mode: manual"));
+    let state = state_dir();
+    let mut run = spawn(&p, state.path(), &[]);
+    let base = api_base(&mut run);
+    wait_ready(&mut run, &base);
+    let id = wait_web_cpus(&p, &mut run, BASE_NANO_CPUS, "web with its base cap");
+    let token = create_token(&p, state.path(), "ops");
+    let token_id = first_token_id(state.path());
+
+    let (_, v) = get_json(&base, "/version");
+    assert_eq!(v["profile"]["switcher"], true, "{v}");
+    assert!(v["profile"]["active"].is_null(), "{v}");
+    assert_eq!(v["profile"]["state"]["mode"], "manual", "{v}");
+    assert!(v["profile"]["state"]["pinned"].is_null(), "{v}");
+    let switches = profile_switches(&base);
+    assert_eq!(switches, 0.0);
+
+    // An undeclared name is refused, with the declared ones; nothing changes.
+    let (code, body) = post(
+        &base,
+        "/profile",
+        Some(&token),
+        Some(r#"{"profile":"turbo"}"#),
+    );
+    assert_eq!(code, 409, "{body}");
+    let msg = body["error"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("\"turbo\"") && msg.contains("declared profiles: default, low-cpu"),
+        "{body}"
+    );
+    // Bodies that are not `{"profile": <name or null>}` are refused too (a typo must not unpin).
+    for bad in [
+        "",
+        "{}",
+        r#"{"profil":"low-cpu"}"#,
+        r#"{"profile":3}"#,
+        r#"{"profile":"low-cpu","x":1}"#,
+    ] {
+        let (code, body) = post(&base, "/profile", Some(&token), Some(bad));
+        assert_eq!(code, 400, "{bad}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(r#"{"profile": null}"#)),
+            "{bad}: {body}"
+        );
+    }
+    assert!(
+        api_records(state.path()).is_empty(),
+        "a refusal is no api record"
+    );
+    assert!(!state.path().join("profile.json").exists());
+    let (_, v) = get_json(&base, "/version");
+    assert!(v["profile"]["state"]["pinned"].is_null(), "{v}");
+    assert_eq!(v["profile"]["state"]["switches"], 0, "{v}");
+    assert_eq!(web_cpus(&p), Some((id.clone(), BASE_NANO_CPUS)));
+
+    // Pin low-cpu: recorded with the token's id, applied in place by a `pin` reconcile.
+    let (code, body) = post(
+        &base,
+        "/profile",
+        Some(&token),
+        Some(r#"{"profile":"low-cpu"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["pinned"], "low-cpu", "{body}");
+    let pin_record = body["record"].as_str().expect("a record id").to_string();
+    let pinned = wait_web_cpus(
+        &p,
+        &mut run,
+        LOW_NANO_CPUS,
+        "web with the pinned low-cpu cap",
+    );
+    assert_eq!(pinned, id, "the pin is applied in place");
+    let api = api_records(state.path());
+    assert_eq!(api.len(), 1, "{api:?}");
+    assert_eq!(api[0]["id"], pin_record.as_str());
+    assert_eq!(api[0]["action"], "profile");
+    assert_eq!(api[0]["profile"], "low-cpu");
+    assert_eq!(api[0]["actor"], token_id.as_str());
+    assert_eq!(api[0]["actor_name"], "ops");
+    let (record, trigger) = wait_profile_reconcile(state.path(), "pin");
+    assert_eq!(trigger["to"], "low-cpu", "{trigger}");
+    assert!(trigger["from"].is_null(), "{trigger}");
+    assert_eq!(record["active_profile"], "low-cpu", "{record}");
+    assert!(updates_web_in_place(&record), "{}", record["plan"]);
+    assert!(
+        record["seq"].as_u64() > api[0]["seq"].as_u64(),
+        "the api record comes before the reconcile it caused"
+    );
+    for path in ["/version", "/status"] {
+        let (_, doc) = get_json(&base, path);
+        assert_eq!(doc["profile"]["active"], "low-cpu", "{path}: {doc}");
+        assert_eq!(
+            doc["profile"]["state"]["pinned"], "low-cpu",
+            "{path}: {doc}"
+        );
+        assert_eq!(
+            doc["profile"]["state"]["active"], "low-cpu",
+            "{path}: {doc}"
+        );
+        assert_eq!(
+            doc["profile"]["state"]["last_switch"]["cause"], "pin",
+            "{path}: {doc}"
+        );
+    }
+    assert_eq!(profile_switches(&base), switches + 1.0);
+    assert_eq!(
+        spindle::profile::read_pin(state.path())
+            .ok()
+            .flatten()
+            .as_deref(),
+        Some("low-cpu"),
+        "the pin persists"
+    );
+
+    // Unpin: back to the base cap. The base files set `cpus: 1.0`, so this is in place too
+    // (docs/profiles.md: only a limit the base files lack forces a recreate).
+    let (code, body) = post(&base, "/profile", Some(&token), Some(r#"{"profile":null}"#));
+    assert_eq!(code, 200, "{body}");
+    assert!(body["pinned"].is_null(), "{body}");
+    let back = wait_web_cpus(&p, &mut run, BASE_NANO_CPUS, "web back to its base cap");
+    assert_eq!(back, id, "unpinning is applied in place");
+    let (record, trigger) = wait_profile_reconcile(state.path(), "unpin");
+    assert_eq!(trigger["from"], "low-cpu", "{trigger}");
+    assert!(trigger["to"].is_null(), "{trigger}");
+    assert!(record["active_profile"].is_null(), "{record}");
+    assert!(updates_web_in_place(&record), "{}", record["plan"]);
+    let (_, v) = get_json(&base, "/version");
+    assert!(v["profile"]["active"].is_null(), "{v}");
+    assert!(v["profile"]["state"]["pinned"].is_null(), "{v}");
+    assert_eq!(v["profile"]["state"]["active"], "default", "{v}");
+    assert_eq!(profile_switches(&base), switches + 2.0);
+    let api = api_records(state.path());
+    let pins: Vec<&Value> = api.iter().map(|r| &r["profile"]).collect();
+    assert_eq!(pins, [&Value::from("low-cpu"), &Value::Null], "{api:?}");
+    assert!(api.iter().all(|r| r["actor"] == token_id.as_str()));
+
+    // The token itself is nowhere spindle writes.
+    run.terminate(Duration::from_secs(30));
+    let evidence_text: String = common::evidence_segments(state.path())
+        .iter()
+        .map(|s| std::fs::read_to_string(s).unwrap_or_default())
+        .collect();
+    assert!(!evidence_text.contains(&token));
+    assert!(!run.stderr().contains(&token));
 }

@@ -359,6 +359,18 @@ fn record_mutation(
     action: &str,
     extra: Map<String, Value>,
 ) -> Result<String, Box<Response>> {
+    let mut log = ctx.evidence.lock().unwrap_or_else(|e| e.into_inner());
+    append_mutation(ctx, &mut log, caller, action, extra)
+}
+
+/// [`record_mutation`] into a log the caller has locked already.
+fn append_mutation(
+    ctx: &ApiContext,
+    log: &mut crate::evidence::EvidenceLog,
+    caller: &Caller,
+    action: &str,
+    extra: Map<String, Value>,
+) -> Result<String, Box<Response>> {
     let mut body = Map::new();
     body.insert("kind".into(), "api".into());
     body.insert("action".into(), action.into());
@@ -367,11 +379,7 @@ fn record_mutation(
     body.insert("actor".into(), caller.id.clone().into());
     body.insert("actor_name".into(), caller.name.clone().into());
     body.extend(extra);
-    let appended = ctx
-        .evidence
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .append(body, &redact::registered());
+    let appended = log.append(body, &redact::registered());
     match appended {
         Ok(a) => {
             ctx.runtime.metrics.evidence_appended("api");
@@ -403,10 +411,31 @@ async fn reconcile(State(ctx): State<ApiContext>, headers: HeaderMap) -> Respons
         .into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ProfileBody {
-    /// `null` unpins.
+    /// `null` unpins. The key is required (no serde default for this `Option`), and no other
+    /// key is allowed, so `{}` or a misspelt key is refused instead of unpinning.
+    #[serde(deserialize_with = "name_or_null")]
     profile: Option<String>,
+}
+
+fn name_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
+}
+
+/// The profile a `POST /profile` body asks for (`None`: unpin), or why the body is refused.
+fn parse_profile_body(body: &[u8]) -> Result<Option<String>, String> {
+    let why = |e: String| {
+        format!("the body must be {{\"profile\": \"<name>\"}} or {{\"profile\": null}}: {e}")
+    };
+    let value: Value = serde_json::from_slice(body).map_err(|e| why(e.to_string()))?;
+    if !value.is_object() {
+        return Err(why(format!("got {value}")));
+    }
+    ProfileBody::deserialize(value)
+        .map(|b| b.profile)
+        .map_err(|e| why(e.to_string()))
 }
 
 async fn profile(
@@ -418,16 +447,9 @@ async fn profile(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let body: ProfileBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "the body must be {{\"profile\": \"<name>\"}} or {{\"profile\": null}}: {e}"
-                ),
-            );
-        }
+    let wanted = match parse_profile_body(&body) {
+        Ok(w) => w,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
     let Some(switcher) = &ctx.runtime.profile else {
         return error(
@@ -435,17 +457,22 @@ async fn profile(
             "there is no profile switcher: spindle.yaml declares no switchable profiles",
         );
     };
-    if let Err(e) = switcher.pin(body.profile.clone()) {
+    // A switch asks for its reconcile from inside `pin`; the evidence log stays locked from the
+    // pin to this record, so the record always precedes the reconcile the pin causes.
+    let mut log = ctx.evidence.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(e) = switcher.pin(wanted.clone()) {
         return error(StatusCode::CONFLICT, redact::scrub(&e));
     }
     let mut extra = Map::new();
-    extra.insert("profile".into(), json!(body.profile));
-    let record = match record_mutation(&ctx, &caller, "profile", extra) {
+    extra.insert("profile".into(), json!(wanted));
+    let record = append_mutation(&ctx, &mut log, &caller, "profile", extra);
+    drop(log);
+    let record = match record {
         Ok(id) => id,
         Err(r) => return *r,
     };
     ctx.trigger.trigger(Trigger::Api);
-    Json(json!({"pinned": body.profile, "record": record})).into_response()
+    Json(json!({"pinned": wanted, "record": record})).into_response()
 }
 
 async fn pause(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
@@ -498,5 +525,36 @@ async fn resume(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             redact::scrub(&e.to_string()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_body_names_a_profile_or_null_and_nothing_else() {
+        let cases: &[(&str, Result<Option<&str>, &str>)] = &[
+            (r#"{"profile":"low-cpu"}"#, Ok(Some("low-cpu"))),
+            (r#"{"profile":null}"#, Ok(None)),
+            (r#"{"profile":"default"}"#, Ok(Some("default"))),
+            ("", Err("EOF")),
+            ("{}", Err("missing field `profile`")),
+            (r#"{"profil":"low-cpu"}"#, Err("unknown field `profil`")),
+            (r#"{"profile":null,"x":1}"#, Err("unknown field `x`")),
+            (r#"{"profile":3}"#, Err("invalid type")),
+            (r#"["low-cpu"]"#, Err(r#"got ["low-cpu"]"#)),
+        ];
+        for (body, want) in cases {
+            let got = parse_profile_body(body.as_bytes());
+            match (want, &got) {
+                (Ok(w), Ok(g)) => assert_eq!(g.as_deref(), *w, "{body}"),
+                (Err(needle), Err(msg)) => {
+                    assert!(msg.contains(needle), "{body}: {msg}");
+                    assert!(msg.contains(r#"{"profile": null}"#), "{body}: {msg}");
+                }
+                _ => panic!("{body}: {got:?}, want {want:?}"),
+            }
+        }
     }
 }
