@@ -410,6 +410,12 @@ fn after_a_converge_metrics_version_status_evidence_and_spindle_status_describe_
     let two = ev["records"].as_array().expect("records");
     assert_eq!(two.len(), 2);
     assert!(two[0]["seq"].as_u64() > two[1]["seq"].as_u64(), "{ev}");
+    let (code, bad) = get_json(&base, "/evidence?limit=abc");
+    assert_eq!(code, 400, "{bad}");
+    assert!(
+        bad["error"].as_str().is_some_and(|e| e.contains("limit")),
+        "a JSON error naming the parameter: {bad}"
+    );
 
     // `spindle status` through the API…
     let api = base.trim_start_matches("http://").to_string();

@@ -273,11 +273,21 @@ async fn status(State(ctx): State<ApiContext>) -> Json<Value> {
 
 #[derive(Deserialize)]
 struct EvidenceQuery {
-    limit: Option<usize>,
+    /// Parsed here rather than by axum, so that a bad value gets a JSON error like the others.
+    limit: Option<String>,
 }
 
 async fn evidence(State(ctx): State<ApiContext>, Query(q): Query<EvidenceQuery>) -> Response {
-    let limit = q.limit.unwrap_or(20).clamp(1, MAX_EVIDENCE_LIMIT);
+    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
+        None => 20,
+        Some(Ok(n)) => n.clamp(1, MAX_EVIDENCE_LIMIT),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("limit must be a whole number from 1 to {MAX_EVIDENCE_LIMIT}"),
+            );
+        }
+    };
     let dir = crate::evidence::evidence_dir(&ctx.state_dir);
     let read = tokio::task::spawn_blocking(move || crate::evidence::list(&dir, limit)).await;
     match read {
@@ -493,7 +503,11 @@ async fn pause(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
                 json!({"pause": ctx.runtime.pause.current(), "changed": true, "record": record}),
             )
             .into_response(),
-            Err(r) => *r,
+            Err(r) => {
+                // No mutation without its record: undo the pause.
+                let _ = ctx.runtime.pause.resume();
+                *r
+            }
         },
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -514,7 +528,14 @@ async fn resume(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
         Ok(Transition::Changed) => {
             let record = match record_mutation(&ctx, &caller, "resume", Map::new()) {
                 Ok(id) => id,
-                Err(r) => return *r,
+                Err(r) => {
+                    // No mutation without its record: stay paused.
+                    let _ = ctx
+                        .runtime
+                        .pause
+                        .pause(now_rfc3339(), Some(caller.id.clone()));
+                    return *r;
+                }
             };
             // Resuming reconciles at once: whatever was planned while paused is applied now.
             ctx.trigger.trigger(Trigger::Api);
