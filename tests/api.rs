@@ -570,19 +570,6 @@ fn wait_profile_reconcile(state: &Path, cause: &str) -> (Value, Value) {
     )
 }
 
-/// True when the record's plan touches `web` only with in-place `update` actions.
-fn updates_web_in_place(record: &Value) -> bool {
-    let actions = record["plan"]["actions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let web: Vec<&Value> = actions
-        .iter()
-        .filter(|a| a["kind"]["container"]["service"] == "web" || a["kind"]["service"] == "web")
-        .collect();
-    !web.is_empty() && web.iter().all(|a| a["kind"]["kind"] == "update")
-}
-
 fn profile_switches(base: &str) -> f64 {
     let (code, text) = get(base, "/metrics");
     assert_eq!(code, 200, "{text}");
@@ -687,7 +674,11 @@ fn a_profile_pinned_and_unpinned_through_the_api_switches_the_running_stack_in_p
     assert_eq!(trigger["to"], "low-cpu", "{trigger}");
     assert!(trigger["from"].is_null(), "{trigger}");
     assert_eq!(record["active_profile"], "low-cpu", "{record}");
-    assert!(updates_web_in_place(&record), "{}", record["plan"]);
+    assert!(
+        common::only_updates_of("web", &record),
+        "{}",
+        record["plan"]
+    );
     assert!(
         record["seq"].as_u64() > api[0]["seq"].as_u64(),
         "the api record comes before the reconcile it caused"
@@ -729,7 +720,11 @@ fn a_profile_pinned_and_unpinned_through_the_api_switches_the_running_stack_in_p
     assert_eq!(trigger["from"], "low-cpu", "{trigger}");
     assert!(trigger["to"].is_null(), "{trigger}");
     assert!(record["active_profile"].is_null(), "{record}");
-    assert!(updates_web_in_place(&record), "{}", record["plan"]);
+    assert!(
+        common::only_updates_of("web", &record),
+        "{}",
+        record["plan"]
+    );
     let (_, v) = get_json(&base, "/version");
     assert!(v["profile"]["active"].is_null(), "{v}");
     assert!(v["profile"]["state"]["pinned"].is_null(), "{v}");

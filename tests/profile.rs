@@ -124,18 +124,6 @@ fn wait_profile_record(state: &std::path::Path, cause: &str) -> (Value, Value) {
     )
 }
 
-fn updates_web_in_place(record: &Value) -> bool {
-    let actions = record["plan"]["actions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let web: Vec<&Value> = actions
-        .iter()
-        .filter(|a| a["kind"]["container"]["service"] == "web" || a["kind"]["service"] == "web")
-        .collect();
-    !web.is_empty() && web.iter().all(|a| a["kind"]["kind"] == "update")
-}
-
 #[test]
 fn cpu_load_switches_a_running_stack_to_low_cpu_in_place_and_back_when_it_stops() {
     let p = TestProject::with_prefix(PREFIX, "load_switch", "profile");
@@ -181,7 +169,7 @@ fn cpu_load_switches_a_running_stack_to_low_cpu_in_place_and_back_when_it_stops(
     );
     assert_eq!(record["active_profile"], "low-cpu", "{record}");
     assert!(
-        updates_web_in_place(&record),
+        common::only_updates_of("web", &record),
         "the switch is an in-place update: {}",
         record["plan"]
     );
@@ -215,7 +203,11 @@ fn cpu_load_switches_a_running_stack_to_low_cpu_in_place_and_back_when_it_stops(
     assert_eq!(trigger["from"], "low-cpu", "{trigger}");
     assert!(trigger["to"].is_null(), "{trigger}");
     assert!(record["active_profile"].is_null(), "{record}");
-    assert!(updates_web_in_place(&record), "{}", record["plan"]);
+    assert!(
+        common::only_updates_of("web", &record),
+        "{}",
+        record["plan"]
+    );
     assert_eq!(
         id,
         nano_cpus(&p).map(|(id, _)| id).unwrap_or_default(),
@@ -266,7 +258,11 @@ fn a_pin_set_with_the_cli_while_run_runs_switches_the_profile_and_unpin_switches
     let (trigger, record) = wait_profile_record(state.path(), "pin");
     assert_eq!(trigger["to"], "low-cpu", "{trigger}");
     assert_eq!(record["active_profile"], "low-cpu", "{record}");
-    assert!(updates_web_in_place(&record), "{}", record["plan"]);
+    assert!(
+        common::only_updates_of("web", &record),
+        "{}",
+        record["plan"]
+    );
 
     let show = p.spindle(&[
         "profile",

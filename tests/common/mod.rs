@@ -1169,3 +1169,16 @@ mod spindle_process {
         out
     }
 }
+
+/// True when a reconcile record's plan touches `service` and only with in-place `update` actions.
+pub fn only_updates_of(service: &str, record: &Value) -> bool {
+    let actions = record["plan"]["actions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mine: Vec<&Value> = actions
+        .iter()
+        .filter(|a| a["kind"]["container"]["service"] == service || a["kind"]["service"] == service)
+        .collect();
+    !mine.is_empty() && mine.iter().all(|a| a["kind"]["kind"] == "update")
+}
