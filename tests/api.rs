@@ -532,25 +532,6 @@ const PROFILE_PREFIX: &str = "spindle-h-apiprof";
 const BASE_NANO_CPUS: i64 = 1_000_000_000;
 const LOW_NANO_CPUS: i64 = 250_000_000;
 
-/// `(id, NanoCpus)` of the running `web` container of the profile stack.
-fn web_cpus(p: &TestProject) -> Option<(String, i64)> {
-    let info = p.try_inspect(&p.container_name("web", 1))?;
-    (info["State"]["Running"].as_bool() == Some(true)).then_some(())?;
-    Some((
-        info["Id"].as_str()?.to_string(),
-        info["HostConfig"]["NanoCpus"].as_i64()?,
-    ))
-}
-
-/// Waits until `web` runs with `want` NanoCpus; returns its container id.
-#[track_caller]
-fn wait_web_cpus(p: &TestProject, run: &mut SpindleProcess, want: i64, what: &str) -> String {
-    wait_for(what, DEADLINE, || {
-        run.assert_alive();
-        web_cpus(p).filter(|(_, n)| *n == want).map(|(id, _)| id)
-    })
-}
-
 /// The finished reconcile record with a `profile` trigger of `cause`, and that trigger.
 #[track_caller]
 fn wait_profile_reconcile(state: &Path, cause: &str) -> (Value, Value) {
@@ -594,7 +575,14 @@ fn a_profile_pinned_and_unpinned_through_the_api_switches_the_running_stack_in_p
     let mut run = spawn(&p, state.path(), &[]);
     let base = api_base(&mut run);
     wait_ready(&mut run, &base);
-    let id = wait_web_cpus(&p, &mut run, BASE_NANO_CPUS, "web with its base cap");
+    let id = common::wait_nano_cpus(
+        &p,
+        &mut run,
+        "web",
+        BASE_NANO_CPUS,
+        "web with its base cap",
+        DEADLINE,
+    );
     let token = create_token(&p, state.path(), "ops");
     let token_id = first_token_id(state.path());
 
@@ -644,7 +632,10 @@ fn a_profile_pinned_and_unpinned_through_the_api_switches_the_running_stack_in_p
     let (_, v) = get_json(&base, "/version");
     assert!(v["profile"]["state"]["pinned"].is_null(), "{v}");
     assert_eq!(v["profile"]["state"]["switches"], 0, "{v}");
-    assert_eq!(web_cpus(&p), Some((id.clone(), BASE_NANO_CPUS)));
+    assert_eq!(
+        common::running_nano_cpus(&p, "web"),
+        Some((id.clone(), BASE_NANO_CPUS))
+    );
 
     // Pin low-cpu: recorded with the token's id, applied in place by a `pin` reconcile.
     let (code, body) = post(
@@ -656,11 +647,13 @@ fn a_profile_pinned_and_unpinned_through_the_api_switches_the_running_stack_in_p
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["pinned"], "low-cpu", "{body}");
     let pin_record = body["record"].as_str().expect("a record id").to_string();
-    let pinned = wait_web_cpus(
+    let pinned = common::wait_nano_cpus(
         &p,
         &mut run,
+        "web",
         LOW_NANO_CPUS,
         "web with the pinned low-cpu cap",
+        DEADLINE,
     );
     assert_eq!(pinned, id, "the pin is applied in place");
     let api = api_records(state.path());
@@ -714,7 +707,14 @@ fn a_profile_pinned_and_unpinned_through_the_api_switches_the_running_stack_in_p
     let (code, body) = post(&base, "/profile", Some(&token), Some(r#"{"profile":null}"#));
     assert_eq!(code, 200, "{body}");
     assert!(body["pinned"].is_null(), "{body}");
-    let back = wait_web_cpus(&p, &mut run, BASE_NANO_CPUS, "web back to its base cap");
+    let back = common::wait_nano_cpus(
+        &p,
+        &mut run,
+        "web",
+        BASE_NANO_CPUS,
+        "web back to its base cap",
+        DEADLINE,
+    );
     assert_eq!(back, id, "unpinning is applied in place");
     let (record, trigger) = wait_profile_reconcile(state.path(), "unpin");
     assert_eq!(trigger["from"], "low-cpu", "{trigger}");

@@ -9,14 +9,14 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{SpindleProcess, TestProject, assert_exit, evidence_records, state_dir, wait_for};
+use common::{TestProject, assert_exit, evidence_records, state_dir, wait_for};
 use serde_json::Value;
 
 const PREFIX: &str = "spindle-h-profile";
 /// The cap of the base files and of the low-cpu profile (`tests/fixtures/stacks/profile`).
 const BASE_NANO_CPUS: i64 = 1_000_000_000;
 const LOW_NANO_CPUS: i64 = 250_000_000;
-const DEADLINE: Duration = Duration::from_secs(90);
+const DEADLINE: Duration = Duration::from_secs(180);
 /// Leaving needs the shared machine to calm down below the leave threshold for a while.
 const LEAVE_DEADLINE: Duration = Duration::from_secs(90);
 /// The leave threshold of the load test, in per mille.
@@ -71,29 +71,6 @@ fn switching(p: &TestProject, block: &str) {
     p.write("spindle.yaml", &format!("{head}switching:\n{block}"));
 }
 
-fn nano_cpus(p: &TestProject) -> Option<(String, i64)> {
-    let info = p.try_inspect(&p.container_name("web", 1))?;
-    (info["State"]["Running"].as_bool() == Some(true)).then_some(())?;
-    Some((
-        info["Id"].as_str()?.to_string(),
-        info["HostConfig"]["NanoCpus"].as_i64()?,
-    ))
-}
-
-#[track_caller]
-fn wait_cpus(
-    p: &TestProject,
-    run: &mut SpindleProcess,
-    want: i64,
-    what: &str,
-    deadline: Duration,
-) -> String {
-    wait_for(what, deadline, || {
-        run.assert_alive();
-        nano_cpus(p).filter(|(_, n)| *n == want).map(|(id, _)| id)
-    })
-}
-
 /// The profile triggers of the state dir's evidence records, with their records.
 fn profile_records(state: &std::path::Path) -> Vec<(Value, Value)> {
     evidence_records(state)
@@ -137,13 +114,14 @@ fn cpu_load_switches_a_running_stack_to_low_cpu_in_place_and_back_when_it_stops(
     // is only awaited when the machine is calm enough.
     wait_for("web to run", DEADLINE, || {
         run.assert_alive();
-        nano_cpus(&p)
+        common::running_nano_cpus(&p, "web")
     });
 
     let burner = Burner::start();
-    let id = wait_cpus(
+    let id = common::wait_nano_cpus(
         &p,
         &mut run,
+        "web",
         LOW_NANO_CPUS,
         "web to get the low-cpu cap under load",
         DEADLINE,
@@ -180,7 +158,9 @@ fn cpu_load_switches_a_running_stack_to_low_cpu_in_place_and_back_when_it_stops(
     let started = std::time::Instant::now();
     let back = loop {
         run.assert_alive();
-        if let Some((id, n)) = nano_cpus(&p).filter(|(_, n)| *n == BASE_NANO_CPUS) {
+        if let Some((id, n)) =
+            common::running_nano_cpus(&p, "web").filter(|(_, n)| *n == BASE_NANO_CPUS)
+        {
             let _ = n;
             break id;
         }
@@ -210,7 +190,9 @@ fn cpu_load_switches_a_running_stack_to_low_cpu_in_place_and_back_when_it_stops(
     );
     assert_eq!(
         id,
-        nano_cpus(&p).map(|(id, _)| id).unwrap_or_default(),
+        common::running_nano_cpus(&p, "web")
+            .map(|(id, _)| id)
+            .unwrap_or_default(),
         "never recreated"
     );
 }
@@ -222,9 +204,10 @@ fn a_pin_set_with_the_cli_while_run_runs_switches_the_profile_and_unpin_switches
     let state = state_dir();
     let state_arg = state.path().to_string_lossy().into_owned();
     let mut run = p.spawn_run(state.path(), &[]);
-    let id = wait_cpus(
+    let id = common::wait_nano_cpus(
         &p,
         &mut run,
+        "web",
         BASE_NANO_CPUS,
         "web to run with its base cap",
         DEADLINE,
@@ -247,9 +230,10 @@ fn a_pin_set_with_the_cli_while_run_runs_switches_the_profile_and_unpin_switches
         0,
         "spindle profile pin low-cpu",
     );
-    let pinned = wait_cpus(
+    let pinned = common::wait_nano_cpus(
         &p,
         &mut run,
+        "web",
         LOW_NANO_CPUS,
         "web to get the pinned low-cpu cap",
         DEADLINE,
@@ -281,9 +265,10 @@ fn a_pin_set_with_the_cli_while_run_runs_switches_the_profile_and_unpin_switches
         0,
         "spindle profile unpin",
     );
-    let back = wait_cpus(
+    let back = common::wait_nano_cpus(
         &p,
         &mut run,
+        "web",
         BASE_NANO_CPUS,
         "web back to its base cap after unpin",
         DEADLINE,

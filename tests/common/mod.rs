@@ -1015,6 +1015,35 @@ mod spindle_process {
             .expect("a temporary folder can be created")
     }
 
+    /// `(container id, HostConfig.NanoCpus)` of the running container #1 of `service`.
+    pub fn running_nano_cpus(p: &TestProject, service: &str) -> Option<(String, i64)> {
+        let info = p.try_inspect(&p.container_name(service, 1))?;
+        (info["State"]["Running"].as_bool() == Some(true)).then_some(())?;
+        Some((
+            info["Id"].as_str()?.to_string(),
+            info["HostConfig"]["NanoCpus"].as_i64()?,
+        ))
+    }
+
+    /// Waits (while `run` stays alive) until container #1 of `service` runs with `want` NanoCpus;
+    /// returns its container id.
+    #[track_caller]
+    pub fn wait_nano_cpus(
+        p: &TestProject,
+        run: &mut SpindleProcess,
+        service: &str,
+        want: i64,
+        what: &str,
+        timeout: Duration,
+    ) -> String {
+        wait_for(what, timeout, || {
+            run.assert_alive();
+            running_nano_cpus(p, service)
+                .filter(|(_, n)| *n == want)
+                .map(|(id, _)| id)
+        })
+    }
+
     /// Polls `probe` every 200 ms until it returns `Some`, panicking with `what` (and the last `detail`) after
     /// `timeout`.
     #[track_caller]
