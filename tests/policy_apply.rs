@@ -408,3 +408,38 @@ fn an_unwritable_state_dir_fails_the_apply_before_anything_is_created() {
     assert_exit(&out, 0, "spindle apply --no-evidence");
     assert!(records(&p).is_empty(), "--no-evidence writes no record");
 }
+
+#[test]
+fn an_apply_of_another_project_appends_to_the_log_a_running_spindle_run_writes() {
+    let a = TestProject::with_prefix(APPLYEV, "shared-run", "plain");
+    let b = TestProject::with_prefix(APPLYEV, "shared-apply", "plain");
+    for p in [&a, &b] {
+        p.write("compose.yaml", &stack("spindle-test/busybox:1", ""));
+    }
+    let state = a.state_dir().to_string_lossy().into_owned();
+    let mut run = a.spawn_run(a.state_dir(), &["--resync", "1s"]);
+    wait_for("a record of spindle run", Duration::from_secs(60), || {
+        records_after_cli(&records(&a)).then_some(())
+    });
+    let out = b.spindle(&["apply", "--state-dir", &state]);
+    assert_exit(
+        &out,
+        0,
+        "spindle apply of another project while run writes the log",
+    );
+    wait_for(
+        "a record of spindle run after the apply's",
+        Duration::from_secs(60),
+        || {
+            let all = records(&a);
+            let apply = all.iter().position(|r| r["project"] == b.name())?;
+            all[apply + 1..]
+                .iter()
+                .any(|r| r["project"] == a.name())
+                .then_some(())
+        },
+    );
+    run.terminate(Duration::from_secs(30));
+    let out = a.spindle(&["evidence", "verify", "--state-dir", &state]);
+    assert_exit(&out, 0, "spindle evidence verify of the shared log");
+}
