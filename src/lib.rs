@@ -16,6 +16,7 @@ pub mod plan;
 pub mod policy;
 pub mod profile;
 pub mod reconcile;
+pub mod record;
 pub mod redact;
 pub mod runtime;
 pub mod spec;

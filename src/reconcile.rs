@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -168,18 +167,9 @@ impl ProjectReconciler {
         };
         let redactor = Redactor::new(project.secret_values.clone());
         let revision = desired::revision::revision(&project.working_dir);
-        let inputs = inputs_hash(&project.files, &project.env_files);
+        let inputs = crate::record::insert_loaded(record, &project, revision.as_deref());
         let same_inputs = self.last_inputs.as_deref() == Some(inputs.as_str());
-        self.last_inputs = Some(inputs.clone());
-        record.insert(
-            "revision".into(),
-            json!({
-                "git_commit": revision.as_deref().map(|r| r.trim_end_matches("-dirty")),
-                "dirty": revision.as_deref().is_some_and(|r| r.ends_with("-dirty")),
-                "inputs_sha256": inputs,
-            }),
-        );
-        record.insert("profile".into(), json!(project.profiles));
+        self.last_inputs = Some(inputs);
         let desired = match DesiredState::from_project(&project, revision) {
             Ok(d) => d,
             Err(e) => {
@@ -258,19 +248,8 @@ impl ProjectReconciler {
         } else {
             observe::snapshot(&self.engine, &desired).await?
         };
-        record.insert(
-            "plan".into(),
-            serde_json::to_value(&plan).unwrap_or(Value::Null),
-        );
-        record.insert(
-            "results".into(),
-            serde_json::to_value(&report.results).unwrap_or(Value::Null),
-        );
-        record.insert(
-            "writes".into(),
-            serde_json::to_value(&report.write_log).unwrap_or(Value::Null),
-        );
-        record.insert("services".into(), self.services(&desired, &after));
+        let outcome =
+            crate::record::insert_applied(record, &plan, &report, self.services(&desired, &after));
         self.view.actions = report
             .results
             .iter()
@@ -290,29 +269,8 @@ impl ProjectReconciler {
             &pending,
             false,
         ));
-        let failed: Vec<String> = report
-            .failed()
-            .map(|r| {
-                format!(
-                    "{} {}: {}",
-                    r.action.kind.verb(),
-                    r.action.kind.service().unwrap_or(""),
-                    r.error.as_deref().unwrap_or("")
-                )
-            })
-            .collect();
-        let outcome = if !report.blockers.is_empty() {
-            "blocked"
-        } else if !report.converged {
-            "failed"
-        } else if plan.is_empty() {
-            "in-sync"
-        } else {
-            "converged"
-        };
-        record.insert("outcome".into(), outcome.into());
-        if !report.blockers.is_empty() {
-            record.insert("error".into(), report.blockers.join("; ").into());
+        let failed = crate::record::failures(&report);
+        if outcome == crate::record::Outcome::Blocked {
             return Ok(Next::AwaitChange);
         }
         if !report.converged
@@ -321,7 +279,6 @@ impl ProjectReconciler {
         {
             // Someone is removing a container right now: its `destroy` will follow; look again
             // soon instead of backing off as if spindle had failed.
-            record.insert("error".into(), failed.join("; ").into());
             return Ok(Next::RequeueAfter(Duration::from_millis(200)));
         }
         if !report.converged {
@@ -461,31 +418,7 @@ impl ProjectReconciler {
 
     /// `{service: {state, containers: [...], reason?}}` for the evidence.
     fn services(&self, desired: &DesiredState, snap: &Snapshot) -> Value {
-        let mut out = Map::new();
-        for name in desired.services.keys() {
-            let containers: Vec<Value> = snap
-                .containers
-                .iter()
-                .filter(|c| &c.service == name)
-                .map(|c| {
-                    json!({
-                        "name": c.name,
-                        "id": c.id,
-                        "state": c.state,
-                        "health": c.health,
-                        "exit_code": c.exit_code,
-                    })
-                })
-                .collect();
-            let state = if let Some(reason) = self.degraded.get(name) {
-                json!({"state": "degraded", "reason": reason, "containers": containers})
-            } else {
-                let ready = !containers.is_empty();
-                json!({"state": if ready { "ready" } else { "missing" }, "containers": containers})
-            };
-            out.insert(name.clone(), state);
-        }
-        Value::Object(out)
+        crate::record::services(desired, snap, &self.degraded)
     }
 }
 
@@ -506,20 +439,6 @@ fn outcome_name(o: apply::Outcome) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| format!("{o:?}").to_lowercase())
-}
-
-/// SHA-256 over the input files' contents, in order (compose files, then env files).
-fn inputs_hash(files: &[std::path::PathBuf], env_files: &[std::path::PathBuf]) -> String {
-    let mut h = Sha256::new();
-    for f in files.iter().chain(env_files) {
-        h.update(f.to_string_lossy().as_bytes());
-        h.update([0]);
-        if let Ok(bytes) = std::fs::read(f) {
-            h.update(&bytes);
-        }
-        h.update([0]);
-    }
-    hex::encode(h.finalize())
 }
 
 fn now_rfc3339() -> String {

@@ -275,3 +275,171 @@ fn a_blocked_reconcile_of_spindle_run_is_recorded_with_its_violation() {
     assert_eq!(shown["error"], record["error"]);
     drop(run);
 }
+
+/// Project prefix of the tests of the evidence `spindle apply` writes.
+const APPLYEV: &str = "spindle-h-applyev";
+
+/// The records in the project's state dir (`SPINDLE_STATE_DIR` of `p.spindle`).
+fn records(p: &TestProject) -> Vec<Value> {
+    evidence_records(p.state_dir())
+}
+
+#[track_caller]
+fn assert_cli_trigger(record: &Value) {
+    let trigger = &record["triggers"][0];
+    assert_eq!(trigger["kind"], "cli", "{record:#}");
+    assert_eq!(trigger["command"], "apply", "{record:#}");
+}
+
+#[test]
+fn a_blocked_apply_writes_a_record_with_outcome_blocked_and_the_violation() {
+    let p = TestProject::with_prefix(APPLYEV, "blocked", "plain");
+    p.write("compose.yaml", &stack("spindle-test/busybox", ""));
+    assert_blocked(&p, "image_pinned", "services.web.image");
+    let records = records(&p);
+    assert_eq!(records.len(), 1, "one record per apply: {records:#?}");
+    let record = &records[0];
+    assert_cli_trigger(record);
+    assert_eq!(record["kind"], "reconcile", "{record:#}");
+    assert_eq!(record["project"], p.name(), "{record:#}");
+    assert_eq!(record["outcome"], "blocked", "{record:#}");
+    let error = record["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("policy image_pinned: services.web.image:"),
+        "the record names the violation: {record:#}"
+    );
+    assert_eq!(record["writes"], serde_json::json!([]), "{record:#}");
+}
+
+#[test]
+fn a_successful_apply_records_its_actions_and_never_the_secret_from_env() {
+    let p = TestProject::with_prefix(APPLYEV, "converged", "plain");
+    let password = format!("applyev-secret-{}", common::random_hex(16));
+    p.write(".env", &format!("DB_PASSWORD={password}\n"));
+    p.write(
+        "compose.yaml",
+        &stack(
+            "spindle-test/busybox:1",
+            "    environment:\n      DB_PASSWORD: ${DB_PASSWORD}\n",
+        ),
+    );
+    assert_applies(&p);
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "a second apply, in sync");
+
+    let records = records(&p);
+    assert_eq!(records.len(), 2, "one record per apply: {records:#?}");
+    let (first, second) = (&records[0], &records[1]);
+    assert_cli_trigger(first);
+    assert_eq!(first["outcome"], "converged", "{first:#}");
+    let results = first["results"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !results.is_empty() && results.iter().all(|r| r["outcome"] == "ok"),
+        "the actions and their results are recorded: {first:#}"
+    );
+    assert!(
+        first["writes"].as_array().is_some_and(|w| !w.is_empty()),
+        "the engine writes are recorded: {first:#}"
+    );
+    assert_eq!(first["services"]["web"]["state"], "ready", "{first:#}");
+    assert!(first["revision"]["inputs_sha256"].is_string(), "{first:#}");
+    assert_eq!(second["outcome"], "in-sync", "{second:#}");
+    assert_eq!(second["prev_hash"], first["hash"], "one chain");
+    assert!(
+        common::files_containing(p.state_dir(), &password).is_empty(),
+        "the secret reached the evidence"
+    );
+
+    // `spindle run` appends to the same log: the mixed chain verifies.
+    let mut run = p.spawn_run(p.state_dir(), &["--resync", "1s"]);
+    wait_for(
+        "a record of spindle run after the apply records",
+        Duration::from_secs(60),
+        || records_after_cli(&evidence_records(p.state_dir())).then_some(()),
+    );
+    run.terminate(Duration::from_secs(30));
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "an apply after run");
+    let out = p.spindle(&[
+        "evidence",
+        "verify",
+        "--state-dir",
+        &p.state_dir().to_string_lossy(),
+    ]);
+    assert_exit(&out, 0, "spindle evidence verify of apply and run records");
+    assert!(
+        common::files_containing(p.state_dir(), &password).is_empty(),
+        "the secret reached the evidence"
+    );
+}
+
+/// True when a record of `spindle run` (a trigger that is not `cli`) follows the apply records.
+fn records_after_cli(records: &[Value]) -> bool {
+    records
+        .iter()
+        .any(|r| r["triggers"][0]["kind"] != "cli" && r["outcome"].is_string())
+}
+
+#[test]
+fn an_unwritable_state_dir_fails_the_apply_before_anything_is_created() {
+    let p = TestProject::with_prefix(APPLYEV, "unwritable", "plain");
+    p.write("compose.yaml", &stack("spindle-test/busybox:1", ""));
+    // A file where the state dir should be: not creatable, even for root.
+    let blocker = p.state_dir().join("not-a-dir");
+    std::fs::write(&blocker, "x").expect("write a file");
+    let out = p.spindle(&["apply", "--state-dir", &blocker.to_string_lossy()]);
+    assert_no_panic(&out, "spindle apply");
+    assert_exit(&out, 1, "spindle apply with an unwritable state dir");
+    let all = text(&out);
+    assert!(
+        all.contains(&blocker.join("evidence").display().to_string())
+            && all.contains("--state-dir")
+            && all.contains("SPINDLE_STATE_DIR"),
+        "the error names the directory and how to choose another:\n{all}"
+    );
+    assert!(
+        p.containers().is_empty(),
+        "no container was created:\n{all}"
+    );
+    assert!(p.networks().is_empty(), "no network was created:\n{all}");
+
+    // The documented escape hatch applies without a record.
+    let out = p.spindle(&["apply", "--no-evidence"]);
+    assert_exit(&out, 0, "spindle apply --no-evidence");
+    assert!(records(&p).is_empty(), "--no-evidence writes no record");
+}
+
+#[test]
+fn an_apply_of_another_project_appends_to_the_log_a_running_spindle_run_writes() {
+    let a = TestProject::with_prefix(APPLYEV, "shared-run", "plain");
+    let b = TestProject::with_prefix(APPLYEV, "shared-apply", "plain");
+    for p in [&a, &b] {
+        p.write("compose.yaml", &stack("spindle-test/busybox:1", ""));
+    }
+    let state = a.state_dir().to_string_lossy().into_owned();
+    let mut run = a.spawn_run(a.state_dir(), &["--resync", "1s"]);
+    wait_for("a record of spindle run", Duration::from_secs(60), || {
+        records_after_cli(&records(&a)).then_some(())
+    });
+    let out = b.spindle(&["apply", "--state-dir", &state]);
+    assert_exit(
+        &out,
+        0,
+        "spindle apply of another project while run writes the log",
+    );
+    wait_for(
+        "a record of spindle run after the apply's",
+        Duration::from_secs(60),
+        || {
+            let all = records(&a);
+            let apply = all.iter().position(|r| r["project"] == b.name())?;
+            all[apply + 1..]
+                .iter()
+                .any(|r| r["project"] == a.name())
+                .then_some(())
+        },
+    );
+    run.terminate(Duration::from_secs(30));
+    let out = a.spindle(&["evidence", "verify", "--state-dir", &state]);
+    assert_exit(&out, 0, "spindle evidence verify of the shared log");
+}

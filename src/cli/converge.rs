@@ -1,18 +1,22 @@
 //! `spindle plan` and `spindle apply`: load, observe, plan, and (for apply) converge, with text or JSON output.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::{Map, Value, json};
 use spindle::apply::{self, ActionResult, Outcome, Progress};
 use spindle::desired::{self, typed::DesiredState};
 use spindle::engine::Engine;
+use spindle::evidence::{self, EvidenceLog};
+use spindle::observe::snapshot::Snapshot;
 use spindle::plan::{self, Action, Plan, PlanOptions};
-use spindle::redact::Redactor;
-use spindle::{lock, observe};
+use spindle::redact::{self, Redactor};
+use spindle::{lock, observe, record};
 
 use super::{Format, Global, request};
 
@@ -41,6 +45,12 @@ pub struct ApplyArgs {
     /// How many actions run at once.
     #[arg(long, default_value_t = 4)]
     pub parallelism: usize,
+    /// Where the evidence record of this apply is appended (default: $SPINDLE_STATE_DIR or /var/lib/spindle).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Write no evidence record (development only: the change then leaves no proof).
+    #[arg(long, conflicts_with = "state_dir")]
+    pub no_evidence: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -57,6 +67,8 @@ struct Loaded {
     redactor: Redactor,
     /// Policy violations: they block apply.
     violations: Vec<String>,
+    /// The record fields of the loaded project: `project`, `revision`, `profile`.
+    head: Map<String, Value>,
 }
 
 fn load(g: &Global) -> anyhow::Result<Loaded> {
@@ -65,11 +77,14 @@ fn load(g: &Global) -> anyhow::Result<Loaded> {
         tracing::warn!("{w}");
     }
     let revision = desired::revision::revision(&project.working_dir);
+    let mut head = Map::new();
+    record::insert_loaded(&mut head, &project, revision.as_deref());
     let desired = DesiredState::from_project(&project, revision)?;
     let violations = spindle::policy::blockers(&desired, &project);
     Ok(Loaded {
         desired,
         violations,
+        head,
         model: project.model.clone(),
         redactor: Redactor::new(project.secret_values.clone()),
     })
@@ -79,7 +94,7 @@ async fn observe_and_plan(
     engine: &Engine,
     l: &Loaded,
     remove_orphans: bool,
-) -> anyhow::Result<Plan> {
+) -> anyhow::Result<(Snapshot, Plan)> {
     let snapshot = observe::snapshot(engine, &l.desired).await?;
     let mut plan = plan::plan(
         &l.desired,
@@ -90,7 +105,7 @@ async fn observe_and_plan(
         },
     );
     plan.blockers.extend(l.violations.iter().cloned());
-    Ok(plan)
+    Ok((snapshot, plan))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -104,10 +119,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn plan_cmd(g: &Global, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     // Bad input fails here, before the engine is contacted.
     let loaded = load(g)?;
-    let plan = runtime()?.block_on(async {
-        let engine = Engine::connect().await?;
-        observe_and_plan(&engine, &loaded, args.remove_orphans).await
-    })?;
+    let plan = runtime()?
+        .block_on(async {
+            let engine = Engine::connect().await?;
+            observe_and_plan(&engine, &loaded, args.remove_orphans).await
+        })?
+        .1;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
         _ => print!("{}", plan_text(&plan)),
@@ -123,9 +140,85 @@ pub fn plan_cmd(g: &Global, args: &PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn apply_cmd(g: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load(g)?;
+    // Evidence is the proof of every change: without a writable log nothing on the host is touched.
+    let mut log = if args.no_evidence {
+        tracing::warn!("--no-evidence: this apply writes no evidence record");
+        None
+    } else {
+        Some(open_evidence(args.state_dir.as_ref())?)
+    };
+    let mut body = Map::new();
+    body.insert("started".into(), now_rfc3339().into());
+    body.insert("triggers".into(), json!([cli_trigger(args)]));
+    let result = apply_recorded(g, args, &mut body);
+    body.insert("finished".into(), now_rfc3339().into());
+    if let Err(e) = &result {
+        body.entry("outcome")
+            .or_insert_with(|| Value::from("error"));
+        body.entry("error")
+            .or_insert_with(|| Value::from(redact::scrub(&format!("{e:#}"))));
+    }
+    if let Some(log) = log.as_mut() {
+        let appended = log.append(body, &redact::registered()).with_context(|| {
+            format!(
+                "cannot append the evidence record of this apply to {}",
+                log.dir().display()
+            )
+        })?;
+        tracing::info!(record = %appended.id, dir = %log.dir().display(), "evidence recorded");
+    }
+    result
+}
+
+/// Opens the evidence log in the state directory, or says which directory failed and how to choose another.
+fn open_evidence(state_dir: Option<&PathBuf>) -> anyhow::Result<EvidenceLog> {
+    let state_dir = state_dir
+        .cloned()
+        .unwrap_or_else(evidence::default_state_dir);
+    let dir = evidence::evidence_dir(&state_dir);
+    EvidenceLog::open(&dir).with_context(|| {
+        format!(
+            "cannot write the evidence log in {}: spindle apply records every change there and changes nothing without it; \
+             give a writable state directory with --state-dir DIR or SPINDLE_STATE_DIR (or, for development only, pass --no-evidence)",
+            dir.display()
+        )
+    })
+}
+
+/// The trigger of a one-shot apply: the command, its options, and who ran it when the environment says so.
+fn cli_trigger(args: &ApplyArgs) -> Value {
+    let user = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    json!({
+        "kind": "cli",
+        "command": "apply",
+        "user": user,
+        "remove_orphans": args.remove_orphans,
+    })
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// Loads, plans and applies, filling `body` with what the evidence record says about it.
+fn apply_recorded(
+    g: &Global,
+    args: &ApplyArgs,
+    body: &mut Map<String, Value>,
+) -> anyhow::Result<ExitCode> {
+    let loaded = match load(g) {
+        Ok(l) => l,
+        Err(e) => {
+            body.insert("outcome".into(), "invalid-desired-state".into());
+            body.insert("error".into(), redact::scrub(&format!("{e:#}")).into());
+            return Err(e);
+        }
+    };
+    body.extend(loaded.head.clone());
     let _lock = lock::acquire(&lock::default_dir(), &loaded.desired.project)?;
-    let report = runtime()?.block_on(async {
+    let (plan, report, services) = runtime()?.block_on(async {
         let engine = Engine::connect().await?;
         let opts = apply::Options {
             timeout: args.timeout,
@@ -135,11 +228,13 @@ pub fn apply_cmd(g: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         };
         let progress = Lines::new(args.format == Format::Text);
         // Finishing an interrupted recreate may put the old container back; the change it was
-        // making is then still pending, so plan again (a bounded number of times).
+        // making is then still pending, so plan again (a bounded number of times). The report
+        // keeps the results and writes of every round.
         let mut round = 0;
-        let (plan, report) = loop {
+        let mut earlier = (Vec::new(), Vec::new());
+        let (snapshot, plan, mut report) = loop {
             round += 1;
-            let plan = observe_and_plan(&engine, &loaded, args.remove_orphans).await?;
+            let (snapshot, plan) = observe_and_plan(&engine, &loaded, args.remove_orphans).await?;
             let report = apply::apply(
                 &engine,
                 &loaded.desired,
@@ -154,13 +249,27 @@ pub fn apply_cmd(g: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .any(|a| matches!(a.kind, plan::ActionKind::ResumeRecreate { .. }));
             if !resumed || !report.converged || round >= 3 {
-                break (plan, report);
+                break (snapshot, plan, report);
             }
+            earlier.0.extend(report.results);
+            earlier.1.extend(report.write_log);
         };
         progress.finish();
-        anyhow::Ok((plan, report))
+        report.results.splice(0..0, earlier.0);
+        report.write_log.splice(0..0, earlier.1);
+        // The final state of each service, as the engine reports it after the changes.
+        let after = if report.results.is_empty() {
+            Ok(snapshot)
+        } else {
+            observe::snapshot(&engine, &loaded.desired).await
+        };
+        let services = match after {
+            Ok(after) => record::services(&loaded.desired, &after, &Default::default()),
+            Err(e) => json!({"error": redact::scrub(&e.to_string())}),
+        };
+        anyhow::Ok((plan, report, services))
     })?;
-    let (plan, report) = report;
+    record::insert_applied(body, &plan, &report, services);
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         _ => print!("{}", apply_summary(&plan, &report)),

@@ -31,6 +31,9 @@ pub const DEFAULT_KIND: &str = "reconcile";
 /// Default size at which a segment is closed and the next one started.
 pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 
+/// How long an append waits for another process to finish its append (the lock is held for one write and fsync).
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Fields the log sets on every record; a body's own values for them are replaced.
 pub const LOG_FIELDS: &[&str] = &["seq", "id", "kind", "prev_hash", "hash"];
 
@@ -43,7 +46,7 @@ pub enum EvidenceError {
         source: std::io::Error,
     },
     #[error(
-        "the evidence log {path} is in use by another process (its lock is held); only one spindle may write it"
+        "the evidence log {path} stayed locked by another process for {LOCK_WAIT:?}; is a spindle stuck writing it?"
     )]
     Busy { path: PathBuf },
     #[error(
@@ -211,7 +214,9 @@ pub struct EvidenceLog {
     torn: Option<TornMark>,
     /// A write failed: the file may end in a partial line, so the next append recovers first.
     stale: bool,
-    _lock: File,
+    /// `.lock`: held (flock) only while one record is appended, so several processes (a `spindle run` and a
+    /// `spindle apply` of other projects) can share the log; each re-reads the chain head under it.
+    lock: File,
 }
 
 /// What `append` returns: the record's id and hash.
@@ -243,16 +248,6 @@ impl EvidenceLog {
             .write(true)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(EvidenceError::Busy {
-                    path: dir.to_path_buf(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
-        }
-
         let mut log = Self {
             dir: dir.to_path_buf(),
             options,
@@ -264,10 +259,52 @@ impl EvidenceLog {
             newest: 0,
             torn: None,
             stale: false,
-            _lock: lock,
+            lock,
         };
-        log.recover()?;
+        log.locked(Self::recover)?;
         Ok(log)
+    }
+
+    /// Runs `f` holding the exclusive lock on `.lock`, waiting up to [`LOCK_WAIT`] for another writer.
+    fn locked<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, EvidenceError>,
+    ) -> Result<T, EvidenceError> {
+        let started = std::time::Instant::now();
+        loop {
+            match self.lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(EvidenceError::Busy {
+                        path: self.dir.clone(),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(io(&self.dir.join(".lock"))(e));
+                }
+            }
+        }
+        let result = f(self);
+        let _ = self.lock.unlock();
+        result
+    }
+
+    /// Under the lock, before an append: when another process appended since (a new segment, or the current
+    /// one grew), or a write of ours failed, reads the chain head from disk again.
+    fn refresh(&mut self) -> Result<(), EvidenceError> {
+        let newest = segments(&self.dir)?.last().map_or(0, |(n, _)| *n);
+        let unchanged = !self.stale
+            && match &self.current {
+                Some((n, file, size)) => {
+                    let path = self.dir.join(segment_name(*n));
+                    newest == *n && file.metadata().map_err(io(&path))?.len() == *size
+                }
+                None => newest == 0,
+            };
+        if unchanged { Ok(()) } else { self.recover() }
     }
 
     /// Reads the chain head from disk and, when the newest segment ends in a torn tail, writes the marker
@@ -375,14 +412,14 @@ impl EvidenceLog {
         if body.get("kind").and_then(Value::as_str) == Some(TORN_TAIL) {
             return Err(EvidenceError::ReservedKind);
         }
-        if self.stale {
-            self.recover()?;
-        }
         let kind = match body.get("kind") {
             Some(Value::String(k)) if !k.is_empty() => k.clone(),
             _ => DEFAULT_KIND.to_string(),
         };
-        self.write_record(kind, body, redactor)
+        self.locked(|log| {
+            log.refresh()?;
+            log.write_record(kind, body, redactor)
+        })
     }
 
     fn write_marker(&mut self, mark: &TornMark) -> Result<Appended, EvidenceError> {

@@ -102,13 +102,51 @@ fn reopening_continues_the_chain_in_the_same_segment() {
 }
 
 #[test]
-fn a_second_writer_is_refused_while_the_first_holds_the_log() {
+fn two_writers_of_one_log_interleave_and_the_chain_stays_whole() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let _first = EvidenceLog::open(tmp.path()).expect("open");
-    assert!(matches!(
-        EvidenceLog::open(tmp.path()),
-        Err(EvidenceError::Busy { .. })
-    ));
+    let options = Options {
+        max_segment_bytes: 300,
+    };
+    let mut a = EvidenceLog::open_with(tmp.path(), options.clone()).expect("open a");
+    let mut b = EvidenceLog::open_with(tmp.path(), options).expect("open b");
+    let mut ids = Vec::new();
+    for i in 0..9 {
+        let log = if i % 3 == 0 { &mut b } else { &mut a };
+        let out = log
+            .append(body(json!({"started": format!("t{i}"), "n": i})), &none())
+            .expect("append");
+        ids.push(out.id);
+    }
+    let expected: Vec<String> = (1..=9).map(record_id).collect();
+    assert_eq!(ids, expected, "each writer continues the other's chain");
+    assert!(segment_files(tmp.path()).len() >= 2, "the writers rotated");
+    let report = verify(tmp.path()).expect("verify");
+    assert!(report.ok(), "{:?}", report.problem);
+    assert_eq!(report.records, 9);
+}
+
+#[test]
+fn writers_in_threads_never_fork_the_chain() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_path_buf();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let mut log = EvidenceLog::open(&dir).expect("open");
+                for i in 0..5 {
+                    log.append(body(json!({"thread": t, "n": i})), &none())
+                        .expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("a writer thread");
+    }
+    let report = verify(&dir).expect("verify");
+    assert!(report.ok(), "{:?}", report.problem);
+    assert_eq!(report.records, 20);
 }
 
 #[test]

@@ -197,6 +197,8 @@ fn random_suffix() -> u32 {
 pub struct TestProject {
     name: String,
     dir: tempfile::TempDir,
+    /// `SPINDLE_STATE_DIR` of every spindle this project runs: evidence never goes to /var/lib/spindle.
+    state: tempfile::TempDir,
 }
 
 impl TestProject {
@@ -230,7 +232,11 @@ impl TestProject {
         let source = manifest_dir().join("tests/fixtures/stacks").join(stack);
         assert!(source.is_dir(), "no fixture stack at {}", source.display());
         copy_dir(&source, dir.path());
-        TestProject { name, dir }
+        let state = tempfile::Builder::new()
+            .prefix("spindle-it-state-")
+            .tempdir()
+            .expect("a temporary folder can be created");
+        TestProject { name, dir, state }
     }
 
     pub fn name(&self) -> &str {
@@ -239,6 +245,11 @@ impl TestProject {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The state directory `spindle` gets as `SPINDLE_STATE_DIR` (an explicit `--state-dir` wins).
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
     }
 
     /// `<project>-<service>-<number>`.
@@ -284,7 +295,8 @@ impl TestProject {
             .arg("--desired-state")
             .arg(self.dir())
             .args(args)
-            .current_dir(self.dir());
+            .current_dir(self.dir())
+            .env("SPINDLE_STATE_DIR", self.state_dir());
         for key in [
             "SPINDLE_DESIRED_STATE",
             "COMPOSE_PROJECT_NAME",
@@ -933,6 +945,7 @@ mod spindle_process {
                 .arg(self.dir())
                 .args(args)
                 .current_dir(self.dir())
+                .env("SPINDLE_STATE_DIR", self.state_dir())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log);

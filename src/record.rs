@@ -1,0 +1,233 @@
+//! The body of a reconcile's evidence record, built the same way by `spindle run` (each reconcile) and `spindle apply` (one per apply).
+//!
+//! The log (`crate::evidence`) adds `seq`, `id`, `prev_hash` and `hash` and redacts the body once more; this module
+//! fills in what the reconcile saw and did: `project`, `revision`, `plan`, `results`, `writes`, `services`, `outcome`, `error`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::apply::Report;
+use crate::desired::{Project, typed::DesiredState};
+use crate::observe::snapshot::Snapshot;
+use crate::plan::Plan;
+
+/// How a reconcile ended, as the record's `outcome` says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A policy or a plan blocker forbade the apply; nothing was changed.
+    Blocked,
+    /// An action failed (or was rolled back).
+    Failed,
+    /// Nothing to do: the host already matched.
+    InSync,
+    /// Actions ran and all succeeded.
+    Converged,
+}
+
+impl Outcome {
+    /// The apply's outcome: blocked before failed before in-sync before converged.
+    pub fn of(plan: &Plan, report: &Report) -> Self {
+        if !report.blockers.is_empty() {
+            Self::Blocked
+        } else if !report.converged {
+            Self::Failed
+        } else if plan.is_empty() && report.results.is_empty() {
+            Self::InSync
+        } else {
+            Self::Converged
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Blocked => "blocked",
+            Self::Failed => "failed",
+            Self::InSync => "in-sync",
+            Self::Converged => "converged",
+        }
+    }
+}
+
+/// SHA-256 over the input files' contents, in order (compose files, then env files).
+pub fn inputs_hash(files: &[PathBuf], env_files: &[PathBuf]) -> String {
+    let mut h = Sha256::new();
+    for f in files.iter().chain(env_files) {
+        h.update(f.to_string_lossy().as_bytes());
+        h.update([0]);
+        if let Ok(bytes) = std::fs::read(f) {
+            h.update(&bytes);
+        }
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Inserts `project`, `revision` (git commit, dirty, inputs hash) and `profile` for a loaded project; returns the
+/// inputs hash.
+pub fn insert_loaded(
+    record: &mut Map<String, Value>,
+    project: &Project,
+    revision: Option<&str>,
+) -> String {
+    let inputs = inputs_hash(&project.files, &project.env_files);
+    record.insert("project".into(), json!(project.name));
+    record.insert(
+        "revision".into(),
+        json!({
+            "git_commit": revision.map(|r| r.trim_end_matches("-dirty")),
+            "dirty": revision.is_some_and(|r| r.ends_with("-dirty")),
+            "inputs_sha256": inputs,
+        }),
+    );
+    record.insert("profile".into(), json!(project.profiles));
+    inputs
+}
+
+/// `{service: {state, containers: [...], reason?}}`: the state of each desired service in `snap`; a service in
+/// `degraded` is shown degraded with its reason.
+pub fn services(
+    desired: &DesiredState,
+    snap: &Snapshot,
+    degraded: &BTreeMap<String, String>,
+) -> Value {
+    let mut out = Map::new();
+    for name in desired.services.keys() {
+        let containers: Vec<Value> = snap
+            .containers
+            .iter()
+            .filter(|c| &c.service == name)
+            .map(|c| {
+                json!({
+                    "name": c.name,
+                    "id": c.id,
+                    "state": c.state,
+                    "health": c.health,
+                    "exit_code": c.exit_code,
+                })
+            })
+            .collect();
+        let state = if let Some(reason) = degraded.get(name) {
+            json!({"state": "degraded", "reason": reason, "containers": containers})
+        } else {
+            let ready = !containers.is_empty();
+            json!({"state": if ready { "ready" } else { "missing" }, "containers": containers})
+        };
+        out.insert(name.clone(), state);
+    }
+    Value::Object(out)
+}
+
+/// `<verb> <service>: <error>` for each failed or rolled-back action.
+pub fn failures(report: &Report) -> Vec<String> {
+    report
+        .failed()
+        .map(|r| {
+            format!(
+                "{} {}: {}",
+                r.action.kind.verb(),
+                r.action.kind.service().unwrap_or(""),
+                r.error.as_deref().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// Inserts what an apply did: `plan`, `results`, `writes`, `services` (the state after it), `outcome`, and `error`
+/// (the blockers, or the failed actions). Returns the outcome.
+pub fn insert_applied(
+    record: &mut Map<String, Value>,
+    plan: &Plan,
+    report: &Report,
+    services: Value,
+) -> Outcome {
+    record.insert(
+        "plan".into(),
+        serde_json::to_value(plan).unwrap_or(Value::Null),
+    );
+    record.insert(
+        "results".into(),
+        serde_json::to_value(&report.results).unwrap_or(Value::Null),
+    );
+    record.insert(
+        "writes".into(),
+        serde_json::to_value(&report.write_log).unwrap_or(Value::Null),
+    );
+    record.insert("services".into(), services);
+    let outcome = Outcome::of(plan, report);
+    record.insert("outcome".into(), outcome.as_str().into());
+    match outcome {
+        Outcome::Blocked => {
+            record.insert("error".into(), report.blockers.join("; ").into());
+        }
+        Outcome::Failed => {
+            let failed = failures(report);
+            if !failed.is_empty() {
+                record.insert("error".into(), failed.join("; ").into());
+            }
+        }
+        Outcome::InSync | Outcome::Converged => {}
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(converged: bool, blockers: &[&str]) -> Report {
+        Report {
+            project: "p".into(),
+            converged,
+            results: Vec::new(),
+            writes: 0,
+            write_log: Vec::new(),
+            blockers: blockers.iter().map(|b| b.to_string()).collect(),
+            elapsed_ms: 0,
+        }
+    }
+
+    fn plan() -> Plan {
+        Plan {
+            project: "p".into(),
+            actions: Vec::new(),
+            orphans: Vec::new(),
+            in_sync: Vec::new(),
+            blockers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_outcome_is_blocked_before_failed_before_in_sync() {
+        let cases = [
+            (report(false, &["policy x"]), Outcome::Blocked),
+            (report(true, &["policy x"]), Outcome::Blocked),
+            (report(false, &[]), Outcome::Failed),
+            (report(true, &[]), Outcome::InSync),
+        ];
+        for (r, want) in cases {
+            assert_eq!(Outcome::of(&plan(), &r), want, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn a_blocked_apply_records_its_blockers_as_the_error() {
+        let mut record = Map::new();
+        let out = insert_applied(
+            &mut record,
+            &plan(),
+            &report(false, &["policy a: x", "policy b: y"]),
+            Value::Null,
+        );
+        assert_eq!(out, Outcome::Blocked);
+        assert_eq!(record["outcome"], "blocked");
+        assert_eq!(record["error"], "policy a: x; policy b: y");
+        let keys: Vec<&str> = record.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["plan", "results", "writes", "services", "outcome", "error"]
+        );
+    }
+}
