@@ -109,22 +109,30 @@ fn a_recreate_whose_new_container_never_passes_its_gating_probe_is_rolled_back()
     assert_eq!(probes[0]["class"], "http_status");
 
     // The old container is back, same ID, running, and serving through the published port again.
-    assert_eq!(p.ids(), before, "the same container as before the failed apply");
+    assert_eq!(
+        p.ids(),
+        before,
+        "the same container as before the failed apply"
+    );
     let web = p.container_name("web", 1);
     assert_eq!(p.inspect(&web)["State"]["Running"], true);
-    let served = common::wait_for("the old web serving /health", Duration::from_secs(30), || {
-        let out = p.docker(&[
-            "exec",
-            &web,
-            "wget",
-            "-q",
-            "-O-",
-            "http://127.0.0.1:8000/health",
-        ]);
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    });
+    let served = common::wait_for(
+        "the old web serving /health",
+        Duration::from_secs(30),
+        || {
+            let out = p.docker(&[
+                "exec",
+                &web,
+                "wget",
+                "-q",
+                "-O-",
+                "http://127.0.0.1:8000/health",
+            ]);
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        },
+    );
     assert_eq!(served, "ok");
 }
 
@@ -132,7 +140,11 @@ fn a_recreate_whose_new_container_never_passes_its_gating_probe_is_rolled_back()
 fn a_probe_that_gates_an_unknown_service_is_refused_at_load_and_nothing_is_created() {
     let p = stack("probe_unknown_service", free_port(), "nope");
     let out = p.spindle(&["apply"]);
-    assert_exit(&out, 1, "spindle apply with a probe gating an unknown service");
+    assert_exit(
+        &out,
+        1,
+        "spindle apply with a probe gating an unknown service",
+    );
     assert_no_panic(&out, "spindle apply");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

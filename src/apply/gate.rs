@@ -121,23 +121,26 @@ async fn wait_probes(
         if !matches!(r, Readiness::Healthy | Readiness::Running) {
             return Err(ApplyError::NotReady {
                 container: name.to_string(),
-                wanted: "ready while its probes ran",
+                wanted: if svc.has_healthcheck {
+                    "healthy"
+                } else {
+                    "running"
+                },
                 timeout: ctx.opts.timeout,
-                detail: r.word(),
+                detail: format!("{} while its probes ran", r.word()),
             });
         }
         if Instant::now() >= deadline {
-            return Err(ApplyError::Probe {
+            return Err(ApplyError::Probe(Box::new(super::ProbeFailure {
                 container: name.to_string(),
                 probe: failed.name.clone(),
                 class: failed.class.unwrap_or(health::ErrorClass::Other).as_str(),
                 timeout: ctx.opts.timeout,
                 detail: failed.detail.clone(),
                 outcomes,
-            });
+            })));
         }
-        tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now())))
-            .await;
+        tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
         interval = (interval * 2).min(Duration::from_secs(1));
     }
 }

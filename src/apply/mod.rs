@@ -54,24 +54,28 @@ pub enum ApplyError {
     #[error("{0}")]
     Hook(String),
     /// A probe that gates the service (`gates:` in `spindle.yaml`) did not pass in time.
-    #[error("{container} did not pass probe {probe} within {}s: {class}: {detail}", timeout.as_secs())]
-    Probe {
-        container: String,
-        probe: String,
-        /// The probe's error class (`connection_refused`, `http_status`, …).
-        class: &'static str,
-        timeout: Duration,
-        detail: String,
-        /// Every gating probe's outcome in the last round.
-        outcomes: Vec<crate::health::ProbeOutcome>,
-    },
+    #[error("{} did not pass probe {} within {}s: {}: {}", .0.container, .0.probe, .0.timeout.as_secs(), .0.class, .0.detail)]
+    Probe(Box<ProbeFailure>),
+}
+
+/// What [`ApplyError::Probe`] tells: the container, the first probe still failing and every outcome.
+#[derive(Debug)]
+pub struct ProbeFailure {
+    pub container: String,
+    pub probe: String,
+    /// The probe's error class (`connection_refused`, `http_status`, …).
+    pub class: &'static str,
+    pub timeout: Duration,
+    pub detail: String,
+    /// Every gating probe's outcome in the last round.
+    pub outcomes: Vec<crate::health::ProbeOutcome>,
 }
 
 impl ApplyError {
     /// The gating probes' outcomes a failure carries (empty unless a probe failed the gate).
     pub fn probe_outcomes(&self) -> &[crate::health::ProbeOutcome] {
         match self {
-            ApplyError::Probe { outcomes, .. } => outcomes,
+            ApplyError::Probe(f) => &f.outcomes,
             _ => &[],
         }
     }
@@ -381,7 +385,6 @@ pub async fn apply(
                 error,
                 rolled_back,
                 hook,
-                probes,
             }) => (
                 if rolled_back {
                     Outcome::RolledBack
@@ -391,7 +394,7 @@ pub async fn apply(
                 Some(opts.redactor.text(&error.to_string())),
                 None,
                 hook.map(|h| *h),
-                probes,
+                error.probe_outcomes().to_vec(),
             ),
         };
         if outcome == Outcome::Ok {

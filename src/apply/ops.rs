@@ -27,14 +27,11 @@ pub struct Failure {
     pub error: ApplyError,
     pub rolled_back: bool,
     pub hook: Option<Box<HookRecord>>,
-    /// The gating probes' outcomes when a probe failed the gate.
-    pub probes: Vec<ProbeOutcome>,
 }
 
 impl From<ApplyError> for Failure {
     fn from(error: ApplyError) -> Self {
         Self {
-            probes: error.probe_outcomes().to_vec(),
             error,
             rolled_back: false,
             hook: None,
@@ -410,7 +407,6 @@ async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &Contai
                     error: ApplyError::Hook(rec.failure(&svc.name)),
                     rolled_back: false,
                     hook: Some(Box::new(rec)),
-                    probes: Vec::new(),
                 });
             }
         },
@@ -487,10 +483,14 @@ async fn swap(
             let restored = rollback(ctx, svc, name, &new_id, old, step).await;
             Err(Failure {
                 hook: None,
-                probes: error.probe_outcomes().to_vec(),
-                error: match restored {
-                    Ok(()) => error,
-                    Err(e) => {
+                error: match (restored, error) {
+                    (Ok(()), error) => error,
+                    // A failed probe keeps its outcomes for the result.
+                    (Err(e), ApplyError::Probe(mut f)) => {
+                        f.detail = format!("{}; and the rollback failed too: {e}", f.detail);
+                        ApplyError::Probe(f)
+                    }
+                    (Err(e), error) => {
                         ApplyError::Skipped(format!("{error}; and the rollback failed too: {e}"))
                     }
                 },

@@ -226,7 +226,8 @@ mod tests {
         .unwrap();
         let web = |s: &str| s == "web";
         let none = |_: &str| false;
-        let cases: [(&[ProbeSpec], &dyn Fn(&str) -> bool, Option<&str>); 4] = [
+        type Case<'a> = (&'a [ProbeSpec], &'a dyn Fn(&str) -> bool, Option<&'a str>);
+        let cases: [Case; 4] = [
             (&probes[..2], &web, None),
             (&probes[..1], &none, None),
             (&probes, &web, Some("probes[2].gates")),
@@ -253,7 +254,8 @@ mod tests {
              - name: d\n  gates: web\n  tcp: {host: h, port: 2}\n",
         )
         .unwrap();
-        let names = |s: &str| -> Vec<String> { gating(&probes, s).into_iter().map(|p| p.name).collect() };
+        let names =
+            |s: &str| -> Vec<String> { gating(&probes, s).into_iter().map(|p| p.name).collect() };
         assert_eq!(names("web"), ["a", "d"]);
         assert_eq!(names("db"), ["b"]);
         assert!(names("cache").is_empty());
