@@ -22,6 +22,7 @@ fn http(
             insecure_tls,
             timeout: Duration::from_millis(timeout_ms),
         },
+        gates: None,
     }
 }
 
@@ -33,6 +34,7 @@ fn tcp(host: &str, port: u16) -> ProbeSpec {
             port,
             timeout: Duration::from_secs(3),
         },
+        gates: None,
     }
 }
 

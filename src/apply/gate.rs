@@ -1,9 +1,11 @@
-//! Health gates: waiting for a container to be ready, and for a service's dependencies to meet their `depends_on` conditions.
+//! Health gates: waiting for a container to be ready (its own healthcheck or running state, then
+//! the `spindle.yaml` probes that gate its service), and for a service's dependencies to meet their `depends_on` conditions.
 
 use std::time::{Duration, Instant};
 
 use super::{ApplyError, Ctx};
 use crate::desired::typed::{Condition, DesiredService};
+use crate::health::{self, ProbeOutcome, ProbeSpec};
 use crate::labels;
 use crate::observe::observed_from_inspect;
 use crate::observe::snapshot::{Health, ObservedContainer, RunState};
@@ -67,8 +69,90 @@ pub async fn wait_ready(
     name: &str,
     svc: &DesiredService,
 ) -> Result<Readiness, ApplyError> {
-    let has_healthcheck = svc.has_healthcheck;
+    wait_ready_until(ctx, id, name, svc, Instant::now() + ctx.opts.timeout).await
+}
+
+/// What the health gate saw when it let a container through.
+pub struct Gated {
+    pub readiness: Readiness,
+    /// The outcomes of the service's gating probes in the round that passed (empty without any).
+    pub probes: Vec<ProbeOutcome>,
+}
+
+/// The full health gate of a change: [`wait_ready`], then, within the same timeout, the probes
+/// that gate the service (`gates:` in `spindle.yaml`) until all of them pass in one round.
+/// A probe that never passes fails the gate like a healthcheck that never passes.
+pub async fn wait_gated(
+    ctx: &Ctx<'_>,
+    id: &str,
+    name: &str,
+    svc: &DesiredService,
+) -> Result<Gated, ApplyError> {
     let deadline = Instant::now() + ctx.opts.timeout;
+    let readiness = wait_ready_until(ctx, id, name, svc, deadline).await?;
+    if svc.probes.is_empty() || readiness == Readiness::Completed {
+        return Ok(Gated {
+            readiness,
+            probes: Vec::new(),
+        });
+    }
+    let probes = wait_probes(ctx, id, name, svc, &svc.probes, deadline).await?;
+    Ok(Gated { readiness, probes })
+}
+
+/// Polls the probes until all pass in one round; fails at once when the container stops being
+/// ready, and at the deadline with the first failing probe of the last round.
+async fn wait_probes(
+    ctx: &Ctx<'_>,
+    id: &str,
+    name: &str,
+    svc: &DesiredService,
+    probes: &[ProbeSpec],
+    deadline: Instant,
+) -> Result<Vec<ProbeOutcome>, ApplyError> {
+    let mut interval = Duration::from_millis(100);
+    loop {
+        let outcomes = health::run_all(probes).await;
+        let Some(failed) = outcomes.iter().find(|o| !o.ok).cloned() else {
+            return Ok(outcomes);
+        };
+        let c = inspect(ctx, id).await?;
+        let r = Readiness::of(&c, svc.has_healthcheck);
+        if !matches!(r, Readiness::Healthy | Readiness::Running) {
+            return Err(ApplyError::NotReady {
+                container: name.to_string(),
+                wanted: if svc.has_healthcheck {
+                    "healthy"
+                } else {
+                    "running"
+                },
+                timeout: ctx.opts.timeout,
+                detail: format!("{} while its probes ran", r.word()),
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(ApplyError::Probe(Box::new(super::ProbeFailure {
+                container: name.to_string(),
+                probe: failed.name.clone(),
+                class: failed.class.unwrap_or(health::ErrorClass::Other).as_str(),
+                timeout: ctx.opts.timeout,
+                detail: failed.detail.clone(),
+                outcomes,
+            })));
+        }
+        tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
+        interval = (interval * 2).min(Duration::from_secs(1));
+    }
+}
+
+async fn wait_ready_until(
+    ctx: &Ctx<'_>,
+    id: &str,
+    name: &str,
+    svc: &DesiredService,
+    deadline: Instant,
+) -> Result<Readiness, ApplyError> {
+    let has_healthcheck = svc.has_healthcheck;
     let mut interval = Duration::from_millis(50);
     loop {
         let c = inspect(ctx, id).await?;

@@ -53,6 +53,32 @@ pub enum ApplyError {
     /// A pre-recreate hook did not succeed (the text names the service and the hook).
     #[error("{0}")]
     Hook(String),
+    /// A probe that gates the service (`gates:` in `spindle.yaml`) did not pass in time.
+    #[error("{} did not pass probe {} within {}s: {}: {}", .0.container, .0.probe, .0.timeout.as_secs(), .0.class, .0.detail)]
+    Probe(Box<ProbeFailure>),
+}
+
+/// What [`ApplyError::Probe`] tells: the container, the first probe still failing and every outcome.
+#[derive(Debug)]
+pub struct ProbeFailure {
+    pub container: String,
+    pub probe: String,
+    /// The probe's error class (`connection_refused`, `http_status`, …).
+    pub class: &'static str,
+    pub timeout: Duration,
+    pub detail: String,
+    /// Every gating probe's outcome in the last round.
+    pub outcomes: Vec<crate::health::ProbeOutcome>,
+}
+
+impl ApplyError {
+    /// The gating probes' outcomes a failure carries (empty unless a probe failed the gate).
+    pub fn probe_outcomes(&self) -> &[crate::health::ProbeOutcome] {
+        match self {
+            ApplyError::Probe(f) => &f.outcomes,
+            _ => &[],
+        }
+    }
 }
 
 /// The text of [`ApplyError::BeingRemoved`], for callers that only see rendered results.
@@ -95,6 +121,11 @@ pub struct ActionResult {
     /// The pre-recreate hook this action ran or waited for (`x-spindle.pre-recreate`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hook: Option<hook::HookRecord>,
+    /// The outcomes of the `spindle.yaml` probes that gated this action (`gates:`): the round
+    /// that passed, or the last round before the gate gave up. URLs are shown without
+    /// credentials or query.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<crate::health::ProbeOutcome>,
 }
 
 /// What an apply did.
@@ -302,6 +333,7 @@ pub async fn apply(
                     elapsed_ms: 0,
                     readiness: None,
                     hook: None,
+                    probes: Vec::new(),
                 };
                 progress.finished(&r);
                 results.insert(a.id, r);
@@ -318,6 +350,7 @@ pub async fn apply(
                     elapsed_ms: 0,
                     readiness: None,
                     hook: None,
+                    probes: Vec::new(),
                 };
                 progress.finished(&r);
                 results.insert(a.id, r);
@@ -342,8 +375,12 @@ pub async fn apply(
         let Some((a, started, out)) = running.next().await else {
             break;
         };
-        let (outcome, error, readiness, hook) = match out {
-            Ok(ops::Done { readiness, hook }) => (Outcome::Ok, None, readiness, hook.map(|h| *h)),
+        let (outcome, error, readiness, hook, probes) = match out {
+            Ok(ops::Done {
+                readiness,
+                hook,
+                probes,
+            }) => (Outcome::Ok, None, readiness, hook.map(|h| *h), probes),
             Err(ops::Failure {
                 error,
                 rolled_back,
@@ -357,6 +394,7 @@ pub async fn apply(
                 Some(opts.redactor.text(&error.to_string())),
                 None,
                 hook.map(|h| *h),
+                error.probe_outcomes().to_vec(),
             ),
         };
         if outcome == Outcome::Ok {
@@ -371,6 +409,13 @@ pub async fn apply(
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             readiness,
             hook,
+            probes: probes
+                .into_iter()
+                .map(|mut p| {
+                    p.detail = opts.redactor.text(&p.detail);
+                    p
+                })
+                .collect(),
         };
         progress.finished(&r);
         results.insert(a.id, r);

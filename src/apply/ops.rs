@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::gate::{Readiness, wait_dependencies, wait_ready};
+use super::gate::{Gated, Readiness, wait_dependencies, wait_gated, wait_ready};
 use super::hook::{self, HookRecord};
 use super::{ApplyError, Ctx};
 use crate::desired::typed::{DesiredService, PullPolicy};
+use crate::health::ProbeOutcome;
 use crate::labels;
 use crate::plan::{Action, ActionKind, ContainerRef, spec_document};
 use crate::spec::{self, Peers};
@@ -17,6 +18,8 @@ pub struct Done {
     pub readiness: Option<String>,
     /// The pre-recreate hook the action ran or waited for.
     pub hook: Option<Box<HookRecord>>,
+    /// The gating probes' outcomes (see [`wait_gated`]).
+    pub probes: Vec<ProbeOutcome>,
 }
 
 /// A failed action, and whether the previous state was put back.
@@ -42,6 +45,15 @@ fn done(readiness: Option<Readiness>) -> Res {
     Ok(Done {
         readiness: readiness.map(|r| r.word()),
         hook: None,
+        probes: Vec::new(),
+    })
+}
+
+fn gated(g: Gated) -> Res {
+    Ok(Done {
+        readiness: Some(g.readiness.word()),
+        hook: None,
+        probes: g.probes,
     })
 }
 
@@ -138,8 +150,7 @@ pub async fn run(ctx: &Ctx<'_>, action: &Action) -> Res {
                     }
                     other => other,
                 })?;
-            let r = wait_ready(ctx, &container.id, &container.name, svc).await?;
-            done(Some(r))
+            gated(wait_gated(ctx, &container.id, &container.name, svc).await?)
         }
         ActionKind::Restart { container } => {
             let svc = service(ctx, &container.service)?;
@@ -151,8 +162,7 @@ pub async fn run(ctx: &Ctx<'_>, action: &Action) -> Res {
                     ctx.engine.restart(&container.id, None),
                 )
                 .await?;
-            let r = wait_ready(ctx, &container.id, &container.name, svc).await?;
-            done(Some(r))
+            gated(wait_gated(ctx, &container.id, &container.name, svc).await?)
         }
         ActionKind::Update { container, live } => {
             let body = spec::update_body(live);
@@ -200,6 +210,7 @@ async fn ensure_image(ctx: &Ctx<'_>, svc: &DesiredService, image: &str) -> Res {
                 Ok(()) => Ok(Done {
                     readiness: Some("pulled".into()),
                     hook: None,
+                    probes: Vec::new(),
                 }),
                 Err(e) => Ok(Done {
                     readiness: Some(format!(
@@ -207,6 +218,7 @@ async fn ensure_image(ctx: &Ctx<'_>, svc: &DesiredService, image: &str) -> Res {
                         ctx.opts.redactor.text(&e.to_string())
                     )),
                     hook: None,
+                    probes: Vec::new(),
                 }),
             }
         }
@@ -235,6 +247,7 @@ async fn ensure_image(ctx: &Ctx<'_>, svc: &DesiredService, image: &str) -> Res {
                 Some(_) => Ok(Done {
                     readiness: Some("pulled".into()),
                     hook: None,
+                    probes: Vec::new(),
                 }),
                 None => Err(ApplyError::Image {
                     image: image.to_string(),
@@ -353,8 +366,7 @@ async fn create(ctx: &Ctx<'_>, svc: &DesiredService, number: u32) -> Res {
     ctx.rec
         .write("start container", &name, ctx.engine.start(&id))
         .await?;
-    let r = wait_ready(ctx, &id, &name, svc).await?;
-    done(Some(r))
+    gated(wait_gated(ctx, &id, &name, svc).await?)
 }
 
 /// How far a recreate got; rollback undoes exactly the steps taken.
@@ -450,8 +462,8 @@ async fn swap(
             .write("start container", name, ctx.engine.start(&new_id))
             .await?;
         step = Swap::NewStarted;
-        // 3. Health gate.
-        wait_ready(ctx, &new_id, name, svc).await
+        // 3. Health gate: the container's own readiness, then the probes that gate the service.
+        wait_gated(ctx, &new_id, name, svc).await
     }
     .await;
     match swapped {
@@ -464,15 +476,21 @@ async fn swap(
                     ctx.engine.remove(&old.id, true),
                 )
                 .await?;
-            done(Some(r))
+            gated(r)
         }
         Err(error) => {
+            // The old container is put back on its own readiness: its probes do not gate a rollback.
             let restored = rollback(ctx, svc, name, &new_id, old, step).await;
             Err(Failure {
                 hook: None,
-                error: match restored {
-                    Ok(()) => error,
-                    Err(e) => {
+                error: match (restored, error) {
+                    (Ok(()), error) => error,
+                    // A failed probe keeps its outcomes for the result.
+                    (Err(e), ApplyError::Probe(mut f)) => {
+                        f.detail = format!("{}; and the rollback failed too: {e}", f.detail);
+                        ApplyError::Probe(f)
+                    }
+                    (Err(e), error) => {
                         ApplyError::Skipped(format!("{error}; and the rollback failed too: {e}"))
                     }
                 },
@@ -569,6 +587,7 @@ async fn resume(
             Ok(Done {
                 readiness: Some(format!("previous container restored, {}", r.word())),
                 hook: None,
+                probes: Vec::new(),
             })
         }
         _ => {
@@ -577,7 +596,7 @@ async fn resume(
                     .write("start container", &new.name, ctx.engine.start(&new.id))
                     .await?;
             }
-            let r = wait_ready(ctx, &new.id, &new.name, svc).await?;
+            let r = wait_gated(ctx, &new.id, &new.name, svc).await?;
             if let Some(old) = old {
                 ctx.rec
                     .write(
@@ -596,7 +615,7 @@ async fn resume(
                     )
                     .await?;
             }
-            done(Some(r))
+            gated(r)
         }
     }
 }

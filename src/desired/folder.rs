@@ -48,7 +48,7 @@ pub struct Manifest {
     /// Image, network, port and `.env.example` policies (see docs/policies.md).
     #[serde(default)]
     pub policies: crate::policy::PolicyConfig,
-    /// Probes of the application itself, for `spindle verify` (see docs/probes.md).
+    /// Probes of the application itself, for `spindle verify` and, with `gates:`, the apply health gate (see docs/probes.md).
     #[serde(default)]
     pub probes: Vec<crate::health::ProbeSpec>,
     /// Automatic switching to a profile under CPU load (see docs/profiles.md).
@@ -294,7 +294,16 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         name,
         model,
         extensions,
+        declared_services,
     } = load_model(&inputs)?;
+    if let (Some(m), Some(path)) = (&manifest, &manifest_path) {
+        crate::health::check_gates(&m.probes, &|s| declared_services.contains(s)).map_err(
+            |message| DesiredError::Folder {
+                file: path.clone(),
+                message,
+            },
+        )?;
+    }
     let service_hashes = hash::service_hashes(&model);
     Ok(Project {
         name,

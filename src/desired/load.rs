@@ -55,6 +55,11 @@ pub fn load_model(inputs: &Inputs) -> Result<Loaded, DesiredError> {
     normalize::normalize(&mut top, &lookup);
 
     let mut model = Tree::Object(top);
+    let declared_services = model
+        .get("services")
+        .and_then(Tree::as_object)
+        .map(|s| s.keys().cloned().collect())
+        .unwrap_or_default();
     emit::apply_profiles(&mut model, &inputs.profiles).map_err(DesiredError::Emit)?;
     validate::check_consistency(&model)?;
     resolve_service_files(&mut model, &lookup)?;
@@ -74,6 +79,7 @@ pub fn load_model(inputs: &Inputs) -> Result<Loaded, DesiredError> {
         name,
         model,
         extensions,
+        declared_services,
     })
 }
 
@@ -83,6 +89,8 @@ pub struct Loaded {
     pub name: String,
     pub model: Tree,
     pub extensions: std::collections::BTreeMap<String, Tree>,
+    /// Every service the compose files define, including those profiles disable.
+    pub declared_services: std::collections::BTreeSet<String>,
 }
 
 fn unreachable_mapping<T>() -> Result<T, DesiredError> {

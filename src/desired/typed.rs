@@ -42,6 +42,10 @@ pub struct DesiredService {
     pub on_dependency_change: DependentAction,
     /// `x-spindle.pre-recreate`: what runs before the service's container is recreated.
     pub pre_recreate: Option<super::hook::PreRecreate>,
+    /// The probes of `spindle.yaml` that gate this service (`gates:`): its health gate in an
+    /// apply waits for them after the container's own readiness (see docs/probes.md).
+    #[serde(skip)]
+    pub probes: Vec<crate::health::ProbeSpec>,
     /// The normalized compose definition (as `spindle config --format json` prints it).
     pub model: Tree,
 }
@@ -161,10 +165,9 @@ impl DesiredState {
             working_dir: &p.working_dir,
         };
         for (name, s) in section("services") {
-            services.insert(
-                name.clone(),
-                service(name, s, &p.service_hashes, p.extensions.get(name), &hook_cx)?,
-            );
+            let mut svc = service(name, s, &p.service_hashes, p.extensions.get(name), &hook_cx)?;
+            svc.probes = crate::health::gating(&p.probes, name);
+            services.insert(name.clone(), svc);
         }
         let resource = |k: &str| -> BTreeMap<String, (String, bool, Tree)> {
             section(k)
@@ -358,6 +361,7 @@ fn service(
             .map(str::to_string),
         on_dependency_change,
         pre_recreate,
+        probes: Vec::new(),
         model: s.clone(),
     })
 }

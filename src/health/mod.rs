@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use classify::classify_error;
-pub use spec::{DEFAULT_TIMEOUT, Probe, ProbeSpec};
+pub use spec::{DEFAULT_TIMEOUT, Probe, ProbeSpec, check_gates, gating};
 
 /// The most of a response body a probe reads when it looks for a substring.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

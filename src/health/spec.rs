@@ -1,4 +1,4 @@
-//! The YAML form of a probe: `- name: gateway` followed by exactly one of `http: {...}` or `tcp: {...}`.
+//! The YAML form of a probe: `- name: gateway`, exactly one of `http: {...}` or `tcp: {...}`, and optionally `gates: <service>`.
 
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct ProbeSpec {
     pub name: String,
     pub kind: Probe,
+    /// `gates:`: the service whose apply health gate waits for this probe; `None` is verify-only.
+    pub gates: Option<String>,
 }
 
 /// What a probe checks.
@@ -46,6 +48,8 @@ impl Probe {
 #[serde(deny_unknown_fields)]
 struct RawProbeSpec {
     name: String,
+    #[serde(default)]
+    gates: Option<String>,
     #[serde(default)]
     http: Option<RawHttp>,
     #[serde(default)]
@@ -137,8 +141,42 @@ impl TryFrom<RawProbeSpec> for ProbeSpec {
             }
             (None, None) => return Err(format!("probe {name}: give one of http or tcp")),
         };
-        Ok(ProbeSpec { name, kind })
+        if raw.gates.as_deref().is_some_and(|g| g.trim().is_empty()) {
+            return Err(format!(
+                "probe {name}: gates needs a service name; remove it for a verify-only probe"
+            ));
+        }
+        Ok(ProbeSpec {
+            name,
+            kind,
+            gates: raw.gates,
+        })
     }
+}
+
+/// Checks that every `gates:` names a service of the project (`declared` holds every service
+/// the compose files define, before profiles disable any). The message names the key path.
+pub fn check_gates(probes: &[ProbeSpec], declared: &dyn Fn(&str) -> bool) -> Result<(), String> {
+    for (i, p) in probes.iter().enumerate() {
+        if let Some(service) = &p.gates
+            && !declared(service)
+        {
+            return Err(format!(
+                "probes[{i}].gates: probe {} gates service {service:?}, which the compose files do not define; name one of the project's services or remove gates",
+                p.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The probes that gate `service`, in the order `spindle.yaml` lists them.
+pub fn gating(probes: &[ProbeSpec], service: &str) -> Vec<ProbeSpec> {
+    probes
+        .iter()
+        .filter(|p| p.gates.as_deref() == Some(service))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -166,8 +204,61 @@ mod tests {
                     insecure_tls: false,
                     timeout: DEFAULT_TIMEOUT,
                 },
+                gates: None,
             }]
         );
+    }
+
+    #[test]
+    fn a_probe_names_the_service_it_gates() {
+        let probes = parse("- name: gw\n  gates: gateway\n  tcp: {host: h, port: 1}\n").unwrap();
+        assert_eq!(probes[0].gates.as_deref(), Some("gateway"));
+        assert!(parse("- name: gw\n  gates: ' '\n  tcp: {host: h, port: 1}\n").is_err());
+    }
+
+    #[test]
+    fn gates_must_name_a_declared_service() {
+        let probes = parse(
+            "- name: a\n  tcp: {host: h, port: 1}\n\
+             - name: b\n  gates: web\n  tcp: {host: h, port: 1}\n\
+             - name: c\n  gates: nope\n  tcp: {host: h, port: 1}\n",
+        )
+        .unwrap();
+        let web = |s: &str| s == "web";
+        let none = |_: &str| false;
+        type Case<'a> = (&'a [ProbeSpec], &'a dyn Fn(&str) -> bool, Option<&'a str>);
+        let cases: [Case; 4] = [
+            (&probes[..2], &web, None),
+            (&probes[..1], &none, None),
+            (&probes, &web, Some("probes[2].gates")),
+            (&probes[1..2], &none, Some("probes[0].gates")),
+        ];
+        for (list, declared, want) in cases {
+            match (check_gates(list, declared), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(path)) => {
+                    assert!(e.starts_with(path), "{e}");
+                    assert!(e.contains("remove gates"), "{e}");
+                }
+                (got, want) => panic!("{got:?} but wanted {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_service_gets_only_its_own_probes() {
+        let probes = parse(
+            "- name: a\n  gates: web\n  tcp: {host: h, port: 1}\n\
+             - name: b\n  gates: db\n  tcp: {host: h, port: 1}\n\
+             - name: c\n  tcp: {host: h, port: 1}\n\
+             - name: d\n  gates: web\n  tcp: {host: h, port: 2}\n",
+        )
+        .unwrap();
+        let names =
+            |s: &str| -> Vec<String> { gating(&probes, s).into_iter().map(|p| p.name).collect() };
+        assert_eq!(names("web"), ["a", "d"]);
+        assert_eq!(names("db"), ["b"]);
+        assert!(names("cache").is_empty());
     }
 
     #[test]

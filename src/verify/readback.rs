@@ -95,6 +95,7 @@ mod tests {
                 insecure_tls: false,
                 timeout: Duration::from_secs(1),
             },
+            gates: None,
         }
     }
 
