@@ -16,18 +16,19 @@ const PREFIX: &str = "spindle-h-profile";
 /// The cap of the base files and of the low-cpu profile (`tests/fixtures/stacks/profile`).
 const BASE_NANO_CPUS: i64 = 1_000_000_000;
 const LOW_NANO_CPUS: i64 = 250_000_000;
-const DEADLINE: Duration = Duration::from_secs(180);
+const DEADLINE: Duration = Duration::from_secs(90);
 /// Leaving needs the shared machine to calm down below the leave threshold for a while.
 const LEAVE_DEADLINE: Duration = Duration::from_secs(90);
 /// The leave threshold of the load test, in per mille.
-const LEAVE_BELOW: u32 = 800;
+const LEAVE_BELOW: u32 = 500;
 
-/// Busy loops, two per core, at the lowest priority; killed on drop.
+/// Busy loops, four per core (PSI `some` near 100 % here; two per core gave only ~85 %), at the
+/// lowest priority; killed on drop.
 struct Burner(Vec<Child>);
 
 impl Burner {
     fn start() -> Self {
-        let n = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get()) * 4;
         Burner(
             (0..n)
                 .map(|_| {
@@ -106,7 +107,7 @@ fn cpu_load_switches_a_running_stack_to_low_cpu_in_place_and_back_when_it_stops(
     let p = TestProject::with_prefix(PREFIX, "load_switch", "profile");
     switching(
         &p,
-        "  mode: auto\n  profile: low-cpu\n  source: auto\n  enter: {above: 95, for: 2s}\n  leave: {below: 80, for: 3s}\n  min_dwell: 1s\n  sample_every: 500ms\n",
+        "  mode: auto\n  profile: low-cpu\n  source: auto\n  enter: {above: 70, for: 2s}\n  leave: {below: 50, for: 3s}\n  min_dwell: 1s\n  sample_every: 500ms\n",
     );
     let state = state_dir();
     let mut run = p.spawn_run(state.path(), &[]);
@@ -138,7 +139,7 @@ fn cpu_load_switches_a_running_stack_to_low_cpu_in_place_and_back_when_it_stops(
         "the trigger carries the readings: {trigger}"
     );
     assert!(
-        readings.iter().all(|r| r.as_u64().is_some_and(|r| r > 950)),
+        readings.iter().all(|r| r.as_u64().is_some_and(|r| r > 700)),
         "every reading of the window is above the threshold: {trigger}"
     );
     assert!(
