@@ -532,25 +532,6 @@ const PROFILE_PREFIX: &str = "spindle-h-apiprof";
 const BASE_NANO_CPUS: i64 = 1_000_000_000;
 const LOW_NANO_CPUS: i64 = 250_000_000;
 
-/// The finished reconcile record with a `profile` trigger of `cause`, and that trigger.
-#[track_caller]
-fn wait_profile_reconcile(state: &Path, cause: &str) -> (Value, Value) {
-    wait_for(
-        &format!("a finished reconcile with a `{cause}` profile trigger"),
-        DEADLINE,
-        || {
-            evidence_records(state).into_iter().find_map(|r| {
-                let t = r["triggers"]
-                    .as_array()?
-                    .iter()
-                    .find(|t| t["kind"] == "profile" && t["cause"] == cause)?
-                    .clone();
-                r["outcome"].is_string().then_some((r, t))
-            })
-        },
-    )
-}
-
 fn profile_switches(base: &str) -> f64 {
     let (code, text) = get(base, "/metrics");
     assert_eq!(code, 200, "{text}");
@@ -663,7 +644,7 @@ fn a_profile_pinned_and_unpinned_through_the_api_switches_the_running_stack_in_p
     assert_eq!(api[0]["profile"], "low-cpu");
     assert_eq!(api[0]["actor"], token_id.as_str());
     assert_eq!(api[0]["actor_name"], "ops");
-    let (record, trigger) = wait_profile_reconcile(state.path(), "pin");
+    let (trigger, record) = common::wait_profile_switch(state.path(), "pin", DEADLINE);
     assert_eq!(trigger["to"], "low-cpu", "{trigger}");
     assert!(trigger["from"].is_null(), "{trigger}");
     assert_eq!(record["active_profile"], "low-cpu", "{record}");
@@ -716,7 +697,7 @@ fn a_profile_pinned_and_unpinned_through_the_api_switches_the_running_stack_in_p
         DEADLINE,
     );
     assert_eq!(back, id, "unpinning is applied in place");
-    let (record, trigger) = wait_profile_reconcile(state.path(), "unpin");
+    let (trigger, record) = common::wait_profile_switch(state.path(), "unpin", DEADLINE);
     assert_eq!(trigger["from"], "low-cpu", "{trigger}");
     assert!(trigger["to"].is_null(), "{trigger}");
     assert!(record["active_profile"].is_null(), "{record}");

@@ -9,7 +9,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{TestProject, assert_exit, evidence_records, state_dir, wait_for};
+use common::{TestProject, assert_exit, state_dir, wait_for};
 use serde_json::Value;
 
 const PREFIX: &str = "spindle-h-profile";
@@ -72,36 +72,6 @@ fn switching(p: &TestProject, block: &str) {
     p.write("spindle.yaml", &format!("{head}switching:\n{block}"));
 }
 
-/// The profile triggers of the state dir's evidence records, with their records.
-fn profile_records(state: &std::path::Path) -> Vec<(Value, Value)> {
-    evidence_records(state)
-        .into_iter()
-        .flat_map(|r| {
-            r["triggers"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|t| t["kind"] == "profile")
-                .map(move |t| (t, r.clone()))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-#[track_caller]
-fn wait_profile_record(state: &std::path::Path, cause: &str) -> (Value, Value) {
-    wait_for(
-        &format!("an evidence record of a `{cause}` profile switch"),
-        DEADLINE,
-        || {
-            profile_records(state)
-                .into_iter()
-                .find(|(t, r)| t["cause"] == cause && r["outcome"].is_string())
-        },
-    )
-}
-
 #[test]
 fn cpu_load_switches_a_running_stack_to_low_cpu_in_place_and_back_when_it_stops() {
     let p = TestProject::with_prefix(PREFIX, "load_switch", "profile");
@@ -127,7 +97,7 @@ fn cpu_load_switches_a_running_stack_to_low_cpu_in_place_and_back_when_it_stops(
         "web to get the low-cpu cap under load",
         DEADLINE,
     );
-    let (trigger, record) = wait_profile_record(state.path(), "enter");
+    let (trigger, record) = common::wait_profile_switch(state.path(), "enter", DEADLINE);
     assert_eq!(trigger["to"], "low-cpu", "{trigger}");
     assert!(trigger["from"].is_null(), "{trigger}");
     let readings = trigger["readings_permille"]
@@ -180,7 +150,7 @@ fn cpu_load_switches_a_running_stack_to_low_cpu_in_place_and_back_when_it_stops(
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(back, id, "switching back updates the same container");
-    let (trigger, record) = wait_profile_record(state.path(), "leave");
+    let (trigger, record) = common::wait_profile_switch(state.path(), "leave", DEADLINE);
     assert_eq!(trigger["from"], "low-cpu", "{trigger}");
     assert!(trigger["to"].is_null(), "{trigger}");
     assert!(record["active_profile"].is_null(), "{record}");
@@ -240,7 +210,7 @@ fn a_pin_set_with_the_cli_while_run_runs_switches_the_profile_and_unpin_switches
         DEADLINE,
     );
     assert_eq!(pinned, id, "the pin is applied in place");
-    let (trigger, record) = wait_profile_record(state.path(), "pin");
+    let (trigger, record) = common::wait_profile_switch(state.path(), "pin", DEADLINE);
     assert_eq!(trigger["to"], "low-cpu", "{trigger}");
     assert_eq!(record["active_profile"], "low-cpu", "{record}");
     assert!(
@@ -275,7 +245,7 @@ fn a_pin_set_with_the_cli_while_run_runs_switches_the_profile_and_unpin_switches
         DEADLINE,
     );
     assert_eq!(back, id);
-    let (trigger, _) = wait_profile_record(state.path(), "unpin");
+    let (trigger, _) = common::wait_profile_switch(state.path(), "unpin", DEADLINE);
     assert_eq!(trigger["from"], "low-cpu", "{trigger}");
 }
 

@@ -1057,6 +1057,26 @@ mod spindle_process {
         })
     }
 
+    /// Waits for a finished reconcile record whose triggers hold a `profile` trigger of `cause`
+    /// (`enter`, `leave`, `pin`, `unpin`); returns `(trigger, record)`.
+    #[track_caller]
+    pub fn wait_profile_switch(state: &Path, cause: &str, timeout: Duration) -> (Value, Value) {
+        wait_for(
+            &format!("a finished reconcile with a `{cause}` profile trigger"),
+            timeout,
+            || {
+                evidence_records(state).into_iter().find_map(|r| {
+                    let t = r["triggers"]
+                        .as_array()?
+                        .iter()
+                        .find(|t| t["kind"] == "profile" && t["cause"] == cause)?
+                        .clone();
+                    r["outcome"].is_string().then_some((t, r))
+                })
+            },
+        )
+    }
+
     /// Polls `probe` every 200 ms until it returns `Some`, panicking with `what` (and the last `detail`) after
     /// `timeout`.
     #[track_caller]
