@@ -18,10 +18,22 @@ pub trait ProfileControl: Send + Sync + std::fmt::Debug {
     fn state(&self) -> serde_json::Value;
     /// Pins a spindle.yaml profile (`Some(name)`; `Some("default")` pins the base files without
     /// any switchable profile), or unpins (`None`, back to automatic). An undeclared name is an
-    /// error whose message says which names exist. The pin persists in the state directory.
-    fn pin(&self, profile: Option<String>) -> Result<(), String>;
+    /// error whose message says which names exist. The pin persists in the state directory; when
+    /// it cannot be written, nothing changes.
+    fn pin(&self, profile: Option<String>) -> Result<(), PinError>;
     /// The switchable spindle.yaml profile to load on top of the requested ones right now, if any.
     fn active(&self) -> Option<String>;
+}
+
+/// Why a pin was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    /// The name is not a declared profile (the caller's mistake); the message lists the names.
+    #[error("{0}")]
+    Unknown(String),
+    /// The pin file could not be written (spindle's problem); the pin did not change.
+    #[error("{0}")]
+    Persist(String),
 }
 
 /// A cheap-to-clone handle to the shared state.

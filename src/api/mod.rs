@@ -470,8 +470,17 @@ async fn profile(
     // A switch asks for its reconcile from inside `pin`; the evidence log stays locked from the
     // pin to this record, so the record always precedes the reconcile the pin causes.
     let mut log = ctx.evidence.lock().unwrap_or_else(|e| e.into_inner());
-    if let Err(e) = switcher.pin(wanted.clone()) {
-        return error(StatusCode::CONFLICT, redact::scrub(&e));
+    match switcher.pin(wanted.clone()) {
+        Ok(()) => {}
+        Err(e @ crate::runtime::PinError::Unknown(_)) => {
+            return error(StatusCode::CONFLICT, redact::scrub(&e.to_string()));
+        }
+        Err(e @ crate::runtime::PinError::Persist(_)) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                redact::scrub(&e.to_string()),
+            );
+        }
     }
     let mut extra = Map::new();
     extra.insert("profile".into(), json!(wanted));

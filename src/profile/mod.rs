@@ -313,10 +313,11 @@ impl crate::runtime::ProfileControl for ProfileSwitch {
         })
     }
 
-    fn pin(&self, profile: Option<String>) -> Result<(), String> {
+    fn pin(&self, profile: Option<String>) -> Result<(), crate::runtime::PinError> {
+        use crate::runtime::PinError;
         let mut inner = lock(&self.inner);
         let pin = parse_pin(profile.as_deref(), &inner.machine.config().declared)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| PinError::Unknown(e.to_string()))?;
         write_pin(&self.state_dir, pin_name(&pin)).map_err(|e| {
             let mut msg = e.to_string();
             let mut cause = std::error::Error::source(&e);
@@ -324,7 +325,7 @@ impl crate::runtime::ProfileControl for ProfileSwitch {
                 msg.push_str(&format!(": {c}"));
                 cause = c.source();
             }
-            msg
+            PinError::Persist(msg)
         })?;
         if let Some(d) = inner.machine.set_pin(pin, Instant::now()) {
             self.trigger_for(&mut inner, &d);
@@ -456,12 +457,12 @@ mod tests {
             "starting pinned is not a switch"
         );
         // Pinning through the control writes the file.
-        assert!(
-            switch
-                .pin(Some("nope".into()))
-                .unwrap_err()
-                .contains("default, low-cpu")
-        );
+        match switch.pin(Some("nope".into())) {
+            Err(crate::runtime::PinError::Unknown(m)) => {
+                assert!(m.contains("default, low-cpu"), "{m}")
+            }
+            other => panic!("an undeclared name is Unknown, not {other:?}"),
+        }
         switch.pin(Some("default".into())).unwrap();
         assert_eq!(read_pin(dir.path()).unwrap().as_deref(), Some("default"));
         assert_eq!(switch.active(), None);
