@@ -738,3 +738,24 @@ fn foreign_networks_are_the_attached_ones_the_service_is_not_given() {
         assert_eq!(drift::foreign_networks(&d, &s, &c), want, "{joined:?}");
     }
 }
+
+proptest! {
+    #[test]
+    fn a_disconnect_never_names_a_network_of_the_service_and_covers_every_other(
+        extra in proptest::collection::btree_set("[a-z]{1,6}", 0..5),
+        on_default in any::<bool>(),
+    ) {
+        let d = erp();
+        let s = &d.services["backend"];
+        let mut c = container(&d, s, 1);
+        let mut joined: Vec<&str> = extra.iter().map(String::as_str).collect();
+        if on_default {
+            joined.push("p_default");
+        }
+        c.inspect = attached(&joined);
+        let foreign = drift::foreign_networks(&d, s, &c);
+        prop_assert!(!foreign.iter().any(|n| n == "p_default"));
+        let want: Vec<String> = extra.iter().filter(|n| *n != "p_default").cloned().collect();
+        prop_assert_eq!(foreign, want);
+    }
+}
