@@ -191,9 +191,12 @@ impl ProjectReconciler {
                 redactor: redactor.clone(),
             },
         );
-        // Policies are checked before every apply; a violation blocks it and is recorded.
-        plan.blockers
-            .extend(crate::policy::blockers(&desired, &project));
+        // Policies are checked before every apply; a violation in mode `enforce` blocks it, one
+        // in mode `warn` is only reported (both are recorded and shown in `/status`).
+        let findings = crate::policy::findings(&desired, &project);
+        plan.blockers.extend(findings.blockers);
+        plan.warnings.extend(findings.warnings);
+        self.runtime.board.set_warnings(plan.warnings.clone());
         self.view.drift = same_inputs && !plan.is_empty();
         if self.runtime.pause.is_paused() {
             // Paused: observe and plan, apply nothing, and say so (the plan stays visible).
@@ -210,6 +213,7 @@ impl ProjectReconciler {
                 serde_json::to_value(&plan).unwrap_or(Value::Null),
             );
             record.insert("services".into(), self.services(&desired, &snapshot));
+            crate::record::insert_warnings(record, &plan);
             record.insert("outcome".into(), "paused".into());
             info!(
                 actions = plan.actions.len(),

@@ -1,7 +1,7 @@
 //! The body of a reconcile's evidence record, built the same way by `spindle run` (each reconcile) and `spindle apply` (one per apply).
 //!
 //! The log (`crate::evidence`) adds `seq`, `id`, `prev_hash` and `hash` and redacts the body once more; this module
-//! fills in what the reconcile saw and did: `project`, `revision`, `plan`, `results`, `writes`, `services`, `outcome`, `error`.
+//! fills in what the reconcile saw and did: `project`, `revision`, `plan`, `results`, `writes`, `services`, `warnings`, `outcome`, `error`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -135,6 +135,13 @@ pub fn failures(report: &Report) -> Vec<String> {
         .collect()
 }
 
+/// Inserts `warnings`, the plan's violations of policies in mode `warn`, when there are any.
+pub fn insert_warnings(record: &mut Map<String, Value>, plan: &Plan) {
+    if !plan.warnings.is_empty() {
+        record.insert("warnings".into(), json!(plan.warnings));
+    }
+}
+
 /// Inserts what an apply did: `plan`, `results`, `writes`, `services` (the state after it), `outcome`, and `error`
 /// (the blockers, or the failed actions). Returns the outcome.
 pub fn insert_applied(
@@ -156,6 +163,7 @@ pub fn insert_applied(
         serde_json::to_value(&report.write_log).unwrap_or(Value::Null),
     );
     record.insert("services".into(), services);
+    insert_warnings(record, plan);
     let outcome = Outcome::of(plan, report);
     record.insert("outcome".into(), outcome.as_str().into());
     match outcome {
@@ -196,7 +204,25 @@ mod tests {
             orphans: Vec::new(),
             in_sync: Vec::new(),
             blockers: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_warning_is_recorded_and_does_not_change_the_outcome() {
+        let mut record = Map::new();
+        let mut p = plan();
+        p.warnings
+            .push("policy port_binding: services.web.ports[0]: …".into());
+        let out = insert_applied(&mut record, &p, &report(true, &[]), Value::Null);
+        assert_eq!(out, Outcome::InSync);
+        assert_eq!(record["outcome"], "in-sync");
+        assert_eq!(
+            record["warnings"],
+            json!(["policy port_binding: services.web.ports[0]: …"])
+        );
+        assert_eq!(record["plan"]["warnings"], record["warnings"]);
+        assert!(record.get("error").is_none(), "{record:?}");
     }
 
     #[test]

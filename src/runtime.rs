@@ -67,6 +67,8 @@ pub struct BoardState {
     pub last: Option<LastReconcile>,
     /// The conditions of every service, after the last reconcile that got as far as observing.
     pub services: Option<ServicesStatus>,
+    /// Violations of policies in mode `warn`, from the last reconcile that loaded the desired state.
+    pub warnings: Vec<String>,
 }
 
 /// Written by the reconciler after each reconcile, read by the API.
@@ -93,6 +95,11 @@ impl Board {
         if services.is_some() {
             s.services = services;
         }
+    }
+
+    /// Replaces the policy warnings (each reconcile that loads the desired state sets them).
+    pub fn set_warnings(&self, warnings: Vec<String>) {
+        self.lock().warnings = warnings;
     }
 
     /// The conditions computed last (to keep their transition times).

@@ -1,4 +1,4 @@
-//! Policy checks over typed desired states built in memory: each policy's pass and fail cases, allowlists, inventory.
+//! Policy checks over typed desired states built in memory: each policy's pass and fail cases, modes and their defaults, allowlists, the network rule's `network_mode` cases, inventory.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,8 +9,8 @@ use spindle::desired::typed::{
     DependentAction, DesiredNetwork, DesiredService, DesiredState, PullPolicy,
 };
 use spindle::policy::{
-    self, AllowImage, InventoryRow, Pinning, PolicyConfig, PolicyKind, Violation, check, classify,
-    inventory,
+    self, AllowImage, InventoryRow, Mode, Pinning, PolicyConfig, PolicyKind, Violation, check,
+    classify, inventory,
 };
 
 fn service(name: &str, image: &str, model: Value) -> DesiredService {
@@ -211,11 +211,186 @@ fn a_service_without_networks_uses_the_default_network_which_may_be_external() {
         vec![("default", "shared", true)],
     );
     assert_eq!(check(&s, None, &PolicyConfig::default()).len(), 1);
+    // With `network_mode` the service is on no network of the file (`host` is a violation of
+    // its own, see below).
     let s = state(
-        vec![service("web", "nginx:1", json!({ "network_mode": "host" }))],
+        vec![service("web", "nginx:1", json!({ "network_mode": "none" }))],
         vec![("default", "shared", true)],
     );
     assert!(check(&s, None, &PolicyConfig::default()).is_empty());
+}
+
+fn modes(v: &[Violation]) -> Vec<(PolicyKind, Mode)> {
+    v.iter().map(|v| (v.policy, v.mode)).collect()
+}
+
+/// One violation of each policy: a floating image, an external network, a secret in
+/// `.env.example`, a port on all interfaces.
+fn every_policy_broken() -> (DesiredState, &'static str) {
+    let s = state(
+        vec![service(
+            "web",
+            "nginx",
+            json!({
+                "networks": { "edge": null },
+                "ports": [{ "target": 80, "published": "8080" }],
+            }),
+        )],
+        vec![("edge", "other_internal", true)],
+    );
+    (s, "DB_PASSWORD=Zx9!kq2Lp0\n")
+}
+
+#[test]
+fn every_policy_enforces_by_default_except_ports_on_all_interfaces_which_warn() {
+    let (s, env) = every_policy_broken();
+    let v = check(&s, Some(env), &PolicyConfig::default());
+    assert_eq!(
+        modes(&v),
+        [
+            (PolicyKind::ImagePinned, Mode::Enforce),
+            (PolicyKind::ExternalNetwork, Mode::Enforce),
+            (PolicyKind::EnvExampleSecret, Mode::Enforce),
+            (PolicyKind::PortBinding, Mode::Warn),
+        ]
+    );
+    // An empty `policies:` section (and each empty section) means the same defaults.
+    let c = cfg("images: {}\nnetworks: {}\nenv_example: {}\nports: {}\n");
+    assert_eq!(c, PolicyConfig::default());
+}
+
+#[test]
+fn each_policy_takes_the_mode_set_for_it() {
+    let (s, env) = every_policy_broken();
+    let c = cfg(
+        "images:\n  mode: warn\nnetworks:\n  mode: warn\nenv_example:\n  mode: warn\nports:\n  mode: enforce\n",
+    );
+    assert_eq!(
+        modes(&check(&s, Some(env), &c)),
+        [
+            (PolicyKind::ImagePinned, Mode::Warn),
+            (PolicyKind::ExternalNetwork, Mode::Warn),
+            (PolicyKind::EnvExampleSecret, Mode::Warn),
+            (PolicyKind::PortBinding, Mode::Enforce),
+        ]
+    );
+    // A mode does not change what is a violation: allowlists still allow.
+    let c = cfg(
+        "ports:\n  mode: enforce\n  allow_all_interfaces:\n    - service: web\n      reason: the edge\n",
+    );
+    assert!(
+        !check(&s, Some(env), &c)
+            .iter()
+            .any(|v| v.policy == PolicyKind::PortBinding)
+    );
+}
+
+#[test]
+fn an_unknown_mode_is_refused_naming_its_key_path_and_the_modes() {
+    for (yaml, path) in [
+        ("ports:\n  mode: audit\n", "ports.mode"),
+        ("images:\n  mode: Enforce\n", "images.mode"),
+        ("env_example:\n  mode: ''\n", "env_example.mode"),
+        ("networks:\n  mode: block\n", "networks.mode"),
+    ] {
+        let err = yaml_serde::from_str::<PolicyConfig>(yaml)
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {yaml}"))
+            .to_string();
+        assert!(
+            err.contains(path) && err.contains("enforce") && err.contains("warn"),
+            "{yaml} → {err}"
+        );
+    }
+}
+
+fn network_mode_state(modes: &[(&str, &str)]) -> DesiredState {
+    let mut services: Vec<DesiredService> = modes
+        .iter()
+        .map(|(name, mode)| service(name, "img:1", json!({ "network_mode": mode })))
+        .collect();
+    services.push(service(
+        "vpn",
+        "img:1",
+        json!({ "networks": { "default": null } }),
+    ));
+    let mut named = service("named", "img:1", json!({ "networks": { "default": null } }));
+    named.container_name = Some("my-named".into());
+    services.push(named);
+    state(services, vec![("default", "p_default", false)])
+}
+
+#[test]
+fn network_mode_host_or_another_stacks_container_or_an_unknown_service_breaks_the_network_rule() {
+    let table = [
+        ("host", true),
+        ("container:other-stack-db-1", true),
+        ("container:0123456789ab", true),
+        ("service:nope", true),
+        ("container:p-vpn-1", false),
+        ("container:my-named", false),
+        ("service:vpn", false),
+        ("none", false),
+        ("bridge", false),
+    ];
+    for (mode, broken) in table {
+        let s = network_mode_state(&[("web", mode)]);
+        let v = check(&s, None, &PolicyConfig::default());
+        if broken {
+            assert_eq!(
+                kinds(&v),
+                [(
+                    PolicyKind::ExternalNetwork,
+                    "services.web.network_mode".into()
+                )],
+                "{mode}"
+            );
+            assert_eq!(v[0].mode, Mode::Enforce, "{mode}");
+            assert!(
+                v[0].message.contains(mode) && v[0].message.contains("allow_network_mode"),
+                "{mode}: {}",
+                v[0].message
+            );
+        } else {
+            assert!(v.is_empty(), "{mode}: {v:?}");
+        }
+    }
+}
+
+#[test]
+fn a_network_mode_allowlisted_with_a_reason_passes_for_its_service_or_for_all() {
+    let s = network_mode_state(&[("web", "container:vpn-gateway"), ("mon", "host")]);
+    assert_eq!(check(&s, None, &PolicyConfig::default()).len(), 2);
+    let c = cfg(
+        "networks:\n  allow_network_mode:\n    - service: web\n      network_mode: container:vpn-gateway\n      reason: the shared VPN sidecar\n    - network_mode: host\n      reason: node exporter reads host interfaces\n",
+    );
+    assert!(check(&s, None, &c).is_empty());
+    // An entry for another service, or another value, allows nothing.
+    let c = cfg(
+        "networks:\n  allow_network_mode:\n    - service: mon\n      network_mode: container:vpn-gateway\n      reason: not web\n    - network_mode: container:vpn\n      reason: another container\n",
+    );
+    assert_eq!(check(&s, None, &c).len(), 2);
+    // An entry without a reason is refused, and never allows anything when built in code.
+    let r: Result<PolicyConfig, _> =
+        yaml_serde::from_str("networks:\n  allow_network_mode:\n    - network_mode: host\n");
+    assert!(r.is_err());
+    let mut c = PolicyConfig::default();
+    c.networks
+        .allow_network_mode
+        .push(policy::AllowNetworkMode {
+            service: None,
+            network_mode: "host".into(),
+            reason: " ".into(),
+        });
+    assert_eq!(c.validate().map_err(|e| e.len()), Err(1));
+    assert_eq!(check(&s, None, &c).len(), 2);
+}
+
+#[test]
+fn a_network_mode_violation_warns_when_the_network_rule_is_in_warn_mode() {
+    let s = network_mode_state(&[("web", "host")]);
+    let v = check(&s, None, &cfg("networks:\n  mode: warn\n"));
+    assert_eq!(modes(&v), [(PolicyKind::ExternalNetwork, Mode::Warn)]);
 }
 
 #[test]

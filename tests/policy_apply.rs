@@ -1,4 +1,4 @@
-//! Policies enforced end to end on the real engine: each violation blocks `spindle apply` (exit 1, named, nothing created) and a blocked `spindle run` reconcile is in the evidence; allowlisted variants apply.
+//! Policies enforced end to end on the real engine: each violation of a policy in mode `enforce` blocks `spindle apply` (exit 1, named, nothing created) and a blocked `spindle run` reconcile is in the evidence; allowlisted variants apply; a violation in mode `warn` (ports on all interfaces by default) applies and is shown in plan, apply, status and the evidence.
 
 mod common;
 
@@ -182,8 +182,26 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
+/// The `warnings` of the project's last evidence record.
+fn last_warnings(p: &TestProject) -> Vec<String> {
+    let records = evidence_records(p.state_dir());
+    let last = records.last().cloned().unwrap_or(Value::Null);
+    let warnings: Vec<String> = last["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        last["plan"]["warnings"],
+        serde_json::json!(warnings),
+        "the plan in the record holds the same warnings: {last:#}"
+    );
+    warnings
+}
+
 #[test]
-fn a_port_on_all_interfaces_blocks_apply_until_it_is_allowlisted_or_bound() {
+fn a_port_on_all_interfaces_applies_with_a_warning_by_default_and_blocks_in_mode_enforce() {
     let p = project("policy-port");
     let port = free_port();
     p.write(
@@ -193,31 +211,102 @@ fn a_port_on_all_interfaces_blocks_apply_until_it_is_allowlisted_or_bound() {
             &format!("    ports: [\"{port}:8000\"]\n"),
         ),
     );
+    let warning = "policy port_binding: services.web.ports[0]:";
+
+    // Mode enforce: blocked, whether not allowlisted or allowlisted for another port.
+    p.write("spindle.yaml", "policies:\n  ports:\n    mode: enforce\n");
     let out = assert_blocked(&p, "port_binding", "services.web.ports[0]");
     assert!(
         out.contains(&format!("127.0.0.1:{port}")),
         "says how to bind it: {out}"
     );
-
-    // Allowlisted for another port of the service: still blocked.
     p.write(
         "spindle.yaml",
         &format!(
-            "policies:\n  ports:\n    allow_all_interfaces:\n      - service: web\n        \
+            "policies:\n  ports:\n    mode: enforce\n    allow_all_interfaces:\n      - service: web\n        \
              port: {}\n        reason: not this one\n",
             port.wrapping_add(1)
         ),
     );
     assert_blocked(&p, "port_binding", "services.web.ports[0]");
 
+    // The default (no spindle.yaml): the plan shows the warning, in text and JSON, and is not blocked.
+    std::fs::remove_file(p.path("spindle.yaml")).unwrap_or_else(|e| panic!("rm: {e}"));
+    let out = p.spindle(&["plan"]);
+    assert_exit(
+        &out,
+        2,
+        "spindle plan of a stack with a warning: changes pending",
+    );
+    assert!(
+        text(&out).contains(&format!("  warning: {warning}")) && !text(&out).contains("blocked"),
+        "{}",
+        text(&out)
+    );
+    let (out, plan) = p.spindle_json(&["plan", "--format", "json"]);
+    assert_exit(&out, 2, "spindle plan --format json");
+    assert_eq!(plan["blockers"], serde_json::json!([]), "{plan:#}");
+    assert!(
+        plan["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.starts_with(warning)),
+        "{plan:#}"
+    );
+    // … apply converges, says so, and the evidence records it.
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "spindle apply of a stack with a warning");
+    assert!(
+        text(&out).contains(&format!("warning: {warning}")),
+        "{}",
+        text(&out)
+    );
+    assert!(p.is_running(&p.container_name("web", 1)));
+    let warnings = last_warnings(&p);
+    assert!(
+        warnings.len() == 1 && warnings[0].starts_with(warning),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        evidence_records(p.state_dir())
+            .last()
+            .map(|r| r["outcome"].clone()),
+        Some(Value::from("converged"))
+    );
+    // … and `spindle status` (computed offline here) shows it.
+    let (out, status) = p.spindle_json(&[
+        "status",
+        "--api",
+        "127.0.0.1:9",
+        "--format",
+        "json",
+        "--state-dir",
+        &p.state_dir().to_string_lossy(),
+    ]);
+    assert_exit(&out, 0, "spindle status");
+    assert_eq!(status["source"], "offline", "{status:#}");
+    assert!(
+        status["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.starts_with(warning)),
+        "{status:#}"
+    );
+    let out = p.spindle(&["status", "--api", "127.0.0.1:9"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("warning: {warning}")),
+        "{}",
+        text(&out)
+    );
+
+    // Allowlisted for this port, even in mode enforce: no warning, nothing blocked.
     p.write(
         "spindle.yaml",
         &format!(
-            "policies:\n  ports:\n    allow_all_interfaces:\n      - service: web\n        \
+            "policies:\n  ports:\n    mode: enforce\n    allow_all_interfaces:\n      - service: web\n        \
              port: {port}\n        reason: public entry point\n"
         ),
     );
     assert_applies(&p);
+    assert!(last_warnings(&p).is_empty());
 
     // Bound to one address instead, no allowlist needed: the change applies (a recreate).
     std::fs::remove_file(p.path("spindle.yaml")).unwrap_or_else(|e| panic!("rm: {e}"));
@@ -229,6 +318,56 @@ fn a_port_on_all_interfaces_blocks_apply_until_it_is_allowlisted_or_bound() {
         ),
     );
     assert_applies(&p);
+    assert!(last_warnings(&p).is_empty());
+}
+
+#[test]
+fn a_floating_image_applies_in_mode_warn_with_the_warning_recorded() {
+    let p = project("policy-floating-warn");
+    // A floating reference that exists locally: a tag of the test image made for this test only.
+    let floating = format!("{}-img", p.name());
+    let tagged = docker(&[
+        "tag",
+        "spindle-test/busybox:1",
+        &format!("{floating}:latest"),
+    ]);
+    assert!(tagged.status.success(), "docker tag");
+    let _cleanup = Cleanup(vec![vec!["rmi".into(), format!("{floating}:latest")]]);
+    p.write("compose.yaml", &stack(&floating, ""));
+    // Blocked by default (mode enforce) …
+    assert_blocked(&p, "image_pinned", "services.web.image");
+    // … and applied with `mode: warn`, the violation recorded as a warning.
+    p.write("spindle.yaml", "policies:\n  images:\n    mode: warn\n");
+    assert_applies(&p);
+    let warnings = last_warnings(&p);
+    assert!(
+        warnings.len() == 1
+            && warnings[0].starts_with("policy image_pinned: services.web.image:")
+            && warnings[0].contains("no tag, which means latest"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn an_unknown_policy_mode_fails_the_load_naming_the_key_path() {
+    let p = project("policy-bad-mode");
+    p.write("compose.yaml", &stack("spindle-test/busybox:1", ""));
+    p.write("spindle.yaml", "policies:\n  ports:\n    mode: audit\n");
+    for cmd in ["plan", "apply"] {
+        let out = p.spindle(&[cmd]);
+        assert_no_panic(&out, cmd);
+        assert!(!out.status.success(), "{cmd} refuses: {}", text(&out));
+        let all = text(&out);
+        assert!(
+            all.contains("spindle.yaml")
+                && all.contains("policies.ports.mode")
+                && all.contains("audit")
+                && all.contains("`enforce`")
+                && all.contains("`warn`"),
+            "{cmd}: the error names the file, the key path and the modes:\n{all}"
+        );
+    }
+    assert!(p.containers().is_empty(), "nothing was created");
 }
 
 #[test]

@@ -263,6 +263,7 @@ pub fn status_document(ctx: &ApiContext) -> Value {
         "reconciles": board.reconciles,
         "last_reconcile": board.last,
         "services": board.services.map(|s| serde_json::to_value(s.services).unwrap_or(Value::Null)),
+        "warnings": board.warnings,
         "profile": profile_view(ctx),
     })
 }

@@ -179,6 +179,17 @@ pub async fn run(ctx: &Ctx<'_>, action: &Action) -> Res {
             remove(ctx, container).await?;
             done(None)
         }
+        ActionKind::DisconnectNetwork { container, network } => {
+            let target = format!("{} from {network}", container.name);
+            ctx.rec
+                .write(
+                    "disconnect network",
+                    &target,
+                    ctx.engine.disconnect_network(network, &container.id),
+                )
+                .await?;
+            done(None)
+        }
     }
 }
 

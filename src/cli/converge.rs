@@ -65,8 +65,8 @@ struct Loaded {
     desired: DesiredState,
     model: serde_json::Value,
     redactor: Redactor,
-    /// Policy violations: they block apply.
-    violations: Vec<String>,
+    /// Policy violations: those in mode `enforce` block apply, those in mode `warn` are reported.
+    findings: spindle::policy::Findings,
     /// The record fields of the loaded project: `project`, `revision`, `profile`.
     head: Map<String, Value>,
 }
@@ -80,10 +80,10 @@ fn load(g: &Global) -> anyhow::Result<Loaded> {
     let mut head = Map::new();
     record::insert_loaded(&mut head, &project, revision.as_deref());
     let desired = DesiredState::from_project(&project, revision)?;
-    let violations = spindle::policy::blockers(&desired, &project);
+    let findings = spindle::policy::findings(&desired, &project);
     Ok(Loaded {
         desired,
-        violations,
+        findings,
         head,
         model: project.model.clone(),
         redactor: Redactor::new(project.secret_values.clone()),
@@ -104,7 +104,8 @@ async fn observe_and_plan(
             redactor: l.redactor.clone(),
         },
     );
-    plan.blockers.extend(l.violations.iter().cloned());
+    plan.blockers.extend(l.findings.blockers.iter().cloned());
+    plan.warnings.extend(l.findings.warnings.iter().cloned());
     Ok((snapshot, plan))
 }
 
@@ -298,6 +299,9 @@ fn action_line(a: &Action) -> String {
         | plan::ActionKind::Restart { container }
         | plan::ActionKind::Update { container, .. }
         | plan::ActionKind::Remove { container } => container.name.clone(),
+        plan::ActionKind::DisconnectNetwork { container, network } => {
+            format!("{} from {network}", container.name)
+        }
     };
     format!("{:<15} {what}", a.kind.verb())
 }
@@ -330,6 +334,9 @@ fn plan_text(p: &Plan) -> String {
     for b in &p.blockers {
         out.push_str(&format!("  blocked: {b}\n"));
     }
+    for w in &p.warnings {
+        out.push_str(&format!("  warning: {w}\n"));
+    }
     if !p.in_sync.is_empty() {
         out.push_str(&format!("  in sync: {}\n", p.in_sync.join(", ")));
     }
@@ -340,6 +347,9 @@ fn apply_summary(plan: &Plan, r: &apply::Report) -> String {
     let mut out = String::new();
     for b in &r.blockers {
         out.push_str(&format!("blocked: {b}\n"));
+    }
+    for w in &plan.warnings {
+        out.push_str(&format!("warning: {w}\n"));
     }
     if plan.is_empty() && r.blockers.is_empty() {
         out.push_str(&format!("project {}: in sync, nothing to do\n", r.project));

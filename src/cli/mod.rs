@@ -187,9 +187,11 @@ fn config(g: &Global, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     for w in &project.warnings {
         tracing::warn!("{w}");
     }
-    // Policies are checked at load time too; here they only warn (apply refuses to run).
+    // Policies are checked at load time too; here they only warn (apply refuses to run when a
+    // policy in mode `enforce` is violated).
     if let Ok(typed) = desired::typed::DesiredState::from_project(&project, None) {
-        for v in spindle::policy::blockers(&typed, &project) {
+        let found = spindle::policy::findings(&typed, &project);
+        for v in found.blockers.iter().chain(&found.warnings) {
             tracing::warn!("{v}");
         }
     }

@@ -95,7 +95,7 @@ async fn offline(project: &desired::Project, state_dir: &std::path::Path) -> any
         .map_err(|e| anyhow::anyhow!("desired state: {e}"))?;
     let engine = Engine::connect().await?;
     let snapshot = observe::snapshot(&engine, &desired).await?;
-    let plan = plan::plan(
+    let mut plan = plan::plan(
         &desired,
         &snapshot,
         &plan::PlanOptions {
@@ -103,6 +103,8 @@ async fn offline(project: &desired::Project, state_dir: &std::path::Path) -> any
             redactor: Redactor::new(project.secret_values.clone()),
         },
     );
+    plan.warnings
+        .extend(spindle::policy::findings(&desired, project).warnings);
     let mut pending: BTreeMap<String, usize> = BTreeMap::new();
     for a in &plan.actions {
         if let Some(s) = a.kind.service() {
@@ -124,6 +126,7 @@ async fn offline(project: &desired::Project, state_dir: &std::path::Path) -> any
         "source": "offline",
         "pause": pause_state,
         "services": services.services,
+        "warnings": plan.warnings,
     }))
 }
 
@@ -148,6 +151,9 @@ pub fn table(doc: &Value) -> String {
             last.get("finished").and_then(Value::as_str).unwrap_or("?"),
             last.get("outcome").and_then(Value::as_str).unwrap_or("?"),
         ));
+    }
+    for w in doc["warnings"].as_array().into_iter().flatten() {
+        out.push_str(&format!("warning: {}\n", w.as_str().unwrap_or("?")));
     }
     let Some(services) = doc["services"].as_object() else {
         out.push_str("no status yet: the first reconcile has not observed the host\n");

@@ -22,6 +22,8 @@ pub struct Plan {
     pub in_sync: Vec<String>,
     /// Problems that forbid applying this plan (a missing external network, …).
     pub blockers: Vec<String>,
+    /// Problems reported without blocking: violations of policies in mode `warn`.
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -131,6 +133,12 @@ pub enum ActionKind {
     Remove {
         container: ContainerRef,
     },
+    /// Disconnect a container from a network (by Docker name) that the desired state does not
+    /// give its service: it was attached out of band.
+    DisconnectNetwork {
+        container: ContainerRef,
+        network: String,
+    },
 }
 
 impl ActionKind {
@@ -148,6 +156,7 @@ impl ActionKind {
             Self::Restart { .. } => "restart",
             Self::Update { .. } => "update",
             Self::Remove { .. } => "remove",
+            Self::DisconnectNetwork { .. } => "disconnect-network",
         }
     }
 
@@ -164,7 +173,8 @@ impl ActionKind {
             Self::Start { container }
             | Self::Restart { container }
             | Self::Update { container, .. }
-            | Self::Remove { container } => Some(&container.service),
+            | Self::Remove { container }
+            | Self::DisconnectNetwork { container, .. } => Some(&container.service),
         }
     }
 }
@@ -569,6 +579,7 @@ impl<'a> Planner<'a> {
                 changed = true;
                 continue;
             }
+            in_sync &= !self.disconnect_foreign(svc, c);
             if let (true, Some(reason)) = (restart_instead, moved) {
                 self.push(
                     ActionKind::Restart {
@@ -850,5 +861,6 @@ pub fn plan(desired: &DesiredState, observed: &Snapshot, opts: &PlanOptions) -> 
     p.plan
 }
 
+mod drift;
 #[cfg(test)]
 mod tests;

@@ -1,158 +1,26 @@
-//! Policies checked over the desired state before anything is applied: pinned images, allowed external networks, no real secrets in `.env.example`, no unwanted all-interface ports.
+//! Policies checked over the desired state before anything is applied: pinned images, no other stack's networks (external or `network_mode`), no real secrets in `.env.example`, no unwanted all-interface ports.
 //!
 //! Everything here is pure and Docker-free: [`check`] reads the typed desired state and the
-//! text of `.env.example`; [`inventory`] joins the desired images with what the caller observed
-//! running. Messages name keys and key paths, never a secret value.
+//! text of `.env.example`; [`findings`] splits the violations by each policy's mode (`enforce`
+//! blocks, `warn` only reports); [`inventory`] joins the desired images with what the caller
+//! observed running. Messages name keys and key paths, never a secret value.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::desired::tree::Tree;
 use crate::desired::typed::DesiredState;
 
+mod config;
 mod image;
+mod network;
 mod secret;
 
+pub use config::{
+    AllowImage, AllowNetwork, AllowNetworkMode, AllowPort, EnvExamplePolicy, ImagePolicy, Mode,
+    NetworkPolicy, PolicyConfig, PolicyError, PortPolicy,
+};
 pub use image::{ImageRef, Pinning, classify};
 pub use secret::{is_placeholder, looks_real};
-
-/// The `policies:` section of `spindle.yaml`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyConfig {
-    #[serde(default)]
-    pub images: ImagePolicy,
-    #[serde(default)]
-    pub networks: NetworkPolicy,
-    #[serde(default)]
-    pub ports: PortPolicy,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImagePolicy {
-    /// Image references that may float (no tag or `latest`).
-    #[serde(default)]
-    pub allow_floating: Vec<AllowImage>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AllowImage {
-    /// An exact reference (`redis`, `redis:latest`) or a prefix glob ending in `*` (`localhost:5000/*`).
-    pub image: String,
-    #[serde(deserialize_with = "reason")]
-    pub reason: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetworkPolicy {
-    /// External networks the project may attach to, by Docker name.
-    #[serde(default)]
-    pub allow_external: Vec<AllowNetwork>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AllowNetwork {
-    pub name: String,
-    #[serde(deserialize_with = "reason")]
-    pub reason: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PortPolicy {
-    /// Services (and optionally one published port) that may publish on all interfaces.
-    #[serde(default)]
-    pub allow_all_interfaces: Vec<AllowPort>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AllowPort {
-    pub service: String,
-    /// The published (host) port; every port of the service when absent.
-    #[serde(default)]
-    pub port: Option<u16>,
-    #[serde(deserialize_with = "reason")]
-    pub reason: String,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum PolicyError {
-    #[error("policies.{path}: an allowlist entry needs a non-empty reason")]
-    MissingReason { path: String },
-}
-
-/// Refuses an empty or blank reason while deserializing.
-fn reason<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = String::deserialize(d)?;
-    if s.trim().is_empty() {
-        return Err(serde::de::Error::custom(
-            "an allowlist entry needs a non-empty reason",
-        ));
-    }
-    Ok(s)
-}
-
-impl PolicyConfig {
-    /// Checks a configuration built in code: every allowlist entry has a reason.
-    /// (Deserializing already refuses a missing or empty reason.)
-    pub fn validate(&self) -> Result<(), Vec<PolicyError>> {
-        let mut errors = Vec::new();
-        let mut need = |path: String, reason: &str| {
-            if reason.trim().is_empty() {
-                errors.push(PolicyError::MissingReason { path });
-            }
-        };
-        for (i, a) in self.images.allow_floating.iter().enumerate() {
-            need(format!("images.allow_floating[{i}]"), &a.reason);
-        }
-        for (i, a) in self.networks.allow_external.iter().enumerate() {
-            need(format!("networks.allow_external[{i}]"), &a.reason);
-        }
-        for (i, a) in self.ports.allow_all_interfaces.iter().enumerate() {
-            need(format!("ports.allow_all_interfaces[{i}]"), &a.reason);
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
-    }
-
-    /// The allowlist entry that lets `image` float, if any (entries without a reason never count).
-    pub fn floating_allowed(&self, image: &str) -> Option<&AllowImage> {
-        self.images
-            .allow_floating
-            .iter()
-            .filter(|a| !a.reason.trim().is_empty())
-            .find(|a| match a.image.strip_suffix('*') {
-                Some(prefix) => image.starts_with(prefix),
-                None => a.image == image,
-            })
-    }
-
-    fn external_allowed(&self, name: &str) -> bool {
-        self.networks
-            .allow_external
-            .iter()
-            .any(|a| !a.reason.trim().is_empty() && a.name == name)
-    }
-
-    fn port_allowed(&self, service: &str, published: Option<(u16, u16)>) -> bool {
-        self.ports.allow_all_interfaces.iter().any(|a| {
-            !a.reason.trim().is_empty()
-                && a.service == service
-                && match (a.port, published) {
-                    (None, _) => true,
-                    (Some(p), Some((lo, hi))) => lo <= p && p <= hi,
-                    (Some(_), None) => false,
-                }
-        })
-    }
-}
 
 /// Which policy a violation breaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -185,6 +53,8 @@ impl std::fmt::Display for PolicyKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     pub policy: PolicyKind,
+    /// The mode of the policy: `enforce` blocks, `warn` only reports.
+    pub mode: Mode,
     /// A key path: `services.web.image`, `networks.edge`, `.env.example:DB_PASSWORD`, `services.gateway.ports[0]`.
     pub path: String,
     pub message: String,
@@ -196,8 +66,10 @@ impl std::fmt::Display for Violation {
     }
 }
 
-/// Checks every policy; an empty result means the desired state may be applied.
-/// Violations come in a stable order: images, networks, `.env.example`, ports.
+/// Checks every policy; each violation carries its policy's mode. The desired state may be
+/// applied when no violation is in mode `enforce`.
+/// Violations come in a stable order: images, networks (external, then `network_mode`),
+/// `.env.example`, ports.
 pub fn check(
     desired: &DesiredState,
     env_example: Option<&str>,
@@ -205,9 +77,10 @@ pub fn check(
 ) -> Vec<Violation> {
     let mut out = Vec::new();
     check_images(desired, cfg, &mut out);
-    check_networks(desired, cfg, &mut out);
+    network::check_external(desired, cfg, &mut out);
+    network::check_network_modes(desired, cfg, &mut out);
     if let Some(text) = env_example {
-        check_env_example(text, &mut out);
+        check_env_example(text, cfg.env_example.mode, &mut out);
     }
     check_ports(desired, cfg, &mut out);
     out
@@ -223,6 +96,7 @@ fn check_images(desired: &DesiredState, cfg: &PolicyConfig, out: &mut Vec<Violat
         }
         out.push(Violation {
             policy: PolicyKind::ImagePinned,
+            mode: cfg.images.mode,
             path: format!("services.{name}.image"),
             message: format!(
                 "image `{}` is floating ({why}); pin it with a version tag or a digest \
@@ -233,49 +107,7 @@ fn check_images(desired: &DesiredState, cfg: &PolicyConfig, out: &mut Vec<Violat
     }
 }
 
-/// The network keys a service attaches to (`default` when it names none and uses no `network_mode`).
-fn service_networks(model: &Tree) -> Vec<String> {
-    match model.get("networks") {
-        Some(Tree::Object(m)) => m.keys().cloned().collect(),
-        Some(Tree::Array(a)) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ if model.get("network_mode").is_some() => Vec::new(),
-        _ => vec!["default".to_string()],
-    }
-}
-
-fn check_networks(desired: &DesiredState, cfg: &PolicyConfig, out: &mut Vec<Violation>) {
-    for (key, net) in &desired.networks {
-        if !net.external {
-            continue;
-        }
-        let users: Vec<&str> = desired
-            .services
-            .iter()
-            .filter(|(_, s)| service_networks(&s.model).iter().any(|n| n == key))
-            .map(|(n, _)| n.as_str())
-            .collect();
-        if users.is_empty() || cfg.external_allowed(&net.name) {
-            continue;
-        }
-        out.push(Violation {
-            policy: PolicyKind::ExternalNetwork,
-            path: format!("networks.{key}"),
-            message: format!(
-                "external network `{}` (used by {}) belongs to another stack; never attach to \
-                 other stacks' internal networks — declare a network of this project instead, \
-                 or add `{}` to policies.networks.allow_external with a reason",
-                net.name,
-                users.join(", "),
-                net.name
-            ),
-        });
-    }
-}
-
-fn check_env_example(text: &str, out: &mut Vec<Violation>) {
+fn check_env_example(text: &str, mode: Mode, out: &mut Vec<Violation>) {
     // Variables a value references stay visible as `${NAME}`, which reads as a placeholder.
     let lookup = |name: &str| Some(format!("${{{name}}}"));
     let vars = match crate::desired::dotenv::parse(text, &lookup) {
@@ -283,6 +115,7 @@ fn check_env_example(text: &str, out: &mut Vec<Violation>) {
         Err(crate::desired::dotenv::DotenvError::Syntax { line, .. }) => {
             out.push(Violation {
                 policy: PolicyKind::EnvExampleSecret,
+                mode,
                 path: ".env.example".to_string(),
                 message: format!(
                     "cannot be parsed (line {line}), so it cannot be checked for secrets; fix its syntax"
@@ -295,6 +128,7 @@ fn check_env_example(text: &str, out: &mut Vec<Violation>) {
         if crate::redact::is_secret_key(key) && !is_placeholder(value) && looks_real(value) {
             out.push(Violation {
                 policy: PolicyKind::EnvExampleSecret,
+                mode,
                 path: format!(".env.example:{key}"),
                 message: format!(
                     "{key} holds a value that looks like a real secret; .env.example is committed, \
@@ -351,6 +185,7 @@ fn check_ports(desired: &DesiredState, cfg: &PolicyConfig, out: &mut Vec<Violati
             };
             out.push(Violation {
                 policy: PolicyKind::PortBinding,
+                mode: cfg.ports.mode,
                 path: format!("services.{name}.ports[{i}]"),
                 message: format!(
                     "port {shown} is published on all interfaces; bind it to one address \
@@ -447,10 +282,28 @@ pub fn inventory(
     rows
 }
 
-/// The violations of a loaded project, as plan blockers: `policy <kind>: <path>: <message>`.
+/// The violations of a loaded project as plan lines (`policy <kind>: <path>: <message>`), split
+/// by mode: `blockers` forbid the apply, `warnings` are only reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Findings {
+    pub blockers: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Checks a loaded project's policies (see [`check`]) and splits the violations by mode.
+pub fn findings(desired: &DesiredState, project: &crate::desired::Project) -> Findings {
+    let mut out = Findings::default();
+    for v in check(desired, project.env_example.as_deref(), &project.policies) {
+        let line = format!("policy {}: {}: {}", v.policy, v.path, v.message);
+        match v.mode {
+            Mode::Enforce => out.blockers.push(line),
+            Mode::Warn => out.warnings.push(line),
+        }
+    }
+    out
+}
+
+/// The violations of a loaded project in mode `enforce`, as plan blockers.
 pub fn blockers(desired: &DesiredState, project: &crate::desired::Project) -> Vec<String> {
-    check(desired, project.env_example.as_deref(), &project.policies)
-        .iter()
-        .map(|v| format!("policy {}: {}: {}", v.policy, v.path, v.message))
-        .collect()
+    findings(desired, project).blockers
 }
