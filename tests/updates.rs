@@ -410,3 +410,157 @@ fn every_stage_of_an_interrupted_start_first_recreate_is_finished_or_undone_by_t
         );
     }
 }
+
+/// Replaces web's healthcheck with one that passes once `trigger/ok` exists in the project folder.
+fn gate_web_on_a_trigger_file(p: &TestProject) {
+    std::fs::create_dir_all(p.path("trigger")).expect("trigger folder");
+    p.edit(
+        "compose.yaml",
+        "    healthcheck: *health\n    deploy:\n      update_config:\n        order: start-first\n",
+        "    volumes: [\"./trigger:/trigger\"]\n    healthcheck:\n      test: [\"CMD\", \"test\", \"-e\", \"/trigger/ok\"]\n      \
+         interval: 1s\n      timeout: 2s\n      retries: 600\n    deploy:\n      update_config:\n        order: start-first\n",
+    );
+}
+
+/// Waits until `cond` holds, polling every 200 ms for up to two minutes.
+#[track_caller]
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_start_first_apply_killed_while_both_containers_run_is_finished_by_the_next_apply() {
+    let p = TestProject::new("start-first-kill-overlap", "updates");
+    apply_ok(&p);
+    let web = p.container_name("web", 1);
+    let old = p.id_of("web");
+    let next = format!("{web}-next");
+    gate_web_on_a_trigger_file(&p);
+
+    let mut child = spawn_apply(&p);
+    wait_for("the replacement runs beside the old container", || {
+        p.try_inspect(&next)
+            .is_some_and(|c| c["State"]["Running"] == true)
+    });
+    child.kill().expect("kill -9 of spindle apply");
+    let _ = child.wait();
+    // Killed mid-overlap: both run, the old one was never stopped.
+    let new = p.inspect(&next)["Id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(service_containers(&p, "web"), {
+        let mut v = vec![
+            (web.clone(), old.clone(), true),
+            (next.clone(), new.clone(), true),
+        ];
+        v.sort();
+        v
+    });
+
+    std::fs::write(p.path("trigger/ok"), "").expect("trigger");
+    apply_ok(&p);
+    assert_eq!(
+        service_containers(&p, "web"),
+        vec![(web.clone(), new, true)],
+        "the replacement, under the service's name, alone"
+    );
+    assert_exit(&p.spindle(&["plan"]), 0, "plan after finishing");
+}
+
+#[test]
+fn a_start_first_apply_killed_during_the_monitor_period_is_finished_by_the_next_apply() {
+    let p = TestProject::new("start-first-kill-monitor", "updates");
+    apply_ok(&p);
+    let web = p.container_name("web", 1);
+    let old = p.id_of("web");
+    p.edit("compose.yaml", "WEB_RELEASE: \"1\"", "WEB_RELEASE: \"2\"");
+    p.edit(
+        "compose.yaml",
+        "        order: start-first\n",
+        "        order: start-first\n        monitor: 10m\n",
+    );
+
+    let mut child = spawn_apply(&p);
+    wait_for("the old container is stopped (the monitor period)", || {
+        p.inspect(&old)["State"]["Running"] == false
+    });
+    child.kill().expect("kill -9 of spindle apply");
+    let _ = child.wait();
+
+    apply_ok(&p);
+    let now = service_containers(&p, "web");
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_eq!(now[0].0, web);
+    assert_ne!(now[0].1, old, "the replacement was kept");
+    assert!(now[0].2);
+    assert_exit(&p.spindle(&["plan"]), 0, "plan after finishing");
+}
+
+#[test]
+fn a_failed_replica_stops_the_other_replicas_under_rollback_and_not_under_continue() {
+    let p = TestProject::new("failure-action", "updates");
+    p.edit(
+        "compose.yaml",
+        "    deploy:\n      update_config:\n        order: start-first\n",
+        "    deploy:\n      replicas: 2\n      update_config:\n        order: start-first\n        parallelism: 1\n",
+    );
+    apply_ok(&p);
+    let before = service_containers(&p, "web");
+    assert_eq!(before.len(), 2);
+    // The new server listens on 8001; the healthcheck asks 8000 and never passes.
+    p.edit(
+        "compose.yaml",
+        "    command: [\"/usr/local/bin/serve\", \"8000\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      WEB_RELEASE",
+        "    command: [\"/usr/local/bin/serve\", \"8001\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      WEB_RELEASE",
+    );
+    let recreates = |result: &Value| -> Vec<(String, String)> {
+        result["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| common::action_verb(&r["action"]) == "recreate")
+            .map(|r| {
+                (
+                    r["outcome"].as_str().unwrap_or_default().to_string(),
+                    r["error"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+
+    // failure_action: rollback (the default): the first replica is put back, the second is not tried.
+    let (out, result) = p.spindle_json(&["apply", "--timeout", "6s", "--format", "json"]);
+    assert_exit(&out, 1, "apply with rollback");
+    let mut outcomes = recreates(&result);
+    outcomes.sort();
+    assert_eq!(outcomes.len(), 2, "{result:#}");
+    assert_eq!(outcomes[1].0, "rolled_back", "{result:#}");
+    assert_eq!(outcomes[0].0, "failed", "{result:#}");
+    assert!(
+        outcomes[0].1.contains("the update of web stopped after")
+            && outcomes[0].1.contains("failure_action: rollback"),
+        "{result:#}"
+    );
+    assert_eq!(service_containers(&p, "web"), before);
+
+    // failure_action: continue: both replicas are tried, both put back.
+    p.edit(
+        "compose.yaml",
+        "        parallelism: 1\n",
+        "        parallelism: 1\n        failure_action: continue\n",
+    );
+    let (out, result) = p.spindle_json(&["apply", "--timeout", "6s", "--format", "json"]);
+    assert_exit(&out, 1, "apply with continue");
+    let outcomes = recreates(&result);
+    assert_eq!(outcomes.len(), 2, "{result:#}");
+    assert!(
+        outcomes.iter().all(|(o, _)| o == "rolled_back"),
+        "{result:#}"
+    );
+    assert_eq!(service_containers(&p, "web"), before);
+}
