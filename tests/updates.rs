@@ -564,3 +564,64 @@ fn a_failed_replica_stops_the_other_replicas_under_rollback_and_not_under_contin
     );
     assert_eq!(service_containers(&p, "web"), before);
 }
+
+#[test]
+fn a_stop_first_replacement_that_fails_during_its_monitor_period_is_rolled_back_to_the_old_container()
+ {
+    let p = TestProject::new("stop-first-monitor", "updates");
+    apply_ok(&p);
+    let legacy = p.container_name("legacy", 1);
+    let set_aside = format!("{legacy}-old");
+    let old = p.id_of("legacy");
+    std::fs::create_dir_all(p.path("trigger")).expect("trigger folder");
+    p.edit(
+        "compose.yaml",
+        "    command: [\"/usr/local/bin/serve\", \"8000\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      LEGACY_RELEASE",
+        "    command: [\"sh\", \"-c\", \"httpd -p 8000 -h /var/www; until [ -e /trigger/die ]; do sleep 0.2; done; exit 3\"]\n    volumes: [\"./trigger:/trigger\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      LEGACY_RELEASE",
+    );
+    p.edit(
+        "compose.yaml",
+        "        order: stop-first\n",
+        "        order: stop-first\n        monitor: 10m\n",
+    );
+    let child = spawn_apply(&p);
+    // The swap: the old container set aside, the new one under the name and healthy.
+    wait_for(
+        "the new container is healthy and the old one set aside",
+        || {
+            p.try_inspect(&set_aside).is_some()
+                && p.try_inspect(&legacy)
+                    .is_some_and(|c| c["State"]["Health"]["Status"] == "healthy")
+        },
+    );
+    // The gate looks at least every 500 ms: well past it, the monitor period runs.
+    std::thread::sleep(Duration::from_secs(3));
+    std::fs::write(p.path("trigger/die"), "").expect("trigger");
+    let out = child.wait_with_output().expect("spindle apply ends");
+    assert_exit(
+        &out,
+        1,
+        "spindle apply whose replacement fails while monitored",
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("apply prints JSON");
+    let failed: Vec<&Value> = result["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["outcome"] == "rolled_back")
+        .collect();
+    assert_eq!(failed.len(), 1, "{result:#}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("monitor period")),
+        "{:#}",
+        failed[0]
+    );
+    // The old container is back under its name and runs; the replacement is gone.
+    assert_eq!(
+        service_containers(&p, "legacy"),
+        vec![(legacy.clone(), old.clone(), true)]
+    );
+    p.wait_ready(&legacy, Duration::from_secs(60));
+}
