@@ -333,7 +333,7 @@ fn secret_values_are_redacted_in_config_output_unless_revealed() {
 /// containers, naming the key path, the cause and the way out.
 fn assert_start_first_refused(compose: &str, cause: &str) {
     let project = Project::new().file("compose.yaml", compose);
-    for command in ["plan", "apply"] {
+    for command in ["plan", "apply", "run"] {
         let stderr = rejected(&project.run(&[command]));
         assert_mentions(
             &stderr,
