@@ -328,3 +328,53 @@ fn secret_values_are_redacted_in_config_output_unless_revealed() {
     let out = project.run(&["config", "--format", "json", "--reveal-secrets"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("tok-1234567890"));
 }
+
+/// Runs `spindle <command>` and checks that it refuses a start-first service that cannot run two
+/// containers, naming the key path, the cause and the way out.
+fn assert_start_first_refused(compose: &str, cause: &str) {
+    let project = Project::new().file("compose.yaml", compose);
+    for command in ["plan", "apply", "run"] {
+        let stderr = rejected(&project.run(&[command]));
+        assert_mentions(
+            &stderr,
+            &[
+                "services.web.deploy.update_config.order",
+                "start-first",
+                cause,
+                "order: stop-first",
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_start_first_service_with_a_container_name_is_refused_before_the_engine_is_contacted() {
+    assert_start_first_refused(
+        "services:\n  web:\n    image: busybox:1\n    container_name: web\n    deploy:\n      update_config:\n        order: start-first\n",
+        "container_name \"web\"",
+    );
+}
+
+#[test]
+fn a_start_first_service_with_a_fixed_published_port_is_refused_before_the_engine_is_contacted() {
+    assert_start_first_refused(
+        "services:\n  web:\n    image: busybox:1\n    ports: [\"8080:80\"]\n    deploy:\n      update_config:\n        order: start-first\n",
+        "fixed host port 8080",
+    );
+}
+
+#[test]
+fn an_unknown_failure_action_is_refused_with_its_key_path() {
+    let project = Project::new().file(
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox:1\n    deploy:\n      update_config:\n        failure_action: retry\n",
+    );
+    let stderr = rejected(&project.run(&["plan"]));
+    assert_mentions(
+        &stderr,
+        &[
+            "services.web.deploy.update_config.failure_action",
+            "rollback, pause or continue",
+        ],
+    );
+}

@@ -104,6 +104,7 @@ impl Project {
                             container_name: None,
                             on_dependency_change: DependentAction::Recreate,
                             pre_recreate: None,
+                            update: Default::default(),
                             probes: Vec::new(),
                             model: json!({"image": image}),
                         },

@@ -25,6 +25,7 @@ fn service(name: &str, image: &str, model: Value) -> DesiredService {
         container_name: None,
         on_dependency_change: DependentAction::Recreate,
         pre_recreate: None,
+        update: Default::default(),
         probes: Vec::new(),
         model,
     }

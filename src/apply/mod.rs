@@ -6,6 +6,8 @@
 mod gate;
 pub mod hook;
 mod ops;
+mod rollout;
+mod startfirst;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -269,6 +271,8 @@ pub(crate) struct Ctx<'a> {
     pub rec: Recorder,
     /// Each service's pre-recreate hook runs at most once per apply.
     pub hooks: hook::Runs,
+    /// Each service's rolling update (`deploy.update_config`) in this apply.
+    pub rollouts: rollout::Rollouts,
 }
 
 /// Runs the plan. Actions start once every action they wait for succeeded; an action whose
@@ -290,6 +294,7 @@ pub async fn apply(
         opts,
         rec: Recorder::new(opts.redactor.clone()),
         hooks: hook::Runs::default(),
+        rollouts: rollout::Rollouts::default(),
     };
     let mut results: BTreeMap<usize, ActionResult> = BTreeMap::new();
     if !plan.blockers.is_empty() {

@@ -8,6 +8,7 @@ use super::gate::{Gated, Readiness, wait_dependencies, wait_gated, wait_ready};
 use super::hook::{self, HookRecord};
 use super::{ApplyError, Ctx};
 use crate::desired::typed::{DesiredService, PullPolicy};
+use crate::desired::update::UpdateOrder;
 use crate::health::ProbeOutcome;
 use crate::labels;
 use crate::plan::{Action, ActionKind, ContainerRef, spec_document};
@@ -39,7 +40,7 @@ impl From<ApplyError> for Failure {
     }
 }
 
-type Res = Result<Done, Failure>;
+pub(super) type Res = Result<Done, Failure>;
 
 fn done(readiness: Option<Readiness>) -> Res {
     Ok(Done {
@@ -49,7 +50,7 @@ fn done(readiness: Option<Readiness>) -> Res {
     })
 }
 
-fn gated(g: Gated) -> Res {
+pub(super) fn gated(g: Gated) -> Res {
     Ok(Done {
         readiness: Some(g.readiness.word()),
         hook: None,
@@ -343,7 +344,7 @@ async fn body(
     Ok((body, extra))
 }
 
-async fn connect_extra(
+pub(super) async fn connect_extra(
     ctx: &Ctx<'_>,
     id: &str,
     name: &str,
@@ -395,7 +396,7 @@ enum Swap {
     NewStarted,
 }
 
-fn next_name(name: &str) -> String {
+pub(super) fn next_name(name: &str) -> String {
     format!("{name}-next")
 }
 
@@ -405,6 +406,14 @@ fn old_name(name: &str) -> String {
 
 async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &ContainerRef) -> Res {
     wait_dependencies(ctx, svc).await?;
+    // `deploy.update_config`: this replica's turn (parallelism, delay, a failure that stopped the update).
+    let turn = ctx.rollouts.enter(&svc.name, &svc.update).await?;
+    let out = replace(ctx, svc, number, old).await;
+    turn.finish(&old.name, out.is_ok());
+    out
+}
+
+async fn replace(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &ContainerRef) -> Res {
     let name = spec::container_name(&ctx.desired.project, svc, number);
     let (body, extra) = body(ctx, svc, number, Some(&old.id)).await?;
     // 0. The pre-recreate hook (once per service per apply): when it does not succeed, nothing
@@ -423,13 +432,19 @@ async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &Contai
         },
     };
     // The hook's record goes with the recreate's result, whichever way it ends.
-    match swap(ctx, svc, &name, old, &body, &extra).await {
+    let swapped = match svc.update.order {
+        UpdateOrder::StopFirst => swap(ctx, svc, &name, old, &body, &extra).await,
+        UpdateOrder::StartFirst => {
+            super::startfirst::replace(ctx, svc, &name, old, &body, &extra).await
+        }
+    };
+    match swapped {
         Ok(done) => Ok(Done { hook, ..done }),
         Err(failure) => Err(Failure { hook, ..failure }),
     }
 }
 
-/// Steps 1 to 4 of a recreate, with rollback.
+/// Steps 1 to 4 of a stop-first recreate, with rollback.
 async fn swap(
     ctx: &Ctx<'_>,
     svc: &DesiredService,
@@ -473,8 +488,11 @@ async fn swap(
             .write("start container", name, ctx.engine.start(&new_id))
             .await?;
         step = Swap::NewStarted;
-        // 3. Health gate: the container's own readiness, then the probes that gate the service.
-        wait_gated(ctx, &new_id, name, svc).await
+        // 3. Health gate: the container's own readiness, then the probes that gate the service;
+        //    then `update_config.monitor`, while the old container can still be put back.
+        let g = wait_gated(ctx, &new_id, name, svc).await?;
+        super::rollout::monitor(ctx, &new_id, name, svc).await?;
+        Ok(g)
     }
     .await;
     match swapped {
@@ -609,13 +627,8 @@ async fn resume(
             }
             let r = wait_gated(ctx, &new.id, &new.name, svc).await?;
             if let Some(old) = old {
-                ctx.rec
-                    .write(
-                        "remove container",
-                        &old.name,
-                        ctx.engine.remove(&old.id, true),
-                    )
-                    .await?;
+                // Stopped first: after a start-first interruption it still runs and serves.
+                remove(ctx, old).await?;
             }
             if new.name != name {
                 ctx.rec

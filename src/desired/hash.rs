@@ -9,7 +9,9 @@ use super::tree::Tree;
 /// Service keys left out of the spec hash, and why:
 /// - `scale`, `deploy.replicas`: the number of containers, not their shape;
 /// - `depends_on`, `profiles`, `pull_policy`, `build`, `develop`: how and when spindle acts, not what runs;
-/// - live-updatable limits (see [`LIVE_KEYS`]): applied in place, without a recreate.
+/// - live-updatable limits (see [`LIVE_KEYS`]): applied in place, without a recreate;
+/// - `deploy.update_config`, `deploy.rollback_config`: how a container is replaced, not what runs
+///   (a new `order` applies to the next recreate and does not cause one).
 pub const EXCLUDED_KEYS: &[&str] = &[
     "scale",
     "depends_on",
@@ -58,6 +60,8 @@ pub fn spec_hash(service: &Tree) -> String {
             deploy.remove("replicas");
             deploy.remove("resources");
             deploy.remove("restart_policy");
+            deploy.remove("update_config");
+            deploy.remove("rollback_config");
             // Compose adds an empty `placement` to any `deploy`; it has no effect on one host,
             // so a resource-only `deploy` (a profile's limits) leaves the hash alone.
             if deploy
@@ -134,6 +138,13 @@ mod tests {
         assert_eq!(spec_hash(&a), spec_hash(&b));
         let c = json!({"image": "x", "deploy": {"placement": {"constraints": ["a"]}}});
         assert_ne!(spec_hash(&a), spec_hash(&c));
+    }
+
+    #[test]
+    fn the_update_order_and_its_settings_do_not_change_the_hash() {
+        let a = json!({"image": "x", "deploy": {"placement": {}}});
+        let b = json!({"image": "x", "deploy": {"placement": {}, "update_config": {"order": "start-first", "monitor": "5s"}, "rollback_config": {"parallelism": 1}}});
+        assert_eq!(spec_hash(&a), spec_hash(&b));
     }
 
     proptest! {

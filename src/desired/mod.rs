@@ -23,6 +23,7 @@ pub mod revision;
 pub mod schema;
 pub mod tree;
 pub mod typed;
+pub mod update;
 pub mod validate;
 pub mod yaml;
 

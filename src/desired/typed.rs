@@ -42,6 +42,8 @@ pub struct DesiredService {
     pub on_dependency_change: DependentAction,
     /// `x-spindle.pre-recreate`: what runs before the service's container is recreated.
     pub pre_recreate: Option<super::hook::PreRecreate>,
+    /// `deploy.update_config`: the order of a recreate, what a failed one does, its waits.
+    pub update: super::update::UpdateConfig,
     /// The probes of `spindle.yaml` that gate this service (`gates:`): its health gate in an
     /// apply waits for them after the container's own readiness (see docs/probes.md).
     #[serde(skip)]
@@ -147,6 +149,12 @@ pub enum TypedError {
         service: String,
         #[source]
         source: super::hook::HookError,
+    },
+    #[error("services.{service}.{source}")]
+    Update {
+        service: String,
+        #[source]
+        source: super::update::UpdateError,
     },
 }
 
@@ -347,6 +355,10 @@ fn service(
             service: name.to_string(),
             source,
         })?;
+    let update = super::update::parse(s).map_err(|source| TypedError::Update {
+        service: name.to_string(),
+        source,
+    })?;
     Ok(DesiredService {
         name: name.to_string(),
         image,
@@ -361,6 +373,7 @@ fn service(
             .map(str::to_string),
         on_dependency_change,
         pre_recreate,
+        update,
         probes: Vec::new(),
         model: s.clone(),
     })

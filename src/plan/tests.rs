@@ -30,6 +30,7 @@ fn svc(name: &str, deps: &[(&str, bool)]) -> DesiredService {
         container_name: None,
         on_dependency_change: DependentAction::Recreate,
         pre_recreate: None,
+        update: Default::default(),
         probes: Vec::new(),
         model: json!({"image": format!("img/{name}:1"), "environment": {"A": "1"}, "networks": {"default": null}}),
     }

@@ -243,6 +243,7 @@ mod tests {
             container_name: None,
             on_dependency_change: DependentAction::Recreate,
             pre_recreate: None,
+            update: Default::default(),
             probes: Vec::new(),
             model,
         }
