@@ -330,6 +330,9 @@ fn plan_text(p: &Plan) -> String {
     for b in &p.blockers {
         out.push_str(&format!("  blocked: {b}\n"));
     }
+    for w in &p.warnings {
+        out.push_str(&format!("  warning: {w}\n"));
+    }
     if !p.in_sync.is_empty() {
         out.push_str(&format!("  in sync: {}\n", p.in_sync.join(", ")));
     }
