@@ -291,7 +291,7 @@ mod tests {
         for (f, want) in cases {
             let (state, reason) = service_state(&f);
             assert_eq!(state, want, "{f:?}");
-            assert_eq!(reason.is_some(), want != Ready, "{f:?}: {reason:?}");
+            assert_eq!(reason.is_some(), want == NotReady, "{f:?}: {reason:?}");
         }
         let mut degraded = facts(1, vec![c(true, Health::Healthy)]);
         degraded.degraded = Some("unhealthy for longer than 60s".into());
