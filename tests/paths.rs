@@ -191,9 +191,9 @@ fn the_containers_spindle_creates_carry_composes_path_labels_and_bind_sources() 
     let p = stack("spindle-paths-equal-composes");
     let dir = p.dir().to_path_buf();
     let parent = dir.parent().expect("a parent folder").to_path_buf();
-    let env_file = format!("{}/vars.env", name_of(&dir));
-    // Compose from the parent folder, with a relative file and env file.
-    let file = format!("{}/compose.yaml", name_of(&dir));
+    // Compose from the parent folder, with a relative file and env file, neither of them clean.
+    let env_file = format!("./{0}/../{0}/vars.env", name_of(&dir));
+    let file = format!("./{}/./compose.yaml", name_of(&dir));
     assert_exit(
         &compose_in(&p, &parent, &["-f", &file, "--env-file", &env_file, "up", "-d"]),
         0,
@@ -205,6 +205,11 @@ fn the_containers_spindle_creates_carry_composes_path_labels_and_bind_sources() 
     assert!(
         labels.iter().all(|(_, v)| v.starts_with('/')),
         "Compose writes absolute paths: {labels:?}"
+    );
+    assert_eq!(
+        labels[2].1,
+        dir.join("vars.env").display().to_string(),
+        "Compose writes the --env-file absolute and clean"
     );
     assert_eq!(binds.len(), 4, "data, conf, the secret and the config: {binds:?}");
     let args = ["-f", file.as_str(), "--env-file", env_file.as_str()];
