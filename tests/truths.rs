@@ -1,13 +1,16 @@
-//! The evidence record of an apply has the shape docs/evidence.md documents: `revision` with
-//! `git_commit` (`null` without git), `dirty` and `inputs_sha256`; `services` with each service's
-//! `state` (`ready` only when its containers run and, with a healthcheck, are healthy) and its
-//! containers' `health`; no top-level `health` field. Real engine, Compose-free.
+//! Smaller truths, on the real engine:
+//! - the evidence record of an apply has the shape docs/evidence.md documents: `revision` with
+//!   `git_commit` (`null` without git), `dirty` and `inputs_sha256`; `services` with each service's
+//!   `state` (`ready` only when its containers run and, with a healthcheck, are healthy) and its
+//!   containers' `health`; no top-level `health` field;
+//! - a container whose `com.docker.compose.container-number` label is garbled is left alone, with a
+//!   warning, and never removed as "scaled down".
 
 mod common;
 
 use std::process::Command;
 
-use common::{TestProject, assert_exit, evidence_records, record_service};
+use common::{TestProject, assert_exit, evidence_records, plan_actions, record_service};
 use serde_json::Value;
 
 fn last_record(p: &TestProject) -> Value {
@@ -94,4 +97,56 @@ fn an_apply_record_has_the_documented_revision_and_services_with_and_without_git
     assert_eq!(record["revision"]["git_commit"], head.as_str(), "{record:#}");
     assert_eq!(record["revision"]["dirty"], true, "{record:#}");
 
+}
+
+#[test]
+fn a_container_with_a_garbled_number_label_is_left_alone_with_a_warning_and_never_scaled_down() {
+    let p = TestProject::new("unnumbered-left-alone", "plain");
+    assert_exit(&p.spindle(&["apply"]), 0, "spindle apply");
+    let stray = format!("{}-b-stray", p.name());
+    let out = p.docker(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &stray,
+        "--label",
+        &format!("com.docker.compose.project={}", p.name()),
+        "--label",
+        "com.docker.compose.service=b",
+        "--label",
+        "com.docker.compose.container-number=x",
+        "spindle-test/busybox:1",
+        "/usr/local/bin/idle",
+    ]);
+    assert_exit(&out, 0, "docker run the stray container");
+    let warning = format!(
+        "container {stray} of service b has an invalid com.docker.compose.container-number label \"x\": spindle leaves it alone"
+    );
+
+    let (out, plan) = p.spindle_json(&["plan", "--format", "json"]);
+    assert_exit(&out, 0, "spindle plan: nothing to do");
+    assert!(plan_actions(&plan).is_empty(), "{plan:#}");
+    let warnings: Vec<&str> = plan["warnings"]
+        .as_array()
+        .map(|w| w.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{plan:#}");
+    assert!(warnings[0].starts_with(&warning), "{plan:#}");
+    let text = String::from_utf8_lossy(&p.spindle(&["plan"]).stdout).to_string();
+    assert!(text.contains(&format!("  warning: {warning}")), "{text}");
+
+    // Scaled to zero: the numbered container goes, the stray one stays, and the record says why.
+    p.edit(
+        "compose.yaml",
+        "    stop_grace_period: 1s\n\n  c:",
+        "    stop_grace_period: 1s\n    scale: 0\n\n  c:",
+    );
+    assert_exit(&p.spindle(&["apply"]), 0, "spindle apply, b scaled to 0");
+    assert!(p.try_inspect(&p.container_name("b", 1)).is_none(), "b #1 is removed");
+    let left = p.inspect(&stray);
+    assert_eq!(left["State"]["Running"], true, "the stray container is left alone");
+    let record = last_record(&p);
+    let recorded = record["plan"]["warnings"].to_string();
+    assert!(recorded.contains(&stray), "{record:#}");
 }
