@@ -245,8 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn a_service_is_ready_only_when_its_containers_run_and_those_with_a_healthcheck_are_healthy()
-    {
+    fn a_service_is_ready_only_when_its_containers_run_and_those_with_a_healthcheck_are_healthy() {
         use crate::observe::snapshot::Health;
         use crate::status::{ContainerFacts, ServiceFacts};
         let c = |running: bool, health: Health| ContainerFacts {
@@ -297,10 +296,7 @@ mod tests {
         degraded.degraded = Some("unhealthy for longer than 60s".into());
         assert_eq!(
             service_state(&degraded),
-            (
-                Degraded,
-                Some("unhealthy for longer than 60s".to_string())
-            )
+            (Degraded, Some("unhealthy for longer than 60s".to_string()))
         );
     }
 

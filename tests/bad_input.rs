@@ -135,7 +135,11 @@ fn a_yaml_syntax_error_names_the_line_where_the_broken_construct_began() {
     let stderr = project.config_error();
     assert_mentions(
         &stderr,
-        &["compose.yaml: line 5, column 10: ", "flow sequence", "the parser gave up at line "],
+        &[
+            "compose.yaml: line 5, column 10: ",
+            "flow sequence",
+            "the parser gave up at line ",
+        ],
     );
     // An unclosed quote on line 3 likewise.
     let project = Project::new().file(
@@ -143,7 +147,10 @@ fn a_yaml_syntax_error_names_the_line_where_the_broken_construct_began() {
         "services:\n  web:\n    image: \"nginx\n    ports: []\n\n",
     );
     let stderr = project.config_error();
-    assert_mentions(&stderr, &["compose.yaml: line 3, column 12: ", "quoted scalar"]);
+    assert_mentions(
+        &stderr,
+        &["compose.yaml: line 3, column 12: ", "quoted scalar"],
+    );
 }
 
 #[test]

@@ -166,7 +166,8 @@ fn list_fits_an_80_column_terminal_for_realistic_records() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = evidence::evidence_dir(tmp.path());
     let mut log = EvidenceLog::open(&dir).expect("open");
-    let docker = |action: &str| json!({"kind": "docker", "action": action, "container": "erp-backend-1"});
+    let docker =
+        |action: &str| json!({"kind": "docker", "action": action, "container": "erp-backend-1"});
     let bodies = [
         // What `spindle run` writes: millisecond times, many triggers, long outcomes.
         json!({"started": "2026-11-30T02:00:03.123Z", "finished": "2026-11-30T02:00:09.456Z",
@@ -191,13 +192,21 @@ fn list_fits_an_80_column_terminal_for_realistic_records() {
     drop(log);
     // A torn tail and its marker, as after a crash.
     let segment = dir.join("segment-000001.jsonl");
-    let mut f = std::fs::OpenOptions::new().append(true).open(&segment).expect("segment");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .expect("segment");
     std::io::Write::write_all(&mut f, b"{\"seq\":6,\"torn").expect("write");
     drop(f);
     let mut log = EvidenceLog::open(&dir).expect("reopen marks the torn tail");
-    log.append(body(json!({"started": "2026-11-30T02:05:00.000Z", "triggers": [{"kind": "signal"}],
-        "plan": {"actions": []}, "outcome": "converged"})), &Redactor::default())
-        .expect("append");
+    log.append(
+        body(
+            json!({"started": "2026-11-30T02:05:00.000Z", "triggers": [{"kind": "signal"}],
+        "plan": {"actions": []}, "outcome": "converged"}),
+        ),
+        &Redactor::default(),
+    )
+    .expect("append");
     drop(log);
 
     let out = spindle(&["evidence", "list"], tmp.path());
@@ -206,15 +215,37 @@ fn list_fits_an_80_column_terminal_for_realistic_records() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 8, "a header and seven records:\n{text}");
     for line in &lines {
-        assert!(line.chars().count() <= 80, "{} columns:\n{line}\n\n{text}", line.chars().count());
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns:\n{line}\n\n{text}",
+            line.chars().count()
+        );
     }
-    assert!(lines[0].starts_with("ID       STARTED               TRIGGERS"), "{text}");
-    let row = |id: &str| lines.iter().find(|l| l.starts_with(id)).copied().unwrap_or_default();
-    assert!(row("r000001").contains("2026-11-30T02:00:03Z  file,docker(4),…"), "{text}");
-    assert!(row("r000001").ends_with("12       invalid-desired-state"), "{text}");
+    assert!(
+        lines[0].starts_with("ID       STARTED               TRIGGERS"),
+        "{text}"
+    );
+    let row = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(id))
+            .copied()
+            .unwrap_or_default()
+    };
+    assert!(
+        row("r000001").contains("2026-11-30T02:00:03Z  file,docker(4),…"),
+        "{text}"
+    );
+    assert!(
+        row("r000001").ends_with("12       invalid-desired-state"),
+        "{text}"
+    );
     assert!(row("r000003").ends_with("blocked"), "{text}");
     assert!(row("r000004").ends_with("api: pause"), "{text}");
-    assert!(row("r000005").contains("-        paused") || row("r000005").ends_with("paused"), "{text}");
+    assert!(
+        row("r000005").contains("-        paused") || row("r000005").ends_with("paused"),
+        "{text}"
+    );
     assert!(row("r000006").contains("torn tail at 000001:"), "{text}");
 }
 

@@ -8,7 +8,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{COMMAND_DEADLINE, TestProject, assert_exit, compose_bin, plan_actions, run_with_deadline};
+use common::{
+    COMMAND_DEADLINE, TestProject, assert_exit, compose_bin, plan_actions, run_with_deadline,
+};
 use serde_json::Value;
 
 /// A stack with every kind of path Compose makes absolute: a relative bind (short and long form,
@@ -118,7 +120,10 @@ fn paths_of(inspect: &Value) -> (Vec<(String, String)>, Vec<(String, String)>) {
     .map(|k| {
         (
             k.to_string(),
-            inspect["Config"]["Labels"][*k].as_str().unwrap_or("<absent>").to_string(),
+            inspect["Config"]["Labels"][*k]
+                .as_str()
+                .unwrap_or("<absent>")
+                .to_string(),
         )
     })
     .collect();
@@ -141,7 +146,9 @@ fn paths_of(inspect: &Value) -> (Vec<(String, String)>, Vec<(String, String)>) {
 }
 
 fn name_of(dir: &Path) -> &str {
-    dir.file_name().and_then(|n| n.to_str()).expect("a folder name")
+    dir.file_name()
+        .and_then(|n| n.to_str())
+        .expect("a folder name")
 }
 
 #[test]
@@ -161,7 +168,10 @@ fn a_stack_compose_made_is_planned_as_a_no_op_with_a_relative_desired_state_or_w
         (&dir, vec!["--desired-state", &up_and_back]),
         (&dir, vec!["-f", "compose.yaml"]),
         (&parent, vec!["-f", &file]),
-        (Path::new("/"), vec!["--desired-state", dir.to_str().expect("utf-8")]),
+        (
+            Path::new("/"),
+            vec!["--desired-state", dir.to_str().expect("utf-8")],
+        ),
     ];
     for (cwd, args) in &cases {
         assert_plans_nothing(&p, cwd, args);
@@ -174,7 +184,11 @@ fn a_folder_entered_through_a_symbolic_link_keeps_the_link_in_the_labels_as_in_c
     let links = tempfile::tempdir().expect("a temporary folder");
     let link: PathBuf = links.path().join("current");
     std::os::unix::fs::symlink(p.dir(), &link).expect("a symbolic link");
-    assert_exit(&compose_in(&p, &link, &["up", "-d"]), 0, "compose up -d (through the link)");
+    assert_exit(
+        &compose_in(&p, &link, &["up", "-d"]),
+        0,
+        "compose up -d (through the link)",
+    );
     let by_compose = p.inspect(&p.container_name("web", 1));
     let (labels, _) = paths_of(&by_compose);
     assert_eq!(
@@ -195,7 +209,11 @@ fn the_containers_spindle_creates_carry_composes_path_labels_and_bind_sources() 
     let env_file = format!("./{0}/../{0}/vars.env", name_of(&dir));
     let file = format!("./{}/./compose.yaml", name_of(&dir));
     assert_exit(
-        &compose_in(&p, &parent, &["-f", &file, "--env-file", &env_file, "up", "-d"]),
+        &compose_in(
+            &p,
+            &parent,
+            &["-f", &file, "--env-file", &env_file, "up", "-d"],
+        ),
         0,
         "compose up -d",
     );
@@ -211,7 +229,11 @@ fn the_containers_spindle_creates_carry_composes_path_labels_and_bind_sources() 
         dir.join("vars.env").display().to_string(),
         "Compose writes the --env-file absolute and clean"
     );
-    assert_eq!(binds.len(), 4, "data, conf, the secret and the config: {binds:?}");
+    assert_eq!(
+        binds.len(),
+        4,
+        "data, conf, the secret and the config: {binds:?}"
+    );
     let args = ["-f", file.as_str(), "--env-file", env_file.as_str()];
     assert_plans_nothing(&p, &parent, &args);
 
@@ -221,7 +243,10 @@ fn the_containers_spindle_creates_carry_composes_path_labels_and_bind_sources() 
     apply.push("apply");
     assert_exit(&spindle_in(&p, &parent, &apply), 0, "spindle apply");
     let by_spindle = p.inspect(&container);
-    assert_ne!(by_spindle["Id"], by_compose["Id"], "spindle made a new container");
+    assert_ne!(
+        by_spindle["Id"], by_compose["Id"],
+        "spindle made a new container"
+    );
     assert_eq!(paths_of(&by_spindle), (labels, binds));
     assert_eq!(
         by_spindle["Config"]["Labels"]["com.docker.compose.project.working_dir"],

@@ -23,7 +23,12 @@ fn git(p: &TestProject, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(p.dir())
-        .args(["-c", "user.name=spindle-test", "-c", "user.email=test@spindle.invalid"])
+        .args([
+            "-c",
+            "user.name=spindle-test",
+            "-c",
+            "user.email=test@spindle.invalid",
+        ])
         .args(args)
         .output()
         .expect("git runs");
@@ -38,7 +43,9 @@ fn git(p: &TestProject, args: &[&str]) -> String {
 /// The documented keys of `revision` and of each service entry, and no top-level `health`.
 #[track_caller]
 fn assert_documented_shape(record: &Value) {
-    let revision = record["revision"].as_object().expect("revision is an object");
+    let revision = record["revision"]
+        .as_object()
+        .expect("revision is an object");
     let mut keys: Vec<&str> = revision.keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["dirty", "git_commit", "inputs_sha256"], "{record:#}");
@@ -49,17 +56,32 @@ fn assert_documented_shape(record: &Value) {
             .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit())),
         "{record:#}"
     );
-    assert!(record.get("health").is_none(), "no top-level health: {record:#}");
-    for (name, entry) in record["services"].as_object().expect("services is an object") {
+    assert!(
+        record.get("health").is_none(),
+        "no top-level health: {record:#}"
+    );
+    for (name, entry) in record["services"]
+        .as_object()
+        .expect("services is an object")
+    {
         let state = entry["state"].as_str().unwrap_or_default();
         assert!(
             ["ready", "not-ready", "missing", "degraded"].contains(&state),
             "{name}: {entry:#}"
         );
         for c in entry["containers"].as_array().expect("containers") {
-            let mut keys: Vec<&str> = c.as_object().expect("object").keys().map(String::as_str).collect();
+            let mut keys: Vec<&str> = c
+                .as_object()
+                .expect("object")
+                .keys()
+                .map(String::as_str)
+                .collect();
             keys.sort_unstable();
-            assert_eq!(keys, ["exit_code", "health", "id", "name", "state"], "{name}: {entry:#}");
+            assert_eq!(
+                keys,
+                ["exit_code", "health", "id", "name", "state"],
+                "{name}: {entry:#}"
+            );
         }
     }
 }
@@ -89,14 +111,21 @@ fn an_apply_record_has_the_documented_revision_and_services_with_and_without_git
     assert_exit(&p.spindle(&["apply"]), 0, "spindle apply in git");
     let record = last_record(&p);
     assert_documented_shape(&record);
-    assert_eq!(record["revision"]["git_commit"], head.as_str(), "{record:#}");
+    assert_eq!(
+        record["revision"]["git_commit"],
+        head.as_str(),
+        "{record:#}"
+    );
     assert_eq!(record["revision"]["dirty"], false, "{record:#}");
     p.write("notes.txt", "untracked\n");
     assert_exit(&p.spindle(&["apply"]), 0, "spindle apply, dirty");
     let record = last_record(&p);
-    assert_eq!(record["revision"]["git_commit"], head.as_str(), "{record:#}");
+    assert_eq!(
+        record["revision"]["git_commit"],
+        head.as_str(),
+        "{record:#}"
+    );
     assert_eq!(record["revision"]["dirty"], true, "{record:#}");
-
 }
 
 #[test]
@@ -143,9 +172,15 @@ fn a_container_with_a_garbled_number_label_is_left_alone_with_a_warning_and_neve
         "    stop_grace_period: 1s\n    scale: 0\n\n  c:",
     );
     assert_exit(&p.spindle(&["apply"]), 0, "spindle apply, b scaled to 0");
-    assert!(p.try_inspect(&p.container_name("b", 1)).is_none(), "b #1 is removed");
+    assert!(
+        p.try_inspect(&p.container_name("b", 1)).is_none(),
+        "b #1 is removed"
+    );
     let left = p.inspect(&stray);
-    assert_eq!(left["State"]["Running"], true, "the stray container is left alone");
+    assert_eq!(
+        left["State"]["Running"], true,
+        "the stray container is left alone"
+    );
     let record = last_record(&p);
     let recorded = record["plan"]["warnings"].to_string();
     assert!(recorded.contains(&stray), "{record:#}");

@@ -248,7 +248,13 @@ fn counted(names: impl Iterator<Item = String>) -> String {
         }
     }
     seen.iter()
-        .map(|(n, c)| if *c > 1 { format!("{n}({c})") } else { n.clone() })
+        .map(|(n, c)| {
+            if *c > 1 {
+                format!("{n}({c})")
+            } else {
+                n.clone()
+            }
+        })
         .collect::<Vec<_>>()
         .join(",")
 }

@@ -109,7 +109,10 @@ mod tests {
             ("./", "/home/op/repo"),
             ("desired-state", "/home/op/repo/desired-state"),
             ("desired-state/", "/home/op/repo/desired-state"),
-            ("./desired-state/./compose.yaml", "/home/op/repo/desired-state/compose.yaml"),
+            (
+                "./desired-state/./compose.yaml",
+                "/home/op/repo/desired-state/compose.yaml",
+            ),
             ("..", "/home/op"),
             ("../other/compose.yaml", "/home/op/other/compose.yaml"),
             ("/srv/./app/", "/srv/app"),

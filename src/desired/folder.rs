@@ -313,11 +313,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         name,
         working_dir,
         files,
-        explicit_env_files: if explicit_env {
-            env_files
-        } else {
-            Vec::new()
-        },
+        explicit_env_files: if explicit_env { env_files } else { Vec::new() },
         env_files: used_env_files,
         profiles,
         model,

@@ -620,7 +620,9 @@ mod tests {
             (
                 "services:\n  web:\n    image: x\n    environment:\n      A: [1, 2\n    ports: []\n  db:\n    image: y\n",
                 (5, 10),
-                &["did not find expected ',' or ']' while parsing a flow sequence that begins here; the parser gave up at line 6, column 10"],
+                &[
+                    "did not find expected ',' or ']' while parsing a flow sequence that begins here; the parser gave up at line 6, column 10",
+                ],
             ),
             (
                 "services:\n  web:\n    labels: {a: 1,\n    image: x\n",
@@ -634,7 +636,11 @@ mod tests {
             ),
             ("[a, b\n", (1, 1), &["flow sequence that begins here"]),
             // Nothing was left open: the place where the parser gave up.
-            ("services:\n  web:\n    image: nginx: latest\n", (3, 17), &["mapping values are not allowed"]),
+            (
+                "services:\n  web:\n    image: nginx: latest\n",
+                (3, 17),
+                &["mapping values are not allowed"],
+            ),
         ];
         for (text, (line, column), words) in cases {
             let e = parse_file(Path::new("compose.yaml"), text).expect_err("must fail");
@@ -662,19 +668,31 @@ mod tests {
                 "did not find expected ',' or ']' at line 7 column 1, while parsing a flow sequence at line 5 column 10",
                 "",
                 (7, 1),
-                (5, 10, "did not find expected ',' or ']' while parsing a flow sequence that begins here; the parser gave up at line 7, column 1"),
+                (
+                    5,
+                    10,
+                    "did not find expected ',' or ']' while parsing a flow sequence that begins here; the parser gave up at line 7, column 1",
+                ),
             ),
             (
                 "found unexpected end of stream at line 3 column 1, while scanning a quoted scalar",
                 "context_mark: Mark { line: 3, column: 1 }",
                 (3, 1),
-                (3, 1, "found unexpected end of stream while scanning a quoted scalar"),
+                (
+                    3,
+                    1,
+                    "found unexpected end of stream while scanning a quoted scalar",
+                ),
             ),
             (
                 "did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence",
                 "context: \"while parsing a flow sequence\"",
                 (2, 1),
-                (1, 1, "did not find expected ',' or ']' while parsing a flow sequence that begins here; the parser gave up at line 2, column 1"),
+                (
+                    1,
+                    1,
+                    "did not find expected ',' or ']' while parsing a flow sequence that begins here; the parser gave up at line 2, column 1",
+                ),
             ),
             (
                 "mapping values are not allowed in this context at line 3 column 17",

@@ -381,10 +381,22 @@ fn a_container_without_a_usable_number_label_is_left_alone_with_a_warning() {
     // (the number label, the warning's words)
     let cases: [(Option<&str>, &str); 5] = [
         (None, "has no com.docker.compose.container-number label"),
-        (Some("x"), "has an invalid com.docker.compose.container-number label \"x\""),
-        (Some(""), "invalid com.docker.compose.container-number label \"\""),
-        (Some("0"), "invalid com.docker.compose.container-number label \"0\""),
-        (Some("-1"), "invalid com.docker.compose.container-number label \"-1\""),
+        (
+            Some("x"),
+            "has an invalid com.docker.compose.container-number label \"x\"",
+        ),
+        (
+            Some(""),
+            "invalid com.docker.compose.container-number label \"\"",
+        ),
+        (
+            Some("0"),
+            "invalid com.docker.compose.container-number label \"0\"",
+        ),
+        (
+            Some("-1"),
+            "invalid com.docker.compose.container-number label \"-1\"",
+        ),
     ];
     for (label, words) in cases {
         let d = erp();
@@ -394,7 +406,9 @@ fn a_container_without_a_usable_number_label_is_left_alone_with_a_warning() {
         stray.id = "id-stray".into();
         stray.name = "stray-worker".into();
         match label {
-            Some(v) => stray.labels.insert(labels::CONTAINER_NUMBER.into(), v.into()),
+            Some(v) => stray
+                .labels
+                .insert(labels::CONTAINER_NUMBER.into(), v.into()),
             None => stray.labels.remove(labels::CONTAINER_NUMBER),
         };
         o.containers.push(stray);
@@ -402,7 +416,10 @@ fn a_container_without_a_usable_number_label_is_left_alone_with_a_warning() {
         assert!(p.is_empty(), "{label:?}: {:?}", kinds(&p));
         assert_eq!(p.warnings.len(), 1, "{label:?}: {:?}", p.warnings);
         let w = &p.warnings[0];
-        assert!(w.starts_with("container stray-worker of service worker "), "{w}");
+        assert!(
+            w.starts_with("container stray-worker of service worker "),
+            "{w}"
+        );
         assert!(w.contains(words), "{label:?}: {w}");
         assert!(w.contains("spindle leaves it alone"), "{w}");
         // Scaled to 0, the numbered replica goes; the unnumbered one still stays.
@@ -434,7 +451,11 @@ fn an_unnumbered_container_holding_a_slots_name_keeps_that_slot_from_being_creat
     c.number = 0;
     c.labels.remove(labels::CONTAINER_NUMBER);
     let p = run(&d, &o);
-    assert!(!kinds(&p).iter().any(|k| k.contains("worker")), "{:?}", kinds(&p));
+    assert!(
+        !kinds(&p).iter().any(|k| k.contains("worker")),
+        "{:?}",
+        kinds(&p)
+    );
     assert_eq!(
         p.warnings.len(),
         2,
