@@ -109,8 +109,11 @@ fn assert_plans_nothing(p: &TestProject, cwd: &Path, args: &[&str]) {
     );
 }
 
+/// `(key, value)` pairs: labels by name, bind sources by target.
+type Pairs = Vec<(String, String)>;
+
 /// What Compose and spindle must agree on: the path labels and the bind sources by target.
-fn paths_of(inspect: &Value) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn paths_of(inspect: &Value) -> (Pairs, Pairs) {
     let labels = [
         "com.docker.compose.project.working_dir",
         "com.docker.compose.project.config_files",

@@ -201,7 +201,7 @@ fn row(r: &Record) -> [String; 5] {
             time,
             "-".into(),
             "-".into(),
-            format!("torn tail at {number}:{}", at("offset")),
+            format!("torn at {number}:{}", at("offset")),
         ];
     }
     let triggers = match f.get("triggers") {
