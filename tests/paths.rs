@@ -6,10 +6,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 use common::{
-    COMMAND_DEADLINE, TestProject, assert_exit, compose_bin, plan_actions, run_with_deadline,
+    COMMAND_DEADLINE, TestProject, assert_exit, compose_bin, evidence_records, plan_actions,
+    run_with_deadline, wait_for,
 };
 use serde_json::Value;
 
@@ -255,4 +257,56 @@ fn the_containers_spindle_creates_carry_composes_path_labels_and_bind_sources() 
         by_spindle["Config"]["Labels"]["com.docker.compose.project.working_dir"],
         dir.display().to_string()
     );
+}
+
+/// A `spindle run` child, killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn spindle_run_with_a_relative_desired_state_adopts_a_stack_compose_made_without_a_change() {
+    let p = stack("run-relative-desired-state");
+    let dir = p.dir().to_path_buf();
+    let parent = dir.parent().expect("a parent folder").to_path_buf();
+    assert_exit(&compose_in(&p, &dir, &["up", "-d"]), 0, "compose up -d");
+    let id = p.id_of("web");
+    let state = p.state_dir().to_string_lossy().into_owned();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spindle"));
+    command
+        .args(["-p", p.name(), "--desired-state", name_of(&dir)])
+        .args(["run", "--state-dir", &state, "--listen", "off"])
+        .current_dir(&parent)
+        .env("PWD", &parent)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for key in [
+        "SPINDLE_DESIRED_STATE",
+        "COMPOSE_PROJECT_NAME",
+        "COMPOSE_FILE",
+        "COMPOSE_PROFILES",
+    ] {
+        command.env_remove(key);
+    }
+    let run = Running(command.spawn().expect("spindle run starts"));
+    let first = wait_for(
+        "the first reconcile's record",
+        Duration::from_secs(120),
+        || evidence_records(p.state_dir()).into_iter().next(),
+    );
+    drop(run);
+    assert_eq!(first["outcome"], "in-sync", "{first:#}");
+    assert!(
+        first["plan"]["actions"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "{first:#}"
+    );
+    assert_eq!(p.id_of("web"), id, "the container Compose made is kept");
 }
