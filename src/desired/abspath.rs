@@ -127,6 +127,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn an_absolute_path_is_clean_and_cleaning_it_again_changes_nothing(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof!["\\.", "\\.\\.", "", "[a-z]{1,3}", "\\.[a-z]"],
+                0..8,
+            ),
+            rooted in proptest::bool::ANY,
+        ) {
+            let p = format!("{}{}", if rooted { "/" } else { "" }, parts.join("/"));
+            let a = absolute(Path::new("/cwd/x"), Path::new(&p));
+            proptest::prop_assert!(a.is_absolute());
+            proptest::prop_assert!(
+                a.components().all(|c| !matches!(c, Component::CurDir | Component::ParentDir)),
+                "{:?} -> {:?}", p, a
+            );
+            proptest::prop_assert_eq!(clean(&a), a.clone());
+            let text = a.to_string_lossy().into_owned();
+            proptest::prop_assert!(!text.contains("//"));
+            proptest::prop_assert!(text == "/" || !text.ends_with('/'));
+        }
+    }
+
     #[test]
     fn a_leading_tilde_becomes_the_home_directory() {
         let home = Some(OsStr::new("/home/op"));
