@@ -103,9 +103,9 @@ fn syntax(file: &Path, e: &yaml_serde::Error) -> YamlError {
 /// Where a syntax error is reported, and its message without locations. libyaml's message reads
 /// `<problem> at line L column C[, <context>[ at line L2 column C2]]`: the problem is where the
 /// parser gave up, the context the construct it was reading (a flow sequence, a quoted scalar,
-/// a block mapping, …). The error names the line where that construct began, since that is
-/// where the fix usually is (an unclosed `[` on line 5 is only noticed lines later), and says
-/// where the parser gave up. `debug` is the error's `Debug` text, which alone tells a context
+/// a block mapping, …). The error names both places; an unclosed flow collection or quote is
+/// reported at the line where it began, since that is where the fix is (an unclosed `[` on
+/// line 5 is only noticed lines later), a broken block where the parser gave up. `debug` is the error's `Debug` text, which alone tells a context
 /// that began at line 1, column 1 (not printed in the message) from one that began where the
 /// parser gave up. `gave_up` is the problem's location (line, column).
 fn locate(text: &str, debug: &str, gave_up: (usize, usize)) -> (usize, usize, String) {
@@ -130,6 +130,14 @@ fn locate(text: &str, debug: &str, gave_up: (usize, usize)) -> (usize, usize, St
     });
     let context = strip(context);
     match began {
+        // A block mapping or sequence spans many lines and its broken line is usually where the
+        // parser gave up (a wrong indentation): that leads, and the block's start is named too.
+        Some((line, column)) if (line, column) != gave_up && context.contains(" block ") => (
+            gave_up.0,
+            gave_up.1,
+            format!("{problem} {context} that begins at line {line}, column {column}"),
+        ),
+        // An unclosed `[`, `{` or quote: where it was opened leads.
         Some((line, column)) if (line, column) != gave_up => (
             line,
             column,
@@ -616,7 +624,7 @@ mod tests {
     #[test]
     fn a_syntax_error_names_where_the_broken_construct_began() {
         // (text, the line and column named, words of the message)
-        let cases: [(&str, (usize, usize), &[&str]); 5] = [
+        let cases: [(&str, (usize, usize), &[&str]); 6] = [
             (
                 "services:\n  web:\n    image: x\n    environment:\n      A: [1, 2\n    ports: []\n  db:\n    image: y\n",
                 (5, 10),
@@ -635,6 +643,13 @@ mod tests {
                 &["quoted scalar that begins here; the parser gave up at line "],
             ),
             ("[a, b\n", (1, 1), &["flow sequence that begins here"]),
+            (
+                "services:\n  web:\n    image: x\n   bad: y\n",
+                (4, 4),
+                &[
+                    "did not find expected key while parsing a block mapping that begins at line 2, column 3",
+                ],
+            ),
             // Nothing was left open: the place where the parser gave up.
             (
                 "services:\n  web:\n    image: nginx: latest\n",
