@@ -86,13 +86,14 @@ pub fn insert_loaded(
     inputs
 }
 
-/// `{service: {state, containers: [...], reason?}}`: the state of each desired service in `snap`; a service in
-/// `degraded` is shown degraded with its reason.
+/// `{service: {state, containers: [...], reason?}}`: the state of each desired service in `snap`
+/// (see [`service_state`]).
 pub fn services(
     desired: &DesiredState,
     snap: &Snapshot,
     degraded: &BTreeMap<String, String>,
 ) -> Value {
+    let facts = crate::status::facts(desired, snap, degraded, &BTreeMap::new(), false);
     let mut out = Map::new();
     for name in desired.services.keys() {
         let containers: Vec<Value> = snap
@@ -109,15 +110,58 @@ pub fn services(
                 })
             })
             .collect();
-        let state = if let Some(reason) = degraded.get(name) {
-            json!({"state": "degraded", "reason": reason, "containers": containers})
-        } else {
-            let ready = !containers.is_empty();
-            json!({"state": if ready { "ready" } else { "missing" }, "containers": containers})
+        let (state, reason) = match facts.services.get(name) {
+            Some(f) => service_state(f),
+            None => (ServiceState::Missing, None),
         };
-        out.insert(name.clone(), state);
+        let mut entry = Map::new();
+        entry.insert("state".into(), state.as_str().into());
+        if let Some(reason) = reason {
+            entry.insert("reason".into(), reason.into());
+        }
+        entry.insert("containers".into(), Value::Array(containers));
+        out.insert(name.clone(), Value::Object(entry));
     }
     Value::Object(out)
+}
+
+/// A service's `state` in a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceState {
+    /// Every container it should have is running and, where it has a healthcheck, healthy (or
+    /// it is a one-shot that finished with code 0).
+    Ready,
+    /// Containers exist, but not all are running, or some are unhealthy or still starting.
+    NotReady,
+    /// It has no container.
+    Missing,
+    /// spindle stopped healing it (the restart budget is spent, …).
+    Degraded,
+}
+
+impl ServiceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::NotReady => "not-ready",
+            Self::Missing => "missing",
+            Self::Degraded => "degraded",
+        }
+    }
+}
+
+/// The state of one service and, unless it is ready, why.
+pub fn service_state(f: &crate::status::ServiceFacts) -> (ServiceState, Option<String>) {
+    if let Some(reason) = &f.degraded {
+        return (ServiceState::Degraded, Some(reason.clone()));
+    }
+    if f.containers.is_empty() && f.replicas > 0 {
+        return (ServiceState::Missing, None);
+    }
+    match crate::status::ready(f) {
+        (true, _, _) => (ServiceState::Ready, None),
+        (false, _, message) => (ServiceState::NotReady, Some(message)),
+    }
 }
 
 /// `<verb> <service>: <error>` for each failed or rolled-back action.
@@ -223,6 +267,62 @@ mod tests {
         );
         assert_eq!(record["plan"]["warnings"], record["warnings"]);
         assert!(record.get("error").is_none(), "{record:?}");
+    }
+
+    #[test]
+    fn a_service_is_ready_only_when_its_containers_run_and_those_with_a_healthcheck_are_healthy() {
+        use crate::observe::snapshot::Health;
+        use crate::status::{ContainerFacts, ServiceFacts};
+        let c = |running: bool, health: Health| ContainerFacts {
+            running,
+            health,
+            exit_code: if running { 0 } else { 1 },
+            completed: false,
+        };
+        let one_shot = ContainerFacts {
+            running: false,
+            health: Health::None,
+            exit_code: 0,
+            completed: true,
+        };
+        let facts = |replicas: u32, containers: Vec<ContainerFacts>| ServiceFacts {
+            replicas,
+            containers,
+            pending: 0,
+            degraded: None,
+        };
+        use ServiceState::*;
+        let cases = [
+            (facts(1, vec![c(true, Health::None)]), Ready),
+            (facts(1, vec![c(true, Health::Healthy)]), Ready),
+            (facts(1, vec![c(true, Health::Starting)]), NotReady),
+            (facts(1, vec![c(true, Health::Unhealthy)]), NotReady),
+            (facts(1, vec![c(false, Health::None)]), NotReady),
+            (facts(1, vec![c(false, Health::Healthy)]), NotReady),
+            (
+                facts(2, vec![c(true, Health::Healthy), c(true, Health::Starting)]),
+                NotReady,
+            ),
+            (facts(2, vec![c(true, Health::Healthy)]), NotReady),
+            (
+                facts(2, vec![c(true, Health::Healthy), c(true, Health::None)]),
+                Ready,
+            ),
+            (facts(1, vec![one_shot.clone()]), Ready),
+            (facts(1, vec![]), Missing),
+            (facts(0, vec![]), Ready),
+        ];
+        for (f, want) in cases {
+            let (state, reason) = service_state(&f);
+            assert_eq!(state, want, "{f:?}");
+            assert_eq!(reason.is_some(), want == NotReady, "{f:?}: {reason:?}");
+        }
+        let mut degraded = facts(1, vec![c(true, Health::Healthy)]);
+        degraded.degraded = Some("unhealthy for longer than 60s".into());
+        assert_eq!(
+            service_state(&degraded),
+            (Degraded, Some("unhealthy for longer than 60s".to_string()))
+        );
     }
 
     #[test]

@@ -117,7 +117,10 @@ pub struct ServicesStatus {
 /// `(status, reason, message)` of one condition.
 type Verdict = (bool, &'static str, String);
 
-fn ready(f: &ServiceFacts) -> Verdict {
+/// Whether a service is ready: every container it should have is running and, where it has a
+/// healthcheck, healthy (a one-shot that finished with code 0 counts as ready); the reason and
+/// message say why not.
+pub fn ready(f: &ServiceFacts) -> (bool, &'static str, String) {
     let running = f.containers.iter().filter(|c| c.running).count();
     let want = f.replicas as usize;
     if f.containers.is_empty() && want > 0 {

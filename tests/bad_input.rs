@@ -126,6 +126,50 @@ fn a_yaml_syntax_error_in_an_override_file_names_that_file() {
 }
 
 #[test]
+fn a_yaml_syntax_error_names_the_line_where_the_broken_construct_began() {
+    // An unclosed `[` on line 5 is only noticed at the end of the file; the error names line 5.
+    let project = Project::new().file(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    environment:\n      A: [1, 2\n    ports:\n      - \"80:80\"\n  db:\n    image: postgres\n",
+    );
+    let stderr = project.config_error();
+    assert_mentions(
+        &stderr,
+        &[
+            "compose.yaml: line 5, column 10: ",
+            "flow sequence",
+            "the parser gave up at line ",
+        ],
+    );
+    // An unclosed quote on line 3 likewise.
+    let project = Project::new().file(
+        "compose.yaml",
+        "services:\n  web:\n    image: \"nginx\n    ports: []\n\n",
+    );
+    let stderr = project.config_error();
+    assert_mentions(
+        &stderr,
+        &["compose.yaml: line 3, column 12: ", "quoted scalar"],
+    );
+}
+
+#[test]
+fn a_platform_missing_from_build_platforms_is_refused_as_compose_refuses_it() {
+    let project = Project::new().file(
+        "compose.yaml",
+        "services:\n  web:\n    image: app\n    platform: linux/arm64\n    build:\n      context: .\n      platforms: [linux/amd64]\n",
+    );
+    let stderr = project.config_error();
+    assert_mentions(
+        &stderr,
+        &[
+            "services.web.platform",
+            "\"linux/arm64\" is not among services.web.build.platforms (linux/amd64)",
+        ],
+    );
+}
+
+#[test]
 fn an_unknown_top_level_key_is_named() {
     let project = Project::new().file("compose.yaml", "servics:\n  web:\n    image: nginx\n");
     let stderr = project.config_error();

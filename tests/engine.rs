@@ -87,6 +87,7 @@ impl Project {
             project: self.name.clone(),
             working_dir: std::env::temp_dir(),
             config_files: Vec::new(),
+            environment_files: Vec::new(),
             revision: None,
             services: services
                 .iter()

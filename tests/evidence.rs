@@ -50,7 +50,7 @@ fn state_in_segments_of(n: usize, max_segment_bytes: u64) -> tempfile::TempDir {
                 "started": format!("2026-11-30T02:00:{i:02}Z"),
                 "finished": format!("2026-11-30T02:00:{i:02}Z"),
                 "triggers": ["file", {"kind": "docker", "event": "die"}],
-                "revision": {"commit": "abc123", "dirty": false, "inputs_sha256": "00"},
+                "revision": {"git_commit": "abc123", "dirty": false, "inputs_sha256": "00"},
                 "plan": [{"service": "web", "kind": "recreate", "reasons": ["image"]}],
                 "outcome": "converged",
             })),
@@ -148,7 +148,7 @@ fn list_prints_the_newest_records_first_in_text_and_json() {
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].starts_with("ID "), "{text}");
     assert!(
-        lines[1].starts_with("r000004  reconcile  2026-11-30T02:00:03Z  file,docker  1"),
+        lines[1].starts_with("r000004  2026-11-30T02:00:03Z  file,docker  1"),
         "{text}"
     );
     assert!(lines[1].ends_with("converged"), "{text}");
@@ -162,13 +162,102 @@ fn list_prints_the_newest_records_first_in_text_and_json() {
 }
 
 #[test]
+fn list_fits_an_80_column_terminal_for_realistic_records() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = evidence::evidence_dir(tmp.path());
+    let mut log = EvidenceLog::open(&dir).expect("open");
+    let docker =
+        |action: &str| json!({"kind": "docker", "action": action, "container": "erp-backend-1"});
+    let bodies = [
+        // What `spindle run` writes: millisecond times, many triggers, long outcomes.
+        json!({"started": "2026-11-30T02:00:03.123Z", "finished": "2026-11-30T02:00:09.456Z",
+               "triggers": [{"kind": "file", "path": "/srv/desired-state/compose.yaml"},
+                            docker("die"), docker("kill"), docker("die"), docker("destroy"),
+                            {"kind": "resync"}, {"kind": "profile", "cause": "enter"}],
+               "plan": {"actions": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]},
+               "outcome": "invalid-desired-state",
+               "error": "compose.yaml: line 5, column 10: did not find expected ',' or ']'"}),
+        json!({"started": "2026-11-30T02:01:03.999Z", "triggers": [{"kind": "retry"}],
+               "plan": {"actions": []}, "outcome": "in-sync"}),
+        json!({"started": "2026-11-30T02:02:03.001Z", "triggers": [{"kind": "cli", "command": "apply",
+               "user": "a-rather-long-operator-name"}], "plan": {"actions": [1]},
+               "outcome": "blocked", "error": "policy image: floating tag"}),
+        json!({"kind": "api", "action": "pause", "at": "2026-11-30T02:03:00.000Z",
+               "actor": "t1", "actor_name": "deploy-bot"}),
+        json!({"started": "2026-11-30T02:04:00.000Z", "triggers": [], "outcome": "paused"}),
+    ];
+    for b in bodies {
+        log.append(body(b), &Redactor::default()).expect("append");
+    }
+    drop(log);
+    // A torn tail and its marker, as after a crash.
+    let segment = dir.join("segment-000001.jsonl");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .expect("segment");
+    std::io::Write::write_all(&mut f, b"{\"seq\":6,\"torn").expect("write");
+    drop(f);
+    let mut log = EvidenceLog::open(&dir).expect("reopen marks the torn tail");
+    log.append(
+        body(
+            json!({"started": "2026-11-30T02:05:00.000Z", "triggers": [{"kind": "signal"}],
+        "plan": {"actions": []}, "outcome": "converged"}),
+        ),
+        &Redactor::default(),
+    )
+    .expect("append");
+    drop(log);
+
+    let out = spindle(&["evidence", "list"], tmp.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 8, "a header and seven records:\n{text}");
+    for line in &lines {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns:\n{line}\n\n{text}",
+            line.chars().count()
+        );
+    }
+    assert!(
+        lines[0].starts_with("ID       STARTED               TRIGGERS"),
+        "{text}"
+    );
+    let row = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(id))
+            .copied()
+            .unwrap_or_default()
+    };
+    assert!(
+        row("r000001").contains("2026-11-30T02:00:03Z  file,docker(4),…"),
+        "{text}"
+    );
+    assert!(
+        row("r000001").ends_with("12       invalid-desired-state"),
+        "{text}"
+    );
+    assert!(row("r000003").ends_with("blocked"), "{text}");
+    assert!(row("r000004").ends_with("api: pause"), "{text}");
+    assert!(row("r000005").ends_with("paused"), "{text}");
+    let torn = row("r000006");
+    assert!(
+        torn.contains("torn at 000001:") && !torn.ends_with('…'),
+        "{text}"
+    );
+}
+
+#[test]
 fn show_prints_one_record_as_json_and_fails_for_an_unknown_id() {
     let state = state_with(3);
     let out = spindle(&["evidence", "show", "r000002"], state.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rec: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(rec["seq"], 2);
-    assert_eq!(rec["revision"]["commit"], "abc123");
+    assert_eq!(rec["revision"]["git_commit"], "abc123");
     assert_eq!(rec["hash"].as_str().map(str::len), Some(64));
 
     let out = spindle(&["evidence", "show", "r000009"], state.path());

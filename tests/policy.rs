@@ -36,6 +36,7 @@ fn state(services: Vec<DesiredService>, networks: Vec<(&str, &str, bool)>) -> De
         project: "p".to_string(),
         working_dir: PathBuf::from("/nonexistent"),
         config_files: Vec::new(),
+        environment_files: Vec::new(),
         revision: None,
         services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
         networks: networks

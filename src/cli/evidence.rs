@@ -136,48 +136,80 @@ fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
                 records.iter().map(|r| &r.fields).collect();
             println!("{}", serde_json::to_string_pretty(&all)?);
         }
-        Format::Text => {
-            let rows: Vec<[String; 6]> = records.iter().map(row).collect();
-            let header =
-                ["ID", "KIND", "STARTED", "TRIGGERS", "CHANGES", "OUTCOME"].map(String::from);
-            let mut widths = [0usize; 6];
-            for r in std::iter::once(&header).chain(&rows) {
-                for (w, c) in widths.iter_mut().zip(r) {
-                    *w = (*w).max(c.chars().count());
-                }
-            }
-            for r in std::iter::once(&header).chain(&rows) {
-                let cells: Vec<String> = r
-                    .iter()
-                    .zip(widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect();
-                println!("{}", cells.join("  ").trim_end());
-            }
-        }
+        Format::Text => print!("{}", list_text(&records)),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// One `list` row: id, kind, start time, triggers, number of planned actions, outcome.
-fn row(r: &Record) -> [String; 6] {
+/// The widest line `list` prints, so that it fits an 80-column terminal.
+const WIDTH: usize = 80;
+/// The widest `TRIGGERS` cell; a longer one ends in `…`.
+const TRIGGERS_WIDTH: usize = 16;
+
+/// The `list` table: one row per record under a header, each line at most [`WIDTH`] characters
+/// (the last cell is cut with `…` when a line would be longer; `show` prints it whole).
+fn list_text(records: &[Record]) -> String {
+    let header = ["ID", "STARTED", "TRIGGERS", "CHANGES", "OUTCOME"].map(String::from);
+    let rows: Vec<[String; 5]> = records.iter().map(row).collect();
+    let mut widths = [0usize; 5];
+    for r in std::iter::once(&header).chain(&rows) {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(&fit(cells.join("  ").trim_end(), WIDTH));
+        out.push('\n');
+    }
+    out
+}
+
+/// `s` cut to `width` characters, ending in `…` when it was longer.
+fn fit(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    let mut cut: String = s.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// One `list` row: id, start time (to the second), triggers, number of planned actions, and the
+/// outcome (for a record of another kind than `reconcile`, its kind first).
+fn row(r: &Record) -> [String; 5] {
     let f = &r.fields;
+    let time = ["started", "at", "recorded_at"]
+        .iter()
+        .find_map(|k| f.get(*k).and_then(Value::as_str))
+        .map(to_the_second)
+        .unwrap_or_else(|| "-".into());
     if r.kind() == TORN_TAIL {
         let torn = f.get("torn");
         let at = |k: &str| torn.and_then(|t| t.get(k)).map(plain).unwrap_or_default();
+        let segment = at("segment");
+        let number = segment
+            .trim_start_matches("segment-")
+            .trim_end_matches(".jsonl");
         return [
             r.id().to_string(),
-            r.kind().to_string(),
-            r.str("recorded_at").to_string(),
+            time,
             "-".into(),
             "-".into(),
-            format!("torn tail at byte {} of {}", at("offset"), at("segment")),
+            format!("torn at {number}:{}", at("offset")),
         ];
     }
     let triggers = match f.get("triggers") {
-        Some(Value::Array(a)) if !a.is_empty() => a.iter().map(plain).collect::<Vec<_>>().join(","),
+        Some(Value::Array(a)) if !a.is_empty() => {
+            fit(&counted(a.iter().map(plain)), TRIGGERS_WIDTH)
+        }
         Some(Value::Array(_)) | None => "-".into(),
-        Some(other) => plain(other),
+        Some(other) => fit(&plain(other), TRIGGERS_WIDTH),
     };
     let changes = match f.get("plan") {
         Some(Value::Array(a)) => a.len().to_string(),
@@ -187,16 +219,44 @@ fn row(r: &Record) -> [String; 6] {
         },
         _ => "-".into(),
     };
-    let outcome = f.get("outcome").map(plain).unwrap_or_else(|| "-".into());
-    let started = f.get("started").map(plain).unwrap_or_else(|| "-".into());
-    [
-        r.id().to_string(),
-        r.kind().to_string(),
-        started,
-        triggers,
-        changes,
-        outcome,
-    ]
+    let outcome = f.get("outcome").or_else(|| f.get("action")).map(plain);
+    let outcome = match (r.kind(), outcome) {
+        (evidence::DEFAULT_KIND, Some(o)) => o,
+        (evidence::DEFAULT_KIND, None) => "-".into(),
+        (kind, Some(o)) => format!("{kind}: {o}"),
+        (kind, None) => kind.to_string(),
+    };
+    [r.id().to_string(), time, triggers, changes, outcome]
+}
+
+/// `2026-11-30T02:00:03.123Z` as `2026-11-30T02:00:03Z`; other text as it is.
+fn to_the_second(t: &str) -> String {
+    match (t.find('.'), t.ends_with('Z')) {
+        (Some(dot), true) if dot == 19 => format!("{}Z", &t[..dot]),
+        _ => t.to_string(),
+    }
+}
+
+/// Names in order of first appearance, each once, with `(n)` when it came `n` > 1 times:
+/// `docker(3),file`.
+fn counted(names: impl Iterator<Item = String>) -> String {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for n in names {
+        match seen.iter_mut().find(|(s, _)| *s == n) {
+            Some((_, count)) => *count += 1,
+            None => seen.push((n, 1)),
+        }
+    }
+    seen.iter()
+        .map(|(n, c)| {
+            if *c > 1 {
+                format!("{n}({c})")
+            } else {
+                n.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A value as one short cell: strings bare; objects by their `kind` or `type`, else compact JSON.

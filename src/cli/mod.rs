@@ -178,8 +178,18 @@ pub(crate) fn request(g: &Global) -> anyhow::Result<desired::Request> {
         shell_env: std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect(),
-        cwd: std::env::current_dir().context("cannot read the current directory")?,
+        cwd: current_dir()?,
     })
+}
+
+/// The current directory as Compose sees it: `$PWD` when it names it (a folder entered through a
+/// symbolic link keeps that name, as in Compose's labels), else the physical one.
+pub(crate) fn current_dir() -> anyhow::Result<PathBuf> {
+    let physical = std::env::current_dir().context("cannot read the current directory")?;
+    Ok(desired::abspath::logical_cwd(
+        &physical,
+        std::env::var_os("PWD").as_deref(),
+    ))
 }
 
 fn config(g: &Global, args: &ConfigArgs) -> anyhow::Result<ExitCode> {

@@ -64,11 +64,10 @@ impl StateDirArg {
 
 /// The desired-state folder the flags name (else the project directory, else the current one).
 fn folder_of(g: &Global) -> anyhow::Result<PathBuf> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let cwd = super::current_dir()?;
     Ok(
         match g.desired_state.as_ref().or(g.project_directory.as_ref()) {
-            Some(d) if d.is_absolute() => d.clone(),
-            Some(d) => cwd.join(d),
+            Some(d) => spindle::desired::abspath::absolute(&cwd, d),
             None => cwd,
         },
     )

@@ -76,13 +76,7 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let folder = req
         .desired_state
         .as_ref()
-        .map(|d| {
-            if d.is_absolute() {
-                d.clone()
-            } else {
-                req.cwd.join(d)
-            }
-        })
+        .map(|d| desired::abspath::absolute(&req.cwd, d))
         .unwrap_or_else(|| project.working_dir.clone());
     let state_dir = args
         .state_dir

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+use super::abspath::{absolute, expand_user};
 use super::load::{Environment, Inputs, load_model, read};
 use super::tree::Tree;
 use super::{DesiredError, dotenv, hash};
@@ -71,7 +72,7 @@ pub struct Request {
     pub desired_state: Option<PathBuf>,
     /// `-f`: compose files, relative to `cwd`.
     pub files: Vec<PathBuf>,
-    /// `--env-file`: env files, relative to `cwd`.
+    /// `--env-file`: env files, relative to `cwd` (a leading `~` is the home directory).
     pub env_files: Vec<PathBuf>,
     /// `-p`.
     pub project_name: Option<String>,
@@ -81,7 +82,7 @@ pub struct Request {
     pub profiles: Vec<String>,
     /// The process environment.
     pub shell_env: Environment,
-    /// The current directory.
+    /// The current directory, as Compose sees it (see [`super::abspath::logical_cwd`]).
     pub cwd: PathBuf,
 }
 
@@ -92,6 +93,9 @@ pub struct Project {
     pub working_dir: PathBuf,
     pub files: Vec<PathBuf>,
     pub env_files: Vec<PathBuf>,
+    /// The env files given explicitly (`--env-file`), absolute: Compose writes them into the
+    /// `com.docker.compose.project.environment_file` label, and only then.
+    pub explicit_env_files: Vec<PathBuf>,
     pub profiles: Vec<String>,
     /// The normalized model, as `docker compose config --format json` prints it.
     pub model: Tree,
@@ -116,13 +120,9 @@ pub struct Project {
 
 /// Resolves the request into inputs and loads the project.
 pub fn load(req: &Request) -> Result<Project, DesiredError> {
-    let abs = |p: &Path| -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            req.cwd.join(p)
-        }
-    };
+    // Every path is absolute and cleaned where Compose makes it so (Go's `filepath.Abs`), so
+    // the working-dir and config-files labels are Compose's whatever the current directory.
+    let abs = |p: &Path| -> PathBuf { absolute(&req.cwd, p) };
     let folder = req.desired_state.as_deref().map(abs);
     if let Some(words) = req.shell_env.get("SPINDLE_SECRET_WORDS") {
         redact::add_secret_words(words.split(',').map(str::to_string));
@@ -158,12 +158,16 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
 
     // Env files: explicit flags, else the manifest's, else `.env` in the project directory.
     let (env_files, explicit_env) = if !req.env_files.is_empty() {
+        let home = req.shell_env.get("HOME").map(std::ffi::OsStr::new);
         (
-            req.env_files.iter().map(|p| abs(p)).collect::<Vec<_>>(),
+            req.env_files
+                .iter()
+                .map(|p| abs(&expand_user(p, home)))
+                .collect::<Vec<_>>(),
             true,
         )
     } else if let Some(list) = manifest.as_ref().and_then(|m| m.env_files.clone()) {
-        (list.iter().map(|p| env_dir.join(p)).collect(), false)
+        (list.iter().map(|p| absolute(&env_dir, p)).collect(), false)
     } else {
         (vec![env_dir.join(".env")], false)
     };
@@ -241,7 +245,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
     if let Some(m) = &manifest {
         for p in &profiles {
             if let Some(prof) = m.profiles.get(p) {
-                files.extend(prof.compose_files.iter().map(|f| env_dir.join(f)));
+                files.extend(prof.compose_files.iter().map(|f| absolute(&env_dir, f)));
             }
         }
     }
@@ -249,7 +253,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
     if let Some(m) = &manifest {
         for (name, prof) in &m.profiles {
             if !profiles.contains(name) {
-                for f in prof.compose_files.iter().map(|f| env_dir.join(f)) {
+                for f in prof.compose_files.iter().map(|f| absolute(&env_dir, f)) {
                     if !files.contains(&f) && !inactive_files.contains(&f) {
                         inactive_files.push(f);
                     }
@@ -309,6 +313,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         name,
         working_dir,
         files,
+        explicit_env_files: if explicit_env { env_files } else { Vec::new() },
         env_files: used_env_files,
         profiles,
         model,
@@ -382,7 +387,7 @@ fn compose_files(
         return Ok(m
             .compose_files
             .iter()
-            .map(|f| working_dir.join(f))
+            .map(|f| absolute(working_dir, f))
             .collect());
     }
     if let Some(list) = env.get("COMPOSE_FILE").filter(|s| !s.is_empty()) {

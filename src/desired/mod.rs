@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+pub mod abspath;
 pub mod canonical;
 pub mod dotenv;
 pub mod emit;

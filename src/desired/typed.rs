@@ -14,6 +14,8 @@ pub struct DesiredState {
     pub project: String,
     pub working_dir: PathBuf,
     pub config_files: Vec<PathBuf>,
+    /// The env files given with `--env-file` (absolute), for Compose's `environment_file` label.
+    pub environment_files: Vec<PathBuf>,
     /// The desired-state revision, when known (git commit, `-dirty` suffix).
     pub revision: Option<String>,
     pub services: BTreeMap<String, DesiredService>,
@@ -196,6 +198,7 @@ impl DesiredState {
             project: p.name.clone(),
             working_dir: p.working_dir.clone(),
             config_files: p.files.clone(),
+            environment_files: p.explicit_env_files.clone(),
             revision,
             services,
             networks: resource("networks")

@@ -102,6 +102,21 @@ pub fn check_consistency(model: &Tree) -> Result<(), ValidateError> {
                 message: "has neither an image nor a build context specified: set image".into(),
             });
         }
+        if let Some(platform) = s.get("platform").and_then(Tree::as_str)
+            && !platform.is_empty()
+            && let Some(Tree::Array(platforms)) = s.get("build").and_then(|b| b.get("platforms"))
+            && !platforms.is_empty()
+            && !platforms.iter().any(|p| p.as_str() == Some(platform))
+        {
+            let listed: Vec<&str> = platforms.iter().filter_map(Tree::as_str).collect();
+            return Err(ValidateError::Invalid {
+                path: path.key("platform"),
+                message: format!(
+                    "{platform:?} is not among services.{name}.build.platforms ({}): Compose requires build.platforms to include platform; add it there, or change platform",
+                    listed.join(", ")
+                ),
+            });
+        }
         if s.get("network_mode").is_some_and(|v| !v.is_null())
             && s.get("networks")
                 .and_then(Tree::as_object)
@@ -308,6 +323,31 @@ mod tests {
                 .to_string()
                 .contains("undefined volume \"data\"")
         );
+    }
+
+    #[test]
+    fn a_platform_outside_build_platforms_is_refused_as_compose_refuses_it() {
+        let svc = |platform: Tree, platforms: Tree| {
+            json!({"services": {"web": {"image": "x", "platform": platform,
+                "build": {"context": "/src", "platforms": platforms}}}})
+        };
+        let refused = svc(json!("linux/arm64"), json!(["linux/amd64", "linux/386"]));
+        let e = check_consistency(&refused).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "services.web.platform: \"linux/arm64\" is not among services.web.build.platforms \
+             (linux/amd64, linux/386): Compose requires build.platforms to include platform; add it \
+             there, or change platform"
+        );
+        for accepted in [
+            svc(json!("linux/amd64"), json!(["linux/arm64", "linux/amd64"])),
+            svc(json!("linux/arm64"), json!([])),
+            svc(json!(""), json!(["linux/amd64"])),
+            json!({"services": {"web": {"image": "x", "platform": "linux/arm64"}}}),
+            json!({"services": {"web": {"image": "x", "build": {"context": "/s", "platforms": ["linux/amd64"]}}}}),
+        ] {
+            assert!(check_consistency(&accepted).is_ok(), "{accepted}");
+        }
     }
 
     #[test]

@@ -84,24 +84,78 @@ pub fn top_level_name(text: &str) -> Option<String> {
 }
 
 fn syntax(file: &Path, e: &yaml_serde::Error) -> YamlError {
-    let message = e.to_string();
-    // yaml_serde appends " at line L column C" to its messages; the location is reported separately.
-    let message = match message.find(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message,
+    let text = e.to_string();
+    let Some(at) = e.location().map(|l| (l.line(), l.column())) else {
+        return YamlError::Invalid {
+            file: file.to_path_buf(),
+            message: text,
+        };
     };
-    match e.location() {
-        Some(loc) => YamlError::Syntax {
-            file: file.to_path_buf(),
-            line: loc.line(),
-            column: loc.column(),
-            message,
-        },
-        None => YamlError::Invalid {
-            file: file.to_path_buf(),
-            message,
-        },
+    let (line, column, message) = locate(&text, &format!("{e:?}"), at);
+    YamlError::Syntax {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message,
     }
+}
+
+/// Where a syntax error is reported, and its message without locations. libyaml's message reads
+/// `<problem> at line L column C[, <context>[ at line L2 column C2]]`: the problem is where the
+/// parser gave up, the context the construct it was reading (a flow sequence, a quoted scalar,
+/// a block mapping, …). The error names both places; an unclosed flow collection or quote is
+/// reported at the line where it began, since that is where the fix is (an unclosed `[` on
+/// line 5 is only noticed lines later), a broken block where the parser gave up. `debug` is the error's `Debug` text, which alone tells a context
+/// that began at line 1, column 1 (not printed in the message) from one that began where the
+/// parser gave up. `gave_up` is the problem's location (line, column).
+fn locate(text: &str, debug: &str, gave_up: (usize, usize)) -> (usize, usize, String) {
+    let (problem, context) = match text.split_once(", ") {
+        Some((p, c)) if p.contains(" at line ") || p.contains(" at position ") => (p, Some(c)),
+        _ => (text, None),
+    };
+    let strip = |s: &str| -> String {
+        s.find(" at line ")
+            .or_else(|| s.find(" at position "))
+            .map_or(s, |i| &s[..i])
+            .to_string()
+    };
+    let problem = strip(problem);
+    let Some(context) = context else {
+        return (gave_up.0, gave_up.1, problem);
+    };
+    let began = mark_after(context, " at line ").or_else(|| {
+        // The message omits the context's mark when it equals the problem's, or when it is the
+        // very start of the file; `Debug` prints it in the first case only.
+        (!debug.contains("context_mark")).then_some((1, 1))
+    });
+    let context = strip(context);
+    match began {
+        // A block mapping or sequence spans many lines and its broken line is usually where the
+        // parser gave up (a wrong indentation): that leads, and the block's start is named too.
+        Some((line, column)) if (line, column) != gave_up && context.contains(" block ") => (
+            gave_up.0,
+            gave_up.1,
+            format!("{problem} {context} that begins at line {line}, column {column}"),
+        ),
+        // An unclosed `[`, `{` or quote: where it was opened leads.
+        Some((line, column)) if (line, column) != gave_up => (
+            line,
+            column,
+            format!(
+                "{problem} {context} that begins here; the parser gave up at line {}, column {}",
+                gave_up.0, gave_up.1
+            ),
+        ),
+        _ => (gave_up.0, gave_up.1, format!("{problem} {context}")),
+    }
+}
+
+/// The `line L column C` after `marker` in `s`.
+fn mark_after(s: &str, marker: &str) -> Option<(usize, usize)> {
+    let rest = &s[s.find(marker)? + marker.len()..];
+    let (line, rest) = rest.split_once(" column ")?;
+    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((line.trim().parse().ok()?, column.parse().ok()?))
 }
 
 fn convert_document(file: &Path, mut value: Yaml) -> Result<Document, YamlError> {
@@ -565,6 +619,116 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.starts_with("compose.yaml: line "), "{msg}");
         assert!(msg.contains("column"), "{msg}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_where_the_broken_construct_began() {
+        // (text, the line and column named, words of the message)
+        let cases: [(&str, (usize, usize), &[&str]); 6] = [
+            (
+                "services:\n  web:\n    image: x\n    environment:\n      A: [1, 2\n    ports: []\n  db:\n    image: y\n",
+                (5, 10),
+                &[
+                    "did not find expected ',' or ']' while parsing a flow sequence that begins here; the parser gave up at line 6, column 10",
+                ],
+            ),
+            (
+                "services:\n  web:\n    labels: {a: 1,\n    image: x\n",
+                (3, 13),
+                &["flow mapping that begins here; the parser gave up at line "],
+            ),
+            (
+                "services:\n  web:\n    image: \"nginx\n    ports: []\n\n",
+                (3, 12),
+                &["quoted scalar that begins here; the parser gave up at line "],
+            ),
+            ("[a, b\n", (1, 1), &["flow sequence that begins here"]),
+            (
+                "services:\n  web:\n    image: x\n   bad: y\n",
+                (4, 4),
+                &[
+                    "did not find expected key while parsing a block mapping that begins at line 2, column 3",
+                ],
+            ),
+            // Nothing was left open: the place where the parser gave up.
+            (
+                "services:\n  web:\n    image: nginx: latest\n",
+                (3, 17),
+                &["mapping values are not allowed"],
+            ),
+        ];
+        for (text, (line, column), words) in cases {
+            let e = parse_file(Path::new("compose.yaml"), text).expect_err("must fail");
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!("compose.yaml: line {line}, column {column}: ")),
+                "{text:?}: {msg}"
+            );
+            for w in words {
+                assert!(msg.contains(w), "{text:?}: {msg}");
+            }
+            let libyaml_style = msg.match_indices("line ").any(|(i, _)| {
+                msg[i + 5..]
+                    .trim_start_matches(|c: char| c.is_ascii_digit())
+                    .starts_with(" column")
+            });
+            assert!(!libyaml_style, "one location style: {msg}");
+        }
+    }
+
+    #[test]
+    fn the_location_of_an_error_is_read_from_libyamls_message() {
+        let cases = [
+            (
+                "did not find expected ',' or ']' at line 7 column 1, while parsing a flow sequence at line 5 column 10",
+                "",
+                (7, 1),
+                (
+                    5,
+                    10,
+                    "did not find expected ',' or ']' while parsing a flow sequence that begins here; the parser gave up at line 7, column 1",
+                ),
+            ),
+            (
+                "found unexpected end of stream at line 3 column 1, while scanning a quoted scalar",
+                "context_mark: Mark { line: 3, column: 1 }",
+                (3, 1),
+                (
+                    3,
+                    1,
+                    "found unexpected end of stream while scanning a quoted scalar",
+                ),
+            ),
+            (
+                "did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence",
+                "context: \"while parsing a flow sequence\"",
+                (2, 1),
+                (
+                    1,
+                    1,
+                    "did not find expected ',' or ']' while parsing a flow sequence that begins here; the parser gave up at line 2, column 1",
+                ),
+            ),
+            (
+                "mapping values are not allowed in this context at line 3 column 17",
+                "",
+                (3, 17),
+                (3, 17, "mapping values are not allowed in this context"),
+            ),
+            (
+                "invalid type: sequence, expected a string at line 2 column 3",
+                "",
+                (2, 3),
+                (2, 3, "invalid type: sequence, expected a string"),
+            ),
+        ];
+        for (text, debug, gave_up, (line, column, message)) in cases {
+            assert_eq!(
+                locate(text, debug, gave_up),
+                (line, column, message.to_string()),
+                "{text}"
+            );
+        }
     }
 
     #[test]

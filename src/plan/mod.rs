@@ -22,7 +22,9 @@ pub struct Plan {
     pub in_sync: Vec<String>,
     /// Problems that forbid applying this plan (a missing external network, …).
     pub blockers: Vec<String>,
-    /// Problems reported without blocking: violations of policies in mode `warn`.
+    /// Things the operator should know that block nothing: violations of policies in mode `warn`,
+    /// a container spindle leaves alone, …
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
@@ -470,6 +472,15 @@ impl<'a> Planner<'a> {
                 !replacements.iter().any(|r| r.id == c.id) && !replaced_ids.contains(c.id.as_str())
             })
             .collect();
+        // A container without a usable number label (missing, not a number, or 0: Compose
+        // numbers from 1) holds no slot: it is never removed as scaled down nor counted as a
+        // replica. It is left alone, with a warning.
+        let (unnumbered, current): (Vec<&ObservedContainer>, Vec<&ObservedContainer>) =
+            current.into_iter().partition(|c| c.number == 0);
+        for c in &unnumbered {
+            let warning = unnumbered_warning(c);
+            self.plan.warnings.push(self.opts.redactor.text(&warning));
+        }
 
         // A dependency declared with `restart: true` that this plan recreates.
         let moved_dependency = svc
@@ -522,6 +533,15 @@ impl<'a> Planner<'a> {
                 in_sync = false;
             }
             let Some(c) = same.first().copied() else {
+                let name = spec::container_name(project, svc, number);
+                if let Some(u) = unnumbered.iter().find(|u| u.name == name) {
+                    self.plan.warnings.push(format!(
+                        "{} #{number} is not created: container {} holds its name",
+                        svc.name, u.name
+                    ));
+                    in_sync = false;
+                    continue;
+                }
                 let img = ensure_image(self);
                 let mut after = prereq.clone();
                 after.extend(img);
@@ -621,7 +641,7 @@ impl<'a> Planner<'a> {
         let mut extra: Vec<&ObservedContainer> = current
             .iter()
             .copied()
-            .filter(|c| c.number > svc.replicas || c.number == 0)
+            .filter(|c| c.number > svc.replicas)
             .collect();
         extra.sort_by_key(|c| std::cmp::Reverse(c.number));
         for c in extra {
@@ -796,6 +816,19 @@ enum Comparison {
         reason: String,
         diff: Option<String>,
     },
+}
+
+/// Why a container without a usable number label is left alone.
+fn unnumbered_warning(c: &ObservedContainer) -> String {
+    let label = match c.labels.get(labels::CONTAINER_NUMBER) {
+        None => format!("has no {} label", labels::CONTAINER_NUMBER),
+        Some(v) => format!("has an invalid {} label {v:?}", labels::CONTAINER_NUMBER),
+    };
+    format!(
+        "container {} of service {} {label}: spindle leaves it alone (it is neither a replica nor \
+         removed as scaled down); remove it, or recreate it with Compose or spindle",
+        c.name, c.service
+    )
 }
 
 fn container_ref(c: &ObservedContainer) -> ContainerRef {

@@ -49,6 +49,7 @@ fn erp() -> DesiredState {
         project: "p".into(),
         working_dir: PathBuf::from("/srv/p"),
         config_files: vec![PathBuf::from("/srv/p/compose.yaml")],
+        environment_files: Vec::new(),
         revision: None,
         services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
         networks: BTreeMap::from([(
@@ -374,6 +375,99 @@ fn scaling_down_removes_the_highest_numbers_and_scaling_up_creates() {
         3,
         "{k:?}"
     );
+}
+
+#[test]
+fn a_container_without_a_usable_number_label_is_left_alone_with_a_warning() {
+    // (the number label, the warning's words)
+    let cases: [(Option<&str>, &str); 5] = [
+        (None, "has no com.docker.compose.container-number label"),
+        (
+            Some("x"),
+            "has an invalid com.docker.compose.container-number label \"x\"",
+        ),
+        (
+            Some(""),
+            "invalid com.docker.compose.container-number label \"\"",
+        ),
+        (
+            Some("0"),
+            "invalid com.docker.compose.container-number label \"0\"",
+        ),
+        (
+            Some("-1"),
+            "invalid com.docker.compose.container-number label \"-1\"",
+        ),
+    ];
+    for (label, words) in cases {
+        let d = erp();
+        let mut o = converged(&d);
+        let worker = &d.services["worker"];
+        let mut stray = container(&d, worker, 0);
+        stray.id = "id-stray".into();
+        stray.name = "stray-worker".into();
+        match label {
+            Some(v) => stray
+                .labels
+                .insert(labels::CONTAINER_NUMBER.into(), v.into()),
+            None => stray.labels.remove(labels::CONTAINER_NUMBER),
+        };
+        o.containers.push(stray);
+        let p = run(&d, &o);
+        assert!(p.is_empty(), "{label:?}: {:?}", kinds(&p));
+        assert_eq!(p.warnings.len(), 1, "{label:?}: {:?}", p.warnings);
+        let w = &p.warnings[0];
+        assert!(
+            w.starts_with("container stray-worker of service worker "),
+            "{w}"
+        );
+        assert!(w.contains(words), "{label:?}: {w}");
+        assert!(w.contains("spindle leaves it alone"), "{w}");
+        // Scaled to 0, the numbered replica goes; the unnumbered one still stays.
+        let mut d0 = d.clone();
+        if let Some(w) = d0.services.get_mut("worker") {
+            w.replicas = 0;
+        }
+        let removed: Vec<String> = run(&d0, &o)
+            .actions
+            .iter()
+            .filter_map(|a| match &a.kind {
+                ActionKind::Remove { container } => Some(container.name.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(removed, vec!["p-worker-1".to_string()], "{label:?}");
+    }
+}
+
+#[test]
+fn an_unnumbered_container_holding_a_slots_name_keeps_that_slot_from_being_created() {
+    let d = erp();
+    let mut o = converged(&d);
+    let c = o
+        .containers
+        .iter_mut()
+        .find(|c| c.service == "worker")
+        .expect("worker");
+    c.number = 0;
+    c.labels.remove(labels::CONTAINER_NUMBER);
+    let p = run(&d, &o);
+    assert!(
+        !kinds(&p).iter().any(|k| k.contains("worker")),
+        "{:?}",
+        kinds(&p)
+    );
+    assert_eq!(
+        p.warnings.len(),
+        2,
+        "the container is left alone, and slot 1 is not created: {:?}",
+        p.warnings
+    );
+    assert_eq!(
+        p.warnings[1],
+        "worker #1 is not created: container p-worker-1 holds its name"
+    );
+    assert!(!p.in_sync.contains(&"worker".to_string()));
 }
 
 #[test]

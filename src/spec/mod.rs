@@ -110,7 +110,7 @@ impl SpecContext {
             project: d.project.clone(),
             working_dir: d.working_dir.clone(),
             config_files: d.config_files.clone(),
-            environment_files: Vec::new(),
+            environment_files: d.environment_files.clone(),
             revision: d.revision.clone(),
             networks: d
                 .networks

@@ -254,6 +254,7 @@ mod tests {
             project: "p".into(),
             working_dir: "/d".into(),
             config_files: vec![],
+            environment_files: vec![],
             revision: None,
             services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
             networks: Default::default(),
