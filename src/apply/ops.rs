@@ -351,7 +351,9 @@ async fn connect_extra(
 }
 
 async fn create(ctx: &Ctx<'_>, svc: &DesiredService, number: u32) -> Res {
-    wait_dependencies(ctx, svc).await?;
+    if !ctx.opts.no_start {
+        wait_dependencies(ctx, svc).await?;
+    }
     let name = spec::container_name(&ctx.desired.project, svc, number);
     let (body, extra) = body(ctx, svc, number, None).await?;
     let id = ctx
@@ -363,10 +365,22 @@ async fn create(ctx: &Ctx<'_>, svc: &DesiredService, number: u32) -> Res {
         )
         .await?;
     connect_extra(ctx, &id, &name, &extra).await?;
+    if ctx.opts.no_start {
+        return created();
+    }
     ctx.rec
         .write("start container", &name, ctx.engine.start(&id))
         .await?;
     gated(wait_gated(ctx, &id, &name, svc).await?)
+}
+
+/// A container created and left stopped (`--no-start`).
+fn created() -> Res {
+    Ok(Done {
+        readiness: Some("created".into()),
+        hook: None,
+        probes: Vec::new(),
+    })
 }
 
 /// How far a recreate got; rollback undoes exactly the steps taken.
@@ -393,7 +407,9 @@ fn old_name(name: &str) -> String {
 }
 
 async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &ContainerRef) -> Res {
-    wait_dependencies(ctx, svc).await?;
+    if !ctx.opts.no_start {
+        wait_dependencies(ctx, svc).await?;
+    }
     let name = spec::container_name(&ctx.desired.project, svc, number);
     let (body, extra) = body(ctx, svc, number, Some(&old.id)).await?;
     // 0. The pre-recreate hook (once per service per apply): when it does not succeed, nothing
@@ -458,12 +474,15 @@ async fn swap(
             .write("rename container", &tmp, ctx.engine.rename(&new_id, name))
             .await?;
         step = Swap::NewRenamed;
+        if ctx.opts.no_start {
+            return Ok(None);
+        }
         ctx.rec
             .write("start container", name, ctx.engine.start(&new_id))
             .await?;
         step = Swap::NewStarted;
         // 3. Health gate: the container's own readiness, then the probes that gate the service.
-        wait_gated(ctx, &new_id, name, svc).await
+        wait_gated(ctx, &new_id, name, svc).await.map(Some)
     }
     .await;
     match swapped {
@@ -476,7 +495,10 @@ async fn swap(
                     ctx.engine.remove(&old.id, true),
                 )
                 .await?;
-            gated(r)
+            match r {
+                Some(r) => gated(r),
+                None => created(),
+            }
         }
         Err(error) => {
             // The old container is put back on its own readiness: its probes do not gate a rollback.
