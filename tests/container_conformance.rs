@@ -15,7 +15,8 @@
 //! v5 refuses to create: spindle must refuse it too (its stderr containing the file's text, when not empty).
 //! Every container, network and volume of both projects is removed after each case, also when it fails.
 //!
-//! Environment knobs: `SPINDLE_CONTAINER_CONFORMANCE_FILTER` (run only cases whose folder name contains it),
+//! Environment knobs: `SPINDLE_CONTAINER_CONFORMANCE_FILTER` (run only cases whose folder name contains one of its
+//! comma-separated parts),
 //! `SPINDLE_CONTAINER_CONFORMANCE_THREADS` (default 3), `SPINDLE_COMPOSE_BIN` (the Compose v5 binary).
 
 mod common;
@@ -418,8 +419,10 @@ fn load_cases() -> Vec<Case> {
         .map(|e| e.path())
         .filter(|p| p.is_dir() && p.join("compose.yaml").is_file())
         .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().contains(filter.as_str()))
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                filter.split(',').any(|f| n.contains(f))
+            })
         })
         .collect();
     dirs.sort();

@@ -53,6 +53,8 @@ mod resources;
 pub mod units;
 
 #[cfg(test)]
+mod adopt_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

@@ -19,14 +19,22 @@ const CONFIG_HASH_LABEL: &str = "com.docker.compose.config-hash";
 /// spindle's own labels (`io.spindle.spec-hash`, `io.spindle.spec`, …) start with this; Compose sets none.
 const SPINDLE_LABEL_PREFIX: &str = "io.spindle.";
 
-/// Arrays that Compose builds by iterating a Go map, so their order differs from one run of Compose to the next
-/// (and the engine does not care about it): they are compared as sorted lists.
+/// Arrays that Compose builds by iterating a Go map (the environment, extra hosts, ulimits, mounts), so their order
+/// differs from one run of Compose to the next and the engine does not depend on it: they are compared as sorted
+/// lists.
 const UNORDERED: &[&str] = &[
+    "Config.Env",
     "HostConfig.Binds",
+    "HostConfig.ExtraHosts",
+    "HostConfig.Links",
     "HostConfig.Mounts",
     "HostConfig.Ulimits",
     "Mounts",
 ];
+
+/// Endpoint fields compared as sorted lists: Compose lists links to a scaled service's containers in the engine's
+/// list order (newest first), and creates the replicas concurrently, so that order is not reproducible.
+const UNORDERED_ENDPOINT: &[&str] = &["Links"];
 
 /// Labels whose value is a comma-separated list Compose builds from a Go map (random order): compared sorted.
 const UNORDERED_LABELS: &[&str] = &["com.docker.compose.depends_on"];
@@ -155,6 +163,11 @@ fn exceptions(doc: &mut Value, tool: Tool) {
             if let Value::Object(ep) = ep {
                 ep.remove("EndpointID");
                 ep.remove("NetworkID");
+                for key in UNORDERED_ENDPOINT {
+                    if let Some(Value::Array(a)) = ep.get_mut(*key) {
+                        a.sort_by_key(Value::to_string);
+                    }
+                }
             }
         }
     }
