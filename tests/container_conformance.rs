@@ -495,3 +495,53 @@ fn every_case_creates_the_same_containers_with_compose_and_spindle_and_each_adop
             .join("\n")
     );
 }
+
+#[test]
+fn apply_no_start_creates_every_container_stopped_without_waiting_on_dependencies_and_plan_no_start_then_plans_nothing()
+ {
+    ensure_test_images();
+    // Dependencies with a healthcheck and a `service:` network mode: a started apply would wait on them.
+    let dir = cases_root().join("126-many-services-one-file");
+    let case = Case {
+        name: "126-many-services-one-file".into(),
+        dir,
+        expect_error: None,
+    };
+    let run = Run::new(&case, &format!("nostart-{}", random_hex(4)));
+    let project = run.spindle_project.clone();
+    let out = run.spindle(&project, &["apply", "--no-start", "--timeout", "5s"]);
+    assert!(out.status.success(), "apply --no-start\n{}", describe(&out));
+    let docs = inspect_project(&project);
+    assert_eq!(
+        docs.len(),
+        4,
+        "one container per service: {:?}",
+        docs.keys()
+    );
+    for (name, doc) in &docs {
+        assert_eq!(doc["State"]["Status"], "created", "{name} is left created");
+    }
+    let plan = run.spindle(&project, &["plan", "--no-start"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "plan --no-start\n{}",
+        describe(&plan)
+    );
+    // Without --no-start the stopped containers are to be started, and nothing else.
+    let plan = run.spindle(&project, &["plan", "--format", "json"]);
+    assert_eq!(plan.status.code(), Some(2), "plan\n{}", describe(&plan));
+    let plan: Value = serde_json::from_slice(&plan.stdout).expect("plan JSON");
+    let kinds: BTreeSet<&str> = plan["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["kind"]["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, BTreeSet::from(["start"]), "{plan:#}");
+    // A second apply --no-start changes nothing.
+    let before: BTreeMap<String, String> = ids(&project);
+    let again = run.spindle(&project, &["apply", "--no-start"]);
+    assert!(again.status.success(), "{}", describe(&again));
+    assert_eq!(ids(&project), before);
+}
