@@ -1,23 +1,25 @@
-//! Container conformance: for every case under `tests/container_conformance/NN-name/`, Compose v5 and spindle create
-//! the containers of the same compose file, and their `docker inspect` documents must be equal field by field.
+//! Container conformance: for every case under `tests/container_conformance/NNN-name/`, Compose v5 and spindle
+//! create the containers of the same compose file, and their `docker inspect` documents must be equal field by field.
 //!
 //! Per case, in a temporary copy of the case folder (so both tools see the same project directory):
-//! 1. `docker compose -p P1 up --no-start` and `spindle -p P2 apply --no-start`;
-//! 2. every container of P1 is compared with the one of P2 of the same name (`Config`, `HostConfig`, the endpoint
+//! 1. `docker compose -p P1 up --no-start`, and Compose's containers are read;
+//! 2. adoption, direction 1: `spindle -p P1 plan --no-start` against Compose's containers plans nothing;
+//! 3. Compose's project is removed (so fixed names, subnets and addresses never collide) and
+//!    `spindle -p P2 apply --no-start` creates its own;
+//! 4. every container of P1 is compared with the one of P2 of the same name (`Config`, `HostConfig`, the endpoint
 //!    settings of `NetworkSettings.Networks`, `Mounts`, `Path`/`Args`, labels), after the normalisation and the
 //!    exceptions of `container_conformance/normalise.rs`: ids, the project name, spindle's `io.spindle.*` labels
 //!    and, until it is Compose's own, the `com.docker.compose.config-hash` label;
-//! 3. adoption, direction 1: `spindle -p P1 plan --no-start` against Compose's containers plans nothing;
-//! 4. adoption, direction 2 (once `CONFIG_HASH_IS_EXCEPTION` is false): `docker compose -p P2 up --no-start`
-//!    against spindle's containers recreates nothing (the container ids stay).
+//! 5. adoption, direction 2 (once `CONFIG_HASH_IS_EXCEPTION` is false): `docker compose -p P2 up --no-start`
+//!    against spindle's containers recreates nothing (the container and network ids stay).
 //!
 //! A case folder holds `compose.yaml` and any files it refers to. An `expect-error` file marks a case that Compose
 //! v5 refuses to create: spindle must refuse it too (its stderr containing the file's text, when not empty).
 //! Every container, network and volume of both projects is removed after each case, also when it fails.
 //!
-//! Environment knobs: `SPINDLE_CONTAINER_CONFORMANCE_FILTER` (run only cases whose folder name contains one of its
-//! comma-separated parts),
-//! `SPINDLE_CONTAINER_CONFORMANCE_THREADS` (default 3), `SPINDLE_COMPOSE_BIN` (the Compose v5 binary).
+//! Environment knobs: `SPINDLE_CONTAINER_CONFORMANCE_FILTER` (run only the cases whose folder name contains one of
+//! its comma-separated parts), `SPINDLE_CONTAINER_CONFORMANCE_THREADS` (default 3), `SPINDLE_COMPOSE_BIN` (the
+//! Compose v5 binary).
 
 mod common;
 #[path = "container_conformance/normalise.rs"]
@@ -393,13 +395,13 @@ fn check(case: &Case, tag: &str) -> Result<(), String> {
     }
     // Direction 2: Compose adopts what spindle made.
     if !CONFIG_HASH_IS_EXCEPTION {
-        let before = ids(&p2);
+        let before = (ids(&p2), network_ids(&p2));
         let again = run.compose(&p2, &["up", "--no-start"]);
-        let after = ids(&p2);
+        let after = (ids(&p2), network_ids(&p2));
         if !again.status.success() || before != after {
             let _ = writeln!(
                 report,
-                "adoption: Compose up --no-start against spindle's containers recreated some ({before:?} → {after:?}):\n{}",
+                "adoption: Compose up --no-start against spindle's containers recreated some (containers and networks {before:?} → {after:?}):\n{}",
                 describe(&again)
             );
         }
