@@ -499,7 +499,7 @@ fn every_case_creates_the_same_containers_with_compose_and_spindle_and_each_adop
 }
 
 #[test]
-fn apply_no_start_creates_every_container_stopped_without_waiting_on_dependencies_and_plan_no_start_then_plans_nothing()
+fn apply_no_start_creates_and_recreates_containers_stopped_without_waiting_on_dependencies_and_plan_no_start_plans_nothing()
  {
     ensure_test_images();
     // Dependencies with a healthcheck and a `service:` network mode: a started apply would wait on them.
@@ -546,4 +546,24 @@ fn apply_no_start_creates_every_container_stopped_without_waiting_on_dependencie
     let again = run.spindle(&project, &["apply", "--no-start"]);
     assert!(again.status.success(), "{}", describe(&again));
     assert_eq!(ids(&project), before);
+    // A changed service is recreated, and its new container is left created too.
+    let file = run.dir.path().join("compose.yaml");
+    let text = std::fs::read_to_string(&file).expect("compose.yaml");
+    std::fs::write(&file, text.replace("B=1", "B=2")).expect("compose.yaml");
+    let changed = run.spindle(&project, &["apply", "--no-start", "--timeout", "5s"]);
+    assert!(changed.status.success(), "{}", describe(&changed));
+    let after = inspect_project(&project);
+    let b = format!("{project}-b-1");
+    assert_ne!(after[&b]["Id"], before[&b].as_str(), "b is recreated");
+    assert_eq!(after[&b]["State"]["Status"], "created");
+    assert!(
+        after[&b]["Config"]["Env"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|v| v == "B=2"))
+    );
+    for (name, id) in &before {
+        if *name != b {
+            assert_eq!(after[name]["Id"], id.as_str(), "{name} is untouched");
+        }
+    }
 }
