@@ -40,10 +40,20 @@ fn inspect(config: Value, host: Value, endpoint: Value) -> Value {
     i
 }
 
+/// What, body config, body host, inspect config, inspect host, inspect endpoint, expected differences.
+type Row = (
+    &'static str,
+    Value,
+    Value,
+    Value,
+    Value,
+    Value,
+    Vec<&'static str>,
+);
+
 #[test]
 fn what_the_engine_does_to_a_create_body_is_adopted_and_a_real_difference_is_not() {
-    // (what, body config, body host, inspect config, inspect host, inspect endpoint, expected differences)
-    let table: Vec<(&str, Value, Value, Value, Value, Value, Vec<&str>)> = vec![
+    let table: Vec<Row> = vec![
         (
             "an empty command takes the image's (`command: []`)",
             json!({"Cmd": []}),
