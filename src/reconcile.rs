@@ -227,6 +227,7 @@ impl ProjectReconciler {
             parallelism: self.settings.parallelism,
             redactor: redactor.clone(),
             stop: self.stop.clone(),
+            no_start: false,
         };
         let report = apply::apply(
             &self.engine,

@@ -161,6 +161,10 @@ pub struct Options {
     /// Asked between actions: once it says stop, no new action starts (running ones finish,
     /// so no recreate is left without its rollback path).
     pub stop: StopSignal,
+    /// Create (and recreate) containers without starting them, as `docker compose up --no-start`:
+    /// no dependency wait, no start, no health gate. Drop the plan's `start` actions with
+    /// [`crate::plan::Plan::without_starts`].
+    pub no_start: bool,
 }
 
 impl Default for Options {
@@ -170,6 +174,7 @@ impl Default for Options {
             parallelism: 4,
             redactor: Redactor::default(),
             stop: StopSignal::never(),
+            no_start: false,
         }
     }
 }

@@ -363,7 +363,9 @@ pub(super) async fn connect_extra(
 }
 
 async fn create(ctx: &Ctx<'_>, svc: &DesiredService, number: u32) -> Res {
-    wait_dependencies(ctx, svc).await?;
+    if !ctx.opts.no_start {
+        wait_dependencies(ctx, svc).await?;
+    }
     let name = spec::container_name(&ctx.desired.project, svc, number);
     let (body, extra) = body(ctx, svc, number, None).await?;
     let id = ctx
@@ -375,10 +377,22 @@ async fn create(ctx: &Ctx<'_>, svc: &DesiredService, number: u32) -> Res {
         )
         .await?;
     connect_extra(ctx, &id, &name, &extra).await?;
+    if ctx.opts.no_start {
+        return created();
+    }
     ctx.rec
         .write("start container", &name, ctx.engine.start(&id))
         .await?;
     gated(wait_gated(ctx, &id, &name, svc).await?)
+}
+
+/// A container created and left stopped (`--no-start`).
+fn created() -> Res {
+    Ok(Done {
+        readiness: Some("created".into()),
+        hook: None,
+        probes: Vec::new(),
+    })
 }
 
 /// How far a recreate got; rollback undoes exactly the steps taken.
@@ -405,7 +419,9 @@ fn old_name(name: &str) -> String {
 }
 
 async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &ContainerRef) -> Res {
-    wait_dependencies(ctx, svc).await?;
+    if !ctx.opts.no_start {
+        wait_dependencies(ctx, svc).await?;
+    }
     // `deploy.update_config`: this replica's turn (parallelism, delay, a failure that stopped the update).
     let turn = ctx.rollouts.enter(&svc.name, &svc.update).await?;
     let out = replace(ctx, svc, number, old).await;
@@ -432,11 +448,13 @@ async fn replace(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &Contain
         },
     };
     // The hook's record goes with the recreate's result, whichever way it ends.
-    let swapped = match svc.update.order {
-        UpdateOrder::StopFirst => swap(ctx, svc, &name, old, &body, &extra).await,
-        UpdateOrder::StartFirst => {
+    // `--no-start` starts nothing, so there is no overlap to make: a start-first service is
+    // swapped stop-first, its replacement left created.
+    let swapped = match (svc.update.order, ctx.opts.no_start) {
+        (UpdateOrder::StartFirst, false) => {
             super::startfirst::replace(ctx, svc, &name, old, &body, &extra).await
         }
+        _ => swap(ctx, svc, &name, old, &body, &extra).await,
     };
     match swapped {
         Ok(done) => Ok(Done { hook, ..done }),
@@ -484,6 +502,9 @@ async fn swap(
             .write("rename container", &tmp, ctx.engine.rename(&new_id, name))
             .await?;
         step = Swap::NewRenamed;
+        if ctx.opts.no_start {
+            return Ok(None);
+        }
         ctx.rec
             .write("start container", name, ctx.engine.start(&new_id))
             .await?;
@@ -492,7 +513,7 @@ async fn swap(
         //    then `update_config.monitor`, while the old container can still be put back.
         let g = wait_gated(ctx, &new_id, name, svc).await?;
         super::rollout::monitor(ctx, &new_id, name, svc).await?;
-        Ok(g)
+        Ok(Some(g))
     }
     .await;
     match swapped {
@@ -505,7 +526,10 @@ async fn swap(
                     ctx.engine.remove(&old.id, true),
                 )
                 .await?;
-            gated(r)
+            match r {
+                Some(r) => gated(r),
+                None => created(),
+            }
         }
         Err(error) => {
             // The old container is put back on its own readiness: its probes do not gate a rollback.

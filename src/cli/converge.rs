@@ -30,6 +30,9 @@ pub struct PlanArgs {
     /// Plan the removal of containers of services no longer in the desired state.
     #[arg(long)]
     pub remove_orphans: bool,
+    /// Plan as `apply --no-start` would: stopped containers are not planned to start.
+    #[arg(long)]
+    pub no_start: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -51,6 +54,10 @@ pub struct ApplyArgs {
     /// Write no evidence record (development only: the change then leaves no proof).
     #[arg(long, conflicts_with = "state_dir")]
     pub no_evidence: bool,
+    /// Create containers without starting them, as `docker compose up --no-start`: no start,
+    /// no dependency wait, no health gate; stopped containers stay stopped.
+    #[arg(long)]
+    pub no_start: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -94,6 +101,7 @@ async fn observe_and_plan(
     engine: &Engine,
     l: &Loaded,
     remove_orphans: bool,
+    no_start: bool,
 ) -> anyhow::Result<(Snapshot, Plan)> {
     let snapshot = observe::snapshot(engine, &l.desired).await?;
     let mut plan = plan::plan(
@@ -106,6 +114,9 @@ async fn observe_and_plan(
     );
     plan.blockers.extend(l.findings.blockers.iter().cloned());
     plan.warnings.extend(l.findings.warnings.iter().cloned());
+    if no_start {
+        plan = plan.without_starts();
+    }
     Ok((snapshot, plan))
 }
 
@@ -123,7 +134,7 @@ pub fn plan_cmd(g: &Global, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let plan = runtime()?
         .block_on(async {
             let engine = Engine::connect().await?;
-            observe_and_plan(&engine, &loaded, args.remove_orphans).await
+            observe_and_plan(&engine, &loaded, args.remove_orphans, args.no_start).await
         })?
         .1;
     match args.format {
@@ -196,6 +207,7 @@ fn cli_trigger(args: &ApplyArgs) -> Value {
         "command": "apply",
         "user": user,
         "remove_orphans": args.remove_orphans,
+        "no_start": args.no_start,
     })
 }
 
@@ -226,6 +238,7 @@ fn apply_recorded(
             parallelism: args.parallelism,
             redactor: loaded.redactor.clone(),
             stop: apply::StopSignal::never(),
+            no_start: args.no_start,
         };
         let progress = Lines::new(args.format == Format::Text);
         // Finishing an interrupted recreate may put the old container back; the change it was
@@ -235,7 +248,8 @@ fn apply_recorded(
         let mut earlier = (Vec::new(), Vec::new());
         let (snapshot, plan, mut report) = loop {
             round += 1;
-            let (snapshot, plan) = observe_and_plan(&engine, &loaded, args.remove_orphans).await?;
+            let (snapshot, plan) =
+                observe_and_plan(&engine, &loaded, args.remove_orphans, args.no_start).await?;
             let report = apply::apply(
                 &engine,
                 &loaded.desired,

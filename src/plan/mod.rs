@@ -33,6 +33,19 @@ impl Plan {
         self.actions.is_empty()
     }
 
+    /// The plan without its `start` actions, for `--no-start` (containers are created, or
+    /// left, stopped, as `docker compose up --no-start` leaves them).
+    pub fn without_starts(mut self) -> Self {
+        let starts: BTreeSet<usize> = self
+            .actions
+            .iter()
+            .filter(|a| matches!(a.kind, ActionKind::Start { .. }))
+            .map(|a| a.id)
+            .collect();
+        self.remove_actions(&starts);
+        self
+    }
+
     /// Drops the given actions, renumbering the rest and their waits.
     pub fn remove_actions(&mut self, drop: &BTreeSet<usize>) {
         let mut new_id = BTreeMap::new();

@@ -854,3 +854,55 @@ proptest! {
         prop_assert_eq!(foreign, want);
     }
 }
+
+#[test]
+fn without_starts_drops_only_the_start_actions_and_renumbers_the_waits() {
+    let c = |service: &str| ContainerRef {
+        id: format!("id-{service}"),
+        name: format!("p-{service}-1"),
+        service: service.into(),
+        number: 1,
+    };
+    let action = |id: usize, kind: ActionKind, after: Vec<usize>| Action {
+        id,
+        kind,
+        reason: String::new(),
+        diff: None,
+        after,
+    };
+    let plan = Plan {
+        project: "p".into(),
+        actions: vec![
+            action(0, ActionKind::Start { container: c("db") }, vec![]),
+            action(
+                1,
+                ActionKind::Create {
+                    service: "web".into(),
+                    number: 1,
+                },
+                vec![0],
+            ),
+            action(
+                2,
+                ActionKind::Start {
+                    container: c("cache"),
+                },
+                vec![],
+            ),
+            action(
+                3,
+                ActionKind::Remove {
+                    container: c("old"),
+                },
+                vec![1, 2],
+            ),
+        ],
+        ..Plan::default()
+    };
+    let kept = plan.without_starts();
+    let kinds: Vec<&str> = kept.actions.iter().map(|a| a.kind.verb()).collect();
+    assert_eq!(kinds, vec!["create", "remove"]);
+    assert_eq!(kept.actions[0].after, Vec::<usize>::new());
+    assert_eq!(kept.actions[1].id, 1);
+    assert_eq!(kept.actions[1].after, vec![0]);
+}

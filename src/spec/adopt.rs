@@ -22,6 +22,14 @@ const IGNORED_LABELS: &[&str] = &[
     "com.docker.compose.project.environment_file",
 ];
 
+/// Mount options that engines older than the API that introduced them silently drop.
+const ENGINE_DROPPED_MOUNT_OPTIONS: &[&str] = &[
+    "CreateMountpoint",
+    "Subpath",
+    "ReadOnlyNonRecursive",
+    "ReadOnlyForceRecursive",
+];
+
 /// The body with every network the service joins in `NetworkingConfig.EndpointsConfig` (the
 /// shape API 1.44 accepts), for [`adoption_diff`] to check all of them.
 pub fn with_all_networks(body: &Value, extra: &[(String, Value)]) -> Value {
@@ -68,7 +76,7 @@ pub fn adoption_diff_with_image(
     let host = b.get("HostConfig").unwrap_or(&null);
 
     d.config(b, cfg, inspect);
-    d.host(host, host_in);
+    d.host(host, host_in, inspect);
     d.networks(b, inspect);
     d.out
 }
@@ -197,8 +205,9 @@ impl Diff<'_> {
             }
         }
         // Cmd: unset takes the image's, unless an entrypoint is set.
+        // An empty command (`command: []`, `command: ""`) is no command: the engine takes the image's.
         match b.get("Cmd") {
-            Some(Value::Array(_)) => {
+            Some(Value::Array(a)) if !a.is_empty() => {
                 if strings(b.get("Cmd")) != strings(cfg.get("Cmd")) {
                     self.report("Config.Cmd");
                 }
@@ -328,7 +337,7 @@ impl Diff<'_> {
         }
     }
 
-    fn host(&mut self, b: &Value, h: &Value) {
+    fn host(&mut self, b: &Value, h: &Value, inspect: &Value) {
         let eq_sets = |d: &mut Self, k: &str| {
             if set(b.get(k)) != set(h.get(k)) {
                 d.report(format!("HostConfig.{k}"));
@@ -353,13 +362,25 @@ impl Diff<'_> {
                 self.report(format!("HostConfig.{k}"));
             }
         }
+        // The engine adds `label=disable` to a privileged container's options, and to one that
+        // shares the host's PID or IPC namespace.
+        let mut have_secopt = set(h.get("SecurityOpt"));
+        let shares_host = |k: &str| h.get(k).and_then(Value::as_str) == Some("host");
+        let engine_disables_labels = h.get("Privileged").and_then(Value::as_bool) == Some(true)
+            || shares_host("PidMode")
+            || shares_host("IpcMode");
+        if engine_disables_labels && !set(b.get("SecurityOpt")).contains("label=disable") {
+            have_secopt.remove("label=disable");
+        }
+        if set(b.get("SecurityOpt")) != have_secopt {
+            self.report("HostConfig.SecurityOpt");
+        }
         for k in [
             "Binds",
             "Dns",
             "DnsSearch",
             "DnsOptions",
             "ExtraHosts",
-            "SecurityOpt",
             "GroupAdd",
             "DeviceCgroupRules",
             "VolumesFrom",
@@ -410,11 +431,16 @@ impl Diff<'_> {
             "CpuRealtimePeriod",
             "CpuRealtimeRuntime",
             "CpuCount",
-            "CpuPercent",
-            "BlkioWeight",
             "OomScoreAdj",
         ] {
             if int(b.get(k)) != int(h.get(k)) {
+                self.report(format!("HostConfig.{k}"));
+            }
+        }
+        // `CpuPercent` is a Windows setting: the engine on Linux stores 0 whatever was asked. A
+        // block-I/O weight is stored as 0 (with a warning) where the kernel cannot apply it.
+        for k in ["CpuPercent", "BlkioWeight"] {
+            if int(h.get(k)) != 0 && int(b.get(k)) != int(h.get(k)) {
                 self.report(format!("HostConfig.{k}"));
             }
         }
@@ -520,38 +546,34 @@ impl Diff<'_> {
                 self.report(format!("HostConfig.PortBindings.{k}"));
             }
         }
-        // Mounts, as sets of their identifying fields.
-        let mounts = |v: Option<&Value>| -> BTreeSet<String> {
-            v.and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|m| {
-                    let f = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default();
-                    let ro = m.get("ReadOnly").and_then(Value::as_bool).unwrap_or(false);
-                    let opts = |k: &str| {
-                        m.get(k)
-                            .and_then(Value::as_object)
-                            .map(|o| {
-                                o.iter()
-                                    .filter(|(_, v)| !is_empty(Some(v)))
-                                    .map(|(k, v)| (k.clone(), v.clone()))
-                                    .collect::<BTreeMap<_, _>>()
-                            })
-                            .unwrap_or_default()
-                    };
-                    format!(
-                        "{}|{}|{}|{ro}|{:?}|{:?}|{:?}",
-                        f("Type"),
-                        f("Source"),
-                        f("Target"),
-                        opts("BindOptions"),
-                        opts("VolumeOptions"),
-                        opts("TmpfsOptions")
-                    )
+        // Mounts, as sets of their identifying fields. Options an older engine does not know
+        // (`CreateMountpoint` before API 1.42, the recursive read-only ones before 1.44,
+        // `Subpath` before 1.45) are dropped by it: one the container's mount lacks is not
+        // compared.
+        let have_mounts: Vec<&Value> = h
+            .get("Mounts")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        let dropped_by_engine = |m: &Value, section: &str, key: &str| -> bool {
+            ENGINE_DROPPED_MOUNT_OPTIONS.contains(&key)
+                && !have_mounts.iter().any(|hm| {
+                    hm.get("Target") == m.get("Target")
+                        && hm.get(section).and_then(|o| o.get(key)).is_some()
                 })
-                .collect()
         };
-        if mounts(b.get("Mounts")) != mounts(h.get("Mounts")) {
+        let want: BTreeSet<String> = b
+            .get("Mounts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|m| mount_key(m, &|section, key| dropped_by_engine(m, section, key)))
+            .collect();
+        let have: BTreeSet<String> = have_mounts
+            .iter()
+            .map(|m| mount_key(m, &|_, _| false))
+            .collect();
+        if want != have {
             self.report("HostConfig.Mounts");
         }
         // Devices and device requests, ulimits.
@@ -587,7 +609,16 @@ impl Diff<'_> {
                 })
                 .collect()
         };
-        if links(b.get("Links")) != links(h.get("Links")) {
+        // On a user-defined network the engine keeps the links on the endpoint, not here.
+        let mut have_links = links(h.get("Links"));
+        for ep in obj(inspect
+            .get("NetworkSettings")
+            .and_then(|n| n.get("Networks")))
+        .values()
+        {
+            have_links.extend(links(ep.get("Links")));
+        }
+        if links(b.get("Links")) != have_links {
             self.report("HostConfig.Links");
         }
         for k in ["MaskedPaths", "ReadonlyPaths"] {
@@ -632,4 +663,31 @@ impl Diff<'_> {
             }
         }
     }
+}
+
+/// A mount's identifying fields as one string; options for which `skip(section, key)` holds are
+/// left out, as are empty ones.
+fn mount_key(m: &Value, skip: &dyn Fn(&str, &str) -> bool) -> String {
+    let f = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default();
+    let ro = m.get("ReadOnly").and_then(Value::as_bool).unwrap_or(false);
+    let opts = |section: &str| {
+        m.get(section)
+            .and_then(Value::as_object)
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, v)| !is_empty(Some(v)) && !skip(section, k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<BTreeMap<_, _>>()
+            })
+            .unwrap_or_default()
+    };
+    format!(
+        "{}|{}|{}|{ro}|{:?}|{:?}|{:?}",
+        f("Type"),
+        f("Source"),
+        f("Target"),
+        opts("BindOptions"),
+        opts("VolumeOptions"),
+        opts("TmpfsOptions")
+    )
 }

@@ -569,10 +569,11 @@ fn host_config(
     if !mounts.is_empty() {
         h.insert("Mounts".into(), Value::Array(mounts));
     }
-    // The Go engine client Compose uses normalises capabilities (`net_admin` → `CAP_NET_ADMIN`).
+    // The Go engine client Compose uses normalises capabilities (`net_admin` → `CAP_NET_ADMIN`),
+    // sorted and without duplicates.
     for (key, field) in [("cap_add", "CapAdd"), ("cap_drop", "CapDrop")] {
         if let Some(v) = s.strings(key) {
-            let caps: Vec<String> = v.iter().map(|c| normalize_capability(c)).collect();
+            let caps: BTreeSet<String> = v.iter().map(|c| normalize_capability(c)).collect();
             h.insert(field.into(), json!(caps));
         }
     }
@@ -923,13 +924,24 @@ fn blkio(s: &Svc, h: &mut Map<String, Value>) -> Result<(), SpecError> {
     let Some(b) = s.get("blkio_config") else {
         return Ok(());
     };
+    // compose-go's model spells the device entries' keys `Path`, `Weight` and `Rate` (its structs
+    // carry no JSON names); the lower-case spelling is accepted too.
+    let entry = |d: &'_ Value, k: &str| -> Option<Value> {
+        let upper = format!("{}{}", k[..1].to_ascii_uppercase(), &k[1..]);
+        d.get(&upper).or_else(|| d.get(k)).cloned()
+    };
+    let path = |d: &Value| -> String {
+        entry(d, "path")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
     if let Some(w) = b.get("weight").and_then(Value::as_i64) {
         h.insert("BlkioWeight".into(), json!(w));
     }
     if let Some(list) = b.get("weight_device").and_then(Value::as_array) {
         let v: Vec<Value> = list
             .iter()
-            .map(|d| json!({"Path": d.get("path").and_then(Value::as_str).unwrap_or_default(), "Weight": d.get("weight").and_then(Value::as_i64).unwrap_or(0)}))
+            .map(|d| json!({"Path": path(d), "Weight": entry(d, "weight").as_ref().and_then(int_value).unwrap_or(0)}))
             .collect();
         h.insert("BlkioWeightDevice".into(), json!(v));
     }
@@ -942,11 +954,11 @@ fn blkio(s: &Svc, h: &mut Map<String, Value>) -> Result<(), SpecError> {
         if let Some(list) = b.get(key).and_then(Value::as_array) {
             let mut v = Vec::new();
             for d in list {
-                let rate = d
-                    .get("rate")
+                let rate = entry(d, "rate")
+                    .as_ref()
                     .and_then(int_value)
                     .ok_or_else(|| s.invalid(&format!("blkio_config.{key}"), "has no rate"))?;
-                v.push(json!({"Path": d.get("path").and_then(Value::as_str).unwrap_or_default(), "Rate": rate}));
+                v.push(json!({"Path": path(d), "Rate": rate}));
             }
             h.insert(field.into(), json!(v));
         }
@@ -1237,11 +1249,15 @@ fn endpoint(
             aliases.extend(a.iter().filter_map(Value::as_str).map(str::to_string));
         }
         let mut ipam = Map::new();
+        // Compose also puts the static addresses in the endpoint's `IPAddress` and (sic)
+        // `IPv6Gateway`, which the engine shows until the container starts.
         if let Some(v4) = c.get("ipv4_address").and_then(Value::as_str) {
             ipam.insert("IPv4Address".into(), json!(v4));
+            ep.insert("IPAddress".into(), json!(v4));
         }
         if let Some(v6) = c.get("ipv6_address").and_then(Value::as_str) {
             ipam.insert("IPv6Address".into(), json!(v6));
+            ep.insert("IPv6Gateway".into(), json!(v6));
         }
         if let Some(ll) = c.get("link_local_ips").and_then(Value::as_array) {
             ipam.insert("LinkLocalIPs".into(), Value::Array(ll.clone()));

@@ -28,7 +28,10 @@
 //!   disagrees with the body; pass the body through [`with_all_networks`] so every network is
 //!   checked.
 //!
-//! Checked against the engine: for the sample stack (with and without `--profile low-cpu`) and
+//! Checked against the engine: the container-conformance harness
+//! (`tests/container_conformance.rs`, see `docs/compose-compatibility.md`) creates every one of its
+//! cases with Compose v5 and with spindle and compares the inspect documents field by field. Also,
+//! for the sample stack (with and without `--profile low-cpu`) and
 //! a stack using most service keys (`fixtures/wide`), containers created from these bodies
 //! have the same `Config` and `HostConfig` as the ones Compose v5 creates on Engine 20.10, apart
 //! from the hash labels; `fixtures/*.inspect.json` are Compose's containers (made by
@@ -52,6 +55,8 @@ mod live;
 mod resources;
 pub mod units;
 
+#[cfg(test)]
+mod adopt_tests;
 #[cfg(test)]
 mod tests;
 

@@ -657,3 +657,39 @@ fn null_environment_values_are_sent_as_bare_keys_like_compose() {
     assert!(env.contains(&"UNSET_IN_SHELL"));
     assert!(env.contains(&"EMPTY="));
 }
+
+#[test]
+fn capabilities_blkio_devices_and_static_addresses_are_sent_as_compose_sends_them() {
+    let case = wide();
+    let svc = case.with_model("main", |m| {
+        m["cap_add"] = json!(["sys_time", "NET_ADMIN", "CAP_NET_ADMIN", "ALL"]);
+        m["cap_drop"] = json!(["net_raw"]);
+        // compose-go's model spells the device entries' keys with capitals.
+        m["blkio_config"] = json!({
+            "weight": 300,
+            "weight_device": [{"Path": "/dev/null", "Weight": 400}],
+            "device_read_bps": [{"Path": "/dev/null", "Rate": "12582912"}]
+        });
+        m["networks"] = json!({"default": {"ipv4_address": "10.1.2.3", "ipv6_address": "fd00::3"}});
+    });
+    let body = container_body(&case.ctx, &svc, 1, None, &NoPeers).unwrap_or_default();
+    let h = &body["HostConfig"];
+    // The engine client Compose uses sorts and deduplicates them.
+    assert_eq!(h["CapAdd"], json!(["ALL", "CAP_NET_ADMIN", "CAP_SYS_TIME"]));
+    assert_eq!(h["CapDrop"], json!(["CAP_NET_RAW"]));
+    assert_eq!(
+        h["BlkioWeightDevice"],
+        json!([{"Path": "/dev/null", "Weight": 400}])
+    );
+    assert_eq!(
+        h["BlkioDeviceReadBps"],
+        json!([{"Path": "/dev/null", "Rate": 12582912}])
+    );
+    let ep = &body["NetworkingConfig"]["EndpointsConfig"]["spindle-h-spec-wide_default"];
+    assert_eq!(ep["IPAddress"], "10.1.2.3");
+    assert_eq!(ep["IPv6Gateway"], "fd00::3");
+    assert_eq!(
+        ep["IPAMConfig"],
+        json!({"IPv4Address": "10.1.2.3", "IPv6Address": "fd00::3"})
+    );
+}
