@@ -1,0 +1,153 @@
+//! Compose v5's own configuration hash (`com.docker.compose.config-hash`) of services, networks and volumes, computed exactly as Compose computes it.
+//!
+//! Compose (`pkg/compose/hash.go`) hashes with SHA-256 the Go `json.Marshal` of compose-go's
+//! types as `up` holds them when it creates a resource:
+//!
+//! - **Service** (`ServiceHash`): the `types.ServiceConfig` with its environment resolved and
+//!   `env_file` dropped (which is what spindle's emitted model holds), then `build`,
+//!   `pull_policy`, `scale`, `deploy.replicas`, `depends_on` and `profiles` cleared. At create,
+//!   Compose first replaces `service:` references (`network_mode`, `ipc`, `pid`,
+//!   `volumes_from`) by `container:<ID>` of the referenced service's first container, so the
+//!   hash of such a service depends on that container: use [`service_hash_with_peers`].
+//! - **Network** (`NetworkHash`): the `types.NetworkConfig` (its `name` is the Docker name).
+//! - **Volume** (`VolumeHash`): the `types.VolumeConfig`, with an empty `driver` read as `local`.
+//!
+//! Labels Compose adds itself (`CustomLabels`) and `x-` extensions are not part of the JSON
+//! (`json:"-"`), nor is a service's name. The byte form is [`super::emit::marshal`]'s.
+//!
+//! spindle writes these hashes into the resources it creates, so that a later `docker compose up`
+//! finds them up to date, and adopts a Compose-made container whose label equals the hash of the
+//! desired service without comparing it field by field.
+
+use sha2::{Digest, Sha256};
+
+use super::emit::marshal;
+use super::tree::Tree;
+use super::typed::{DesiredNetwork, DesiredService, DesiredVolume};
+
+/// The keys `ServiceHash` clears before hashing (`deploy.replicas` too).
+const CLEARED: &[&str] = &["build", "pull_policy", "scale", "depends_on", "profiles"];
+
+/// Compose's hash of a desired service whose `service:` references need no container (or
+/// when spindle has none to offer): see [`service_hash`].
+pub fn compose_service_hash(svc: &DesiredService) -> String {
+    service_hash(&svc.model)
+}
+
+/// Compose's `ServiceHash` of an emitted service, `service:` references hashed as written (as
+/// Compose does when the referenced container does not exist).
+pub fn service_hash(service: &Tree) -> String {
+    service_hash_with_peers(service, &|_| None)
+}
+
+/// Compose's `ServiceHash` of an emitted service at create time: `service:x` in `network_mode`,
+/// `ipc` and `pid` becomes `container:<id>`, a `volumes_from` entry `x[:mode]` becomes `<id>`
+/// and `container:name[:mode]` becomes `name`, where `first_container(x)` is the ID of service
+/// `x`'s first container (Compose's `containers.sorted()[0]`). Like Compose, the resolution stops
+/// at the first reference that has no container and hashes what it has resolved so far.
+pub fn service_hash_with_peers(
+    service: &Tree,
+    first_container: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    sha256_hex(&service_hash_input(service, first_container))
+}
+
+/// The bytes [`service_hash_with_peers`] hashes: the Go JSON of the service as Compose holds it.
+pub fn service_hash_input(
+    service: &Tree,
+    first_container: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let mut s = service.clone();
+    if let Tree::Object(m) = &mut s {
+        for k in CLEARED {
+            m.shift_remove(*k);
+        }
+        if let Some(Tree::Object(deploy)) = m.get_mut("deploy") {
+            deploy.shift_remove("replicas");
+        }
+        resolve_references(m, first_container);
+    }
+    marshal::service(&s)
+}
+
+/// `resolveVolumeFrom` then `resolveSharedNamespaces` of Compose's convergence.
+fn resolve_references(
+    m: &mut serde_json::Map<String, Tree>,
+    first_container: &dyn Fn(&str) -> Option<String>,
+) {
+    if let Some(Tree::Array(entries)) = m.get_mut("volumes_from") {
+        for entry in entries.iter_mut() {
+            let Some(text) = entry.as_str() else { continue };
+            let mut parts = text.split(':');
+            let head = parts.next().unwrap_or_default();
+            let resolved = if head == "container" {
+                parts.next().unwrap_or_default().to_string()
+            } else {
+                match first_container(head) {
+                    Some(id) => id,
+                    None => return,
+                }
+            };
+            *entry = Tree::String(resolved);
+        }
+    }
+    for key in ["network_mode", "ipc", "pid"] {
+        let Some(Tree::String(mode)) = m.get(key) else {
+            continue;
+        };
+        let Some(peer) = mode.strip_prefix("service:") else {
+            continue;
+        };
+        match first_container(peer) {
+            Some(id) => {
+                m.insert(key.into(), Tree::String(format!("container:{id}")));
+            }
+            None => return,
+        }
+    }
+}
+
+/// Compose's `NetworkHash` of an emitted network.
+pub fn network_hash(network: &Tree) -> String {
+    sha256_hex(&network_hash_input(network))
+}
+
+/// The bytes [`network_hash`] hashes.
+pub fn network_hash_input(network: &Tree) -> String {
+    marshal::network(network)
+}
+
+/// Compose's `NetworkHash` of a desired network.
+pub fn compose_network_hash(net: &DesiredNetwork) -> String {
+    network_hash(&net.model)
+}
+
+/// Compose's `VolumeHash` of an emitted volume (`driver` defaults to `local`).
+pub fn volume_hash(volume: &Tree) -> String {
+    sha256_hex(&volume_hash_input(volume))
+}
+
+/// The bytes [`volume_hash`] hashes.
+pub fn volume_hash_input(volume: &Tree) -> String {
+    let mut v = volume.clone();
+    if let Tree::Object(m) = &mut v {
+        let empty = m
+            .get("driver")
+            .and_then(Tree::as_str)
+            .is_none_or(str::is_empty);
+        if empty {
+            // `driver` sits second in `types.VolumeConfig`; the marshaller orders by the schema.
+            m.insert("driver".into(), Tree::String("local".into()));
+        }
+    }
+    marshal::volume(&v)
+}
+
+/// Compose's `VolumeHash` of a desired volume.
+pub fn compose_volume_hash(vol: &DesiredVolume) -> String {
+    volume_hash(&vol.model)
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
