@@ -151,3 +151,71 @@ pub fn compose_volume_hash(vol: &DesiredVolume) -> String {
 fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Hashes Compose v5.6.1 wrote (`docker compose -p hashexpa up --no-start` of a stack with a
+    /// network `front: {}` and a volume `data: {}`).
+    #[test]
+    fn network_and_volume_hashes_equal_the_labels_compose_wrote() {
+        assert_eq!(
+            network_hash(&json!({"name": "hashexpa_front", "ipam": {}})),
+            "9eabbe1f346149018b24619030272924a67bfe7f963d0c28b8f2a66088670ad7"
+        );
+        assert_eq!(
+            volume_hash(&json!({"name": "hashexpa_data"})),
+            "5f5e3bb0c3c4527946a21b7467d9bda6ddd3332d0a230e9d7cae752ef40fa27c"
+        );
+        assert_eq!(
+            volume_hash(&json!({"name": "hashexpa_data", "driver": ""})),
+            volume_hash(&json!({"name": "hashexpa_data", "driver": "local"}))
+        );
+    }
+
+    #[test]
+    fn the_service_hash_leaves_out_what_compose_clears() {
+        let base = json!({
+            "command": null,
+            "entrypoint": null,
+            "image": "busybox",
+            "networks": {"default": null},
+            "deploy": {"resources": {}, "placement": {}}
+        });
+        let mut noisy = base.clone();
+        noisy["profiles"] = json!(["x"]);
+        noisy["build"] = json!({"context": "."});
+        noisy["depends_on"] = json!({"db": {"condition": "service_started", "required": true}});
+        noisy["pull_policy"] = json!("always");
+        noisy["scale"] = json!(3);
+        noisy["deploy"]["replicas"] = json!(3);
+        assert_eq!(service_hash(&noisy), service_hash(&base));
+        let mut changed = base.clone();
+        changed["image"] = json!("busybox:2");
+        assert_ne!(service_hash(&changed), service_hash(&base));
+    }
+
+    #[test]
+    fn service_references_become_container_ids_as_compose_resolves_them() {
+        let s = json!({
+            "command": null,
+            "entrypoint": null,
+            "image": "busybox",
+            "network_mode": "service:db",
+            "ipc": "service:db",
+            "volumes_from": ["db", "db:ro", "container:other:ro"]
+        });
+        let input = service_hash_input(&s, &|p| (p == "db").then(|| "abc".to_string()));
+        assert_eq!(
+            input,
+            r#"{"command":null,"entrypoint":null,"image":"busybox","ipc":"container:abc","network_mode":"container:abc","volumes_from":["abc","abc","other"]}"#
+        );
+        // Without the container, Compose hashes the references as written.
+        assert_eq!(
+            service_hash_input(&s, &|_| None),
+            r#"{"command":null,"entrypoint":null,"image":"busybox","ipc":"service:db","network_mode":"service:db","volumes_from":["db","db:ro","container:other:ro"]}"#
+        );
+    }
+}

@@ -63,7 +63,9 @@ pub use container::{
     NoPeers, Peers, container_body, container_name, extra_networks, service_networks,
 };
 pub use live::{live_config, live_differences, live_update_possible, observed_live, update_body};
-pub use resources::{network_body, network_config_hash, volume_body, volume_config_hash};
+pub use resources::{
+    legacy_network_hash, network_body, network_config_hash, volume_body, volume_config_hash,
+};
 
 use crate::desired::typed::DesiredState;
 

@@ -1,6 +1,7 @@
 //! Network and volume create bodies, with the labels Compose sets on them (Compose's own hash included).
 
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 use super::{MANAGED_BY_VALUE, SpecContext};
 use crate::desired::compose_hash;
@@ -19,6 +20,14 @@ fn string_map(v: Option<&Value>) -> Map<String, Value> {
 /// changes, and it is the same whichever of the two tools created the network.
 pub fn network_config_hash(net: &DesiredNetwork) -> String {
     compose_hash::compose_network_hash(net)
+}
+
+/// The hash spindle versions before Compose's own hash wrote on the networks they created
+/// (SHA-256 of the network's canonical JSON), still accepted as current for those networks.
+pub fn legacy_network_hash(net: &DesiredNetwork) -> String {
+    let mut text = String::new();
+    crate::desired::hash::canonical_json(&net.model, &mut text);
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// Compose's own hash of the volume (`VolumeHash`), written to `com.docker.compose.config-hash`.
