@@ -501,6 +501,16 @@ impl<'a> Planner<'a> {
                 .copied()
                 .filter(|c| c.number == number)
                 .collect();
+            // Compose is recreating this slot (it names the new container `<old id>_<name>`
+            // until the old one is gone): leave the slot to it and look again when it is done.
+            let expected_name = spec::container_name(&self.desired.project, svc, number);
+            if same
+                .iter()
+                .any(|c| compose_recreate_in_flight(&c.name, &expected_name))
+            {
+                in_sync = false;
+                continue;
+            }
             // Keep the best of duplicates: running first, then in sync, then the oldest name.
             same.sort_by_key(|c| {
                 (
@@ -778,6 +788,15 @@ impl Planner<'_> {
             Err(e) => vec![e.to_string()],
         }
     }
+}
+
+/// Whether `name` is the temporary name Compose gives a container's replacement while it
+/// recreates it (`pkg/compose/reconcile.go`: the old container's ID cut to 12 characters, `_`,
+/// the container's name), which Compose renames once it has removed the old container.
+pub fn compose_recreate_in_flight(name: &str, expected_name: &str) -> bool {
+    name.strip_suffix(expected_name)
+        .and_then(|prefix| prefix.strip_suffix('_'))
+        .is_some_and(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Resolves `service:` references from the observed containers.

@@ -700,3 +700,58 @@ fn a_network_carrying_composes_hash_or_the_hash_an_earlier_spindle_wrote_is_kept
     }
     assert!(run(&d, &o).is_empty());
 }
+
+#[test]
+fn a_slot_compose_is_recreating_is_left_to_compose() {
+    let d = erp();
+    let mut o = converged(&d);
+    let backend = &d.services["backend"];
+    // Compose made the replacement `<old id 12>_<name>` and has stopped the old container.
+    let mut tmp = compose_made(&d, backend, &compose_hash::compose_service_hash(backend));
+    tmp.id = "fedcba9876543210".into();
+    tmp.name = "0123456789ab_p-backend-1".into();
+    tmp.state = RunState::Created;
+    if let Some(old) = o.containers.iter_mut().find(|c| c.service == "backend") {
+        old.state = RunState::Exited;
+    }
+    o.containers.push(tmp.clone());
+    let p = run(&d, &o);
+    assert!(
+        p.actions
+            .iter()
+            .all(|a| a.kind.service() != Some("backend")),
+        "{:?}",
+        kinds(&p)
+    );
+    assert!(!p.in_sync.contains(&"backend".to_string()));
+    // Compose has removed the old one; the replacement is not yet renamed.
+    o.containers
+        .retain(|c| c.service != "backend" || c.id == tmp.id);
+    let p = run(&d, &o);
+    assert!(
+        p.actions
+            .iter()
+            .all(|a| a.kind.service() != Some("backend")),
+        "{:?}",
+        kinds(&p)
+    );
+}
+
+#[test]
+fn only_composes_temporary_name_counts_as_a_recreate_in_flight() {
+    for (name, in_flight) in [
+        ("0123456789ab_p-backend-1", true),
+        ("0123456789AB_p-backend-1", true),
+        ("0123456789a_p-backend-1", false),
+        ("0123456789xy_p-backend-1", false),
+        ("0123456789ab-p-backend-1", false),
+        ("p-backend-1", false),
+        ("0123456789ab_p-backend-10", false),
+    ] {
+        assert_eq!(
+            compose_recreate_in_flight(name, "p-backend-1"),
+            in_flight,
+            "{name}"
+        );
+    }
+}
