@@ -1,0 +1,183 @@
+//! Compose beside spindle on the real engine: Compose v5 commands run against a stack spindle manages change nothing, and spindle leaves alone what Compose made.
+//!
+//! The stack (`tests/fixtures/stacks/coexist`) has custom networks with labels, a named volume, an
+//! env file and a healthchecked backend with a `restart: true` dependent. "Nothing recreated" is
+//! checked on IDs: every container's ID and start time, every network's ID and every volume's
+//! creation time are the same before and after.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{
+    SpindleProcess, TestProject, assert_exit, describe, docker, evidence_records, plan_actions,
+    state_dir, wait_for,
+};
+use serde_json::Value;
+
+const SERVICES: [&str; 4] = ["db", "backend", "frontend", "worker"];
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// Network name → ID, and volume name → creation time, of the project.
+fn resources(p: &TestProject) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let filter = format!("label=com.docker.compose.project={}", p.name());
+    let out = docker(&[
+        "network",
+        "ls",
+        "--no-trunc",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Name}} {{.ID}}",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let networks = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, id)| (n.to_string(), id.to_string()))
+        .collect();
+    let mut volumes = BTreeMap::new();
+    for name in p.volumes() {
+        let out = docker(&["volume", "inspect", "--format", "{{.CreatedAt}}", &name]);
+        assert!(out.status.success(), "{}", describe(&out));
+        volumes.insert(
+            name,
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        );
+    }
+    (networks, volumes)
+}
+
+fn assert_ready(p: &TestProject) {
+    wait_for("every container running and healthy", DEADLINE, || {
+        SERVICES
+            .iter()
+            .all(|s| p.is_ready(&p.container_name(s, 1)))
+            .then_some(())
+    });
+}
+
+#[test]
+fn docker_compose_up_after_spindle_apply_recreates_no_container_network_or_volume() {
+    let p = TestProject::new("coexist_apply_then_up", "coexist");
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "spindle apply");
+    assert_ready(&p);
+    let containers = p.fingerprint();
+    assert_eq!(containers.len(), SERVICES.len(), "{containers:#?}");
+    let (networks, volumes) = resources(&p);
+    assert_eq!(networks.len(), 3, "{networks:?}");
+    assert_eq!(volumes.len(), 1, "{volumes:?}");
+
+    let out = p.compose(&["up", "-d", "--wait", "--wait-timeout", "60"]);
+    assert_exit(&out, 0, "docker compose up -d after spindle apply");
+    assert_eq!(
+        p.fingerprint(),
+        containers,
+        "Compose keeps every container spindle made (same IDs and start times)\n{}",
+        describe(&out)
+    );
+    assert_eq!(
+        resources(&p),
+        (networks, volumes),
+        "Compose keeps every network and volume spindle made"
+    );
+}
+
+#[test]
+fn spindle_plan_after_docker_compose_up_plans_nothing() {
+    let p = TestProject::new("coexist_up_then_plan", "coexist");
+    let out = p.compose(&["up", "-d", "--wait", "--wait-timeout", "60"]);
+    assert_exit(&out, 0, "docker compose up -d");
+    let containers = p.fingerprint();
+    let resources_before = resources(&p);
+
+    let (out, plan) = p.spindle_json(&["plan", "--format", "json"]);
+    assert_exit(&out, 0, "spindle plan of a stack Compose made");
+    assert_eq!(plan_actions(&plan), vec![], "{plan:#}");
+
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "spindle apply of a stack Compose made");
+    assert_eq!(p.fingerprint(), containers, "same containers after apply");
+    assert_eq!(resources(&p), resources_before, "same networks and volumes");
+}
+
+/// Sends SIGHUP and waits for the record of the reconcile it causes.
+fn reconcile_now(run: &mut SpindleProcess, state: &Path) -> Value {
+    let before = evidence_records(state).len();
+    assert!(run.signal("HUP"), "SIGHUP could not be sent");
+    wait_for("a reconcile record after SIGHUP", DEADLINE, || {
+        run.assert_alive();
+        let records = evidence_records(state);
+        (records.len() > before).then(|| records.last().cloned().unwrap_or_default())
+    })
+}
+
+fn touches(record: &Value, service: &str) -> Vec<String> {
+    plan_actions(&record["plan"])
+        .into_iter()
+        .filter(|(verb, s)| s == service && matches!(verb.as_str(), "recreate" | "remove"))
+        .map(|(verb, _)| verb)
+        .collect()
+}
+
+#[test]
+fn docker_compose_force_recreate_of_a_service_while_spindle_runs_succeeds_and_spindle_keeps_composes_container()
+ {
+    let p = TestProject::new("coexist_force_recreate", "coexist");
+    let state = state_dir();
+    let mut run = p.spawn_run(state.path(), &[]);
+    wait_for("spindle run to converge the stack", DEADLINE, || {
+        run.assert_alive();
+        SERVICES
+            .iter()
+            .all(|s| p.is_ready(&p.container_name(s, 1)))
+            .then_some(())
+    });
+    let spindles_backend = p.id_of("backend");
+    let (networks, volumes) = resources(&p);
+    let records_before = evidence_records(state.path()).len();
+
+    let out = p.compose(&["up", "-d", "--force-recreate", "backend"]);
+    assert_exit(
+        &out,
+        0,
+        "docker compose up -d --force-recreate backend while spindle runs",
+    );
+    let composes_backend = p.id_of("backend");
+    assert_ne!(composes_backend, spindles_backend, "Compose recreated it");
+    assert_eq!(
+        resources(&p),
+        (networks, volumes),
+        "Compose recreated no network or volume"
+    );
+
+    // spindle reconciles after Compose is done, and again once the stack is ready.
+    reconcile_now(&mut run, state.path());
+    assert_ready(&p);
+    let last = reconcile_now(&mut run, state.path());
+    assert_eq!(
+        p.id_of("backend"),
+        composes_backend,
+        "spindle keeps the container Compose made"
+    );
+    let records = evidence_records(state.path());
+    let fights: Vec<(usize, Vec<String>)> = records
+        .iter()
+        .enumerate()
+        .skip(records_before)
+        .map(|(i, r)| (i, touches(r, "backend")))
+        .filter(|(_, t)| !t.is_empty())
+        .collect();
+    assert!(
+        fights.is_empty(),
+        "spindle recreated or removed backend after Compose did: {fights:?}"
+    );
+    assert!(
+        touches(&last, "backend").is_empty(),
+        "the last reconcile leaves backend alone: {last:#}"
+    );
+    run.assert_alive();
+}
