@@ -205,6 +205,7 @@ fn check(case: &str) -> Checked {
         mismatches.join("\n")
     );
     assert!(checked.containers > 0, "case {case} created no container");
+    eprintln!("case {case}: {checked:?} hash as Compose hashed them");
     checked
 }
 
@@ -229,7 +230,7 @@ fn compose_hash_of_networks_addresses_ports_and_dns_and_of_each_network_is_compo
 #[test]
 fn compose_hash_of_volumes_secrets_and_configs_and_of_each_volume_is_composes() {
     let c = check("storage");
-    assert!(c.containers >= 4 && c.volumes >= 3, "{c:?}");
+    assert!(c.containers >= 5 && c.volumes >= 6, "{c:?}");
 }
 
 #[test]
