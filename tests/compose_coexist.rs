@@ -18,6 +18,7 @@ use common::{
 use serde_json::Value;
 
 const SERVICES: [&str; 4] = ["db", "backend", "frontend", "worker"];
+const ERP: [&str; 5] = ["db", "backend", "worker", "frontend", "gateway"];
 const DEADLINE: Duration = Duration::from_secs(90);
 
 /// Network name → ID, and volume name → creation time, of the project.
@@ -50,26 +51,25 @@ fn resources(p: &TestProject) -> (BTreeMap<String, String>, BTreeMap<String, Str
     (networks, volumes)
 }
 
-fn assert_ready(p: &TestProject) {
+fn assert_ready(p: &TestProject, services: &[&str]) {
     wait_for("every container running and healthy", DEADLINE, || {
-        SERVICES
+        services
             .iter()
             .all(|s| p.is_ready(&p.container_name(s, 1)))
             .then_some(())
     });
 }
 
-#[test]
-fn docker_compose_up_after_spindle_apply_recreates_no_container_network_or_volume() {
-    let p = TestProject::new("coexist_apply_then_up", "coexist");
+/// `spindle apply`, then `docker compose up -d`: Compose recreates nothing.
+fn apply_then_compose_up(p: &TestProject, services: &[&str], networks_n: usize, volumes_n: usize) {
     let out = p.spindle(&["apply"]);
     assert_exit(&out, 0, "spindle apply");
-    assert_ready(&p);
+    assert_ready(p, services);
     let containers = p.fingerprint();
-    assert_eq!(containers.len(), SERVICES.len(), "{containers:#?}");
-    let (networks, volumes) = resources(&p);
-    assert_eq!(networks.len(), 3, "{networks:?}");
-    assert_eq!(volumes.len(), 1, "{volumes:?}");
+    assert_eq!(containers.len(), services.len(), "{containers:#?}");
+    let (networks, volumes) = resources(p);
+    assert_eq!(networks.len(), networks_n, "{networks:?}");
+    assert_eq!(volumes.len(), volumes_n, "{volumes:?}");
 
     let out = p.compose(&["up", "-d", "--wait", "--wait-timeout", "60"]);
     assert_exit(&out, 0, "docker compose up -d after spindle apply");
@@ -80,19 +80,30 @@ fn docker_compose_up_after_spindle_apply_recreates_no_container_network_or_volum
         describe(&out)
     );
     assert_eq!(
-        resources(&p),
+        resources(p),
         (networks, volumes),
         "Compose keeps every network and volume spindle made"
     );
 }
 
 #[test]
-fn spindle_plan_after_docker_compose_up_plans_nothing() {
-    let p = TestProject::new("coexist_up_then_plan", "coexist");
+fn docker_compose_up_after_spindle_apply_recreates_no_container_network_or_volume() {
+    let p = TestProject::new("coexist_apply_then_up", "coexist");
+    apply_then_compose_up(&p, &SERVICES, 3, 1);
+}
+
+#[test]
+fn docker_compose_up_after_spindle_apply_of_the_erp_stack_recreates_nothing() {
+    let p = TestProject::new("coexist_erp_apply_then_up", "erp");
+    apply_then_compose_up(&p, &ERP, 1, 0);
+}
+
+/// `docker compose up -d`, then `spindle plan` and `apply`: nothing to do, nothing touched.
+fn compose_up_then_plan(p: &TestProject) {
     let out = p.compose(&["up", "-d", "--wait", "--wait-timeout", "60"]);
     assert_exit(&out, 0, "docker compose up -d");
     let containers = p.fingerprint();
-    let resources_before = resources(&p);
+    let resources_before = resources(p);
 
     let (out, plan) = p.spindle_json(&["plan", "--format", "json"]);
     assert_exit(&out, 0, "spindle plan of a stack Compose made");
@@ -101,7 +112,19 @@ fn spindle_plan_after_docker_compose_up_plans_nothing() {
     let out = p.spindle(&["apply"]);
     assert_exit(&out, 0, "spindle apply of a stack Compose made");
     assert_eq!(p.fingerprint(), containers, "same containers after apply");
-    assert_eq!(resources(&p), resources_before, "same networks and volumes");
+    assert_eq!(resources(p), resources_before, "same networks and volumes");
+}
+
+#[test]
+fn spindle_plan_after_docker_compose_up_plans_nothing() {
+    let p = TestProject::new("coexist_up_then_plan", "coexist");
+    compose_up_then_plan(&p);
+}
+
+#[test]
+fn spindle_plan_after_docker_compose_up_of_the_erp_stack_plans_nothing() {
+    let p = TestProject::new("coexist_erp_up_then_plan", "erp");
+    compose_up_then_plan(&p);
 }
 
 /// Sends SIGHUP and waits for the record of the reconcile it causes.
@@ -156,7 +179,7 @@ fn docker_compose_force_recreate_of_a_service_while_spindle_runs_succeeds_and_sp
 
     // spindle reconciles after Compose is done, and again once the stack is ready.
     reconcile_now(&mut run, state.path());
-    assert_ready(&p);
+    assert_ready(&p, &SERVICES);
     let last = reconcile_now(&mut run, state.path());
     assert_eq!(
         p.id_of("backend"),
