@@ -212,6 +212,42 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any string reads back as itself, with no raw `<`, `>` or `&` left.
+        #[test]
+        fn any_string_reads_back_and_is_html_safe(text in "\\PC*|[<>&\u{0}-\u{1f}\u{2028}\u{2029}\"\\\\a-z]*") {
+            let mut out = String::new();
+            write_string(&text, &mut out);
+            let back: String = serde_json::from_str(&out).expect("valid JSON");
+            proptest::prop_assert_eq!(back, text);
+            let unsafe_chars = ['<', '>', '&', '\u{2028}', '\u{2029}'];
+            proptest::prop_assert!(!out.contains(unsafe_chars), "{}", out);
+        }
+
+        /// Map keys come out sorted whatever order the model holds them in, and the result is
+        /// the same JSON value.
+        #[test]
+        fn labels_come_out_sorted_and_equal(keys in proptest::collection::vec("[a-z.<&]{1,6}", 0..8)) {
+            let labels: serde_json::Map<String, Tree> =
+                keys.iter().map(|k| (k.clone(), json!(k.len().to_string()))).collect();
+            let v = json!({"name": "n", "ipam": {}, "labels": labels});
+            let text = network(&v);
+            let back: Tree = serde_json::from_str(&text).expect("valid JSON");
+            proptest::prop_assert_eq!(&back, &v);
+            let mut sorted: Vec<&String> = labels.keys().collect();
+            sorted.sort();
+            let positions: Vec<usize> = sorted
+                .iter()
+                .map(|k| {
+                    let mut key = String::new();
+                    write_string(k, &mut key);
+                    text.find(&format!("{key}:")).unwrap_or(0)
+                })
+                .collect();
+            proptest::prop_assert!(positions.windows(2).all(|w| w[0] < w[1]), "{}", text);
+        }
+    }
+
     #[test]
     fn struct_fields_keep_declaration_order_and_map_keys_are_sorted() {
         let v = json!({
