@@ -397,8 +397,11 @@ fn every_fixture_service_has_the_compose_hash_docker_compose_prints() {
     assert_compose_is_v5(&compose);
     let spindle = spindle_bin();
     let filter = std::env::var("SPINDLE_CONFORMANCE_FILTER").unwrap_or_default();
+    // The conformance fixtures, and the cases of tests/compose_hash.rs (which also creates them).
+    let hash_cases = fixtures_root().join("../fixtures/compose-hash");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures_root())
         .expect("tests/conformance exists")
+        .chain(std::fs::read_dir(hash_cases).expect("tests/fixtures/compose-hash exists"))
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| path.is_dir())
