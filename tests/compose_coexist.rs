@@ -19,7 +19,7 @@ use serde_json::Value;
 
 const SERVICES: [&str; 4] = ["db", "backend", "frontend", "worker"];
 const ERP: [&str; 5] = ["db", "backend", "worker", "frontend", "gateway"];
-const DEADLINE: Duration = Duration::from_secs(90);
+const DEADLINE: Duration = Duration::from_secs(180);
 
 /// Network name → ID, and volume name → creation time, of the project.
 fn resources(p: &TestProject) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
@@ -71,7 +71,7 @@ fn apply_then_compose_up(p: &TestProject, services: &[&str], networks_n: usize, 
     assert_eq!(networks.len(), networks_n, "{networks:?}");
     assert_eq!(volumes.len(), volumes_n, "{volumes:?}");
 
-    let out = p.compose(&["up", "-d", "--wait", "--wait-timeout", "60"]);
+    let out = p.compose(&["up", "-d", "--wait", "--wait-timeout", "150"]);
     assert_exit(&out, 0, "docker compose up -d after spindle apply");
     assert_eq!(
         p.fingerprint(),
@@ -100,7 +100,7 @@ fn docker_compose_up_after_spindle_apply_of_the_erp_stack_recreates_nothing() {
 
 /// `docker compose up -d`, then `spindle plan` and `apply`: nothing to do, nothing touched.
 fn compose_up_then_plan(p: &TestProject) {
-    let out = p.compose(&["up", "-d", "--wait", "--wait-timeout", "60"]);
+    let out = p.compose(&["up", "-d", "--wait", "--wait-timeout", "150"]);
     assert_exit(&out, 0, "docker compose up -d");
     let containers = p.fingerprint();
     let resources_before = resources(p);
