@@ -93,6 +93,13 @@ fn docker_compose_up_after_spindle_apply_recreates_no_container_network_or_volum
 }
 
 #[test]
+fn docker_compose_up_after_spindle_apply_of_services_sharing_another_services_namespaces_recreates_nothing()
+ {
+    let p = TestProject::new("coexist_refs_apply_then_up", "coexist-refs");
+    apply_then_compose_up(&p, &["db", "sidecar", "reader"], 1, 1);
+}
+
+#[test]
 fn docker_compose_up_after_spindle_apply_of_the_erp_stack_recreates_nothing() {
     let p = TestProject::new("coexist_erp_apply_then_up", "erp");
     apply_then_compose_up(&p, &ERP, 1, 0);
@@ -118,6 +125,13 @@ fn compose_up_then_plan(p: &TestProject) {
 #[test]
 fn spindle_plan_after_docker_compose_up_plans_nothing() {
     let p = TestProject::new("coexist_up_then_plan", "coexist");
+    compose_up_then_plan(&p);
+}
+
+#[test]
+fn spindle_plan_after_docker_compose_up_of_services_sharing_another_services_namespaces_plans_nothing()
+ {
+    let p = TestProject::new("coexist_refs_up_then_plan", "coexist-refs");
     compose_up_then_plan(&p);
 }
 
