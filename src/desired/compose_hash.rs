@@ -197,6 +197,44 @@ mod tests {
         assert_ne!(service_hash(&changed), service_hash(&base));
     }
 
+    proptest::proptest! {
+        /// Go marshals structs in declaration order and maps sorted, so the order the model
+        /// holds keys in never changes the hash; a changed value always does.
+        #[test]
+        fn key_order_never_changes_the_hash_and_a_value_does(
+            env in proptest::collection::btree_map("[A-Z_]{1,6}", "[a-z<&>]{0,4}", 1..6),
+            seed in 0usize..1000,
+        ) {
+            let rotate = |pairs: Vec<(String, Tree)>| -> serde_json::Map<String, Tree> {
+                let n = pairs.len().max(1);
+                let mut pairs = pairs;
+                pairs.rotate_left(seed % n);
+                pairs.into_iter().collect()
+            };
+            let fields: Vec<(String, Tree)> = vec![
+                ("image".into(), json!("busybox")),
+                ("command".into(), json!(["sleep", "1"])),
+                ("entrypoint".into(), Tree::Null),
+                ("environment".into(), json!(env)),
+                ("labels".into(), json!({"b": "1", "a": "2"})),
+                ("networks".into(), json!({"z": null, "a": {"aliases": ["x"]}})),
+            ];
+            let straight: serde_json::Map<String, Tree> = fields.iter().cloned().collect();
+            let mut shuffled_fields = fields.clone();
+            for (_, v) in &mut shuffled_fields {
+                if let Tree::Object(m) = v {
+                    *v = Tree::Object(rotate(m.clone().into_iter().collect()));
+                }
+            }
+            let shuffled = rotate(shuffled_fields);
+            let a = service_hash(&Tree::Object(straight.clone()));
+            proptest::prop_assert_eq!(&a, &service_hash(&Tree::Object(shuffled)));
+            let mut changed = straight;
+            changed["image"] = json!("busybox:2");
+            proptest::prop_assert_ne!(a, service_hash(&Tree::Object(changed)));
+        }
+    }
+
     #[test]
     fn service_references_become_container_ids_as_compose_resolves_them() {
         let s = json!({
