@@ -99,6 +99,73 @@ fn docker_compose_up_after_spindle_apply_of_services_sharing_another_services_na
     apply_then_compose_up(&p, &["db", "sidecar", "reader"], 1, 1);
 }
 
+/// The repository's sample desired state (`desired-state/`) in the project folder, with its
+/// `.env` made from `.env.example` and the gateway published on a port of its own.
+fn sample(test: &str) -> TestProject {
+    let p = TestProject::new(test, "plain");
+    std::fs::remove_file(p.path("compose.yaml")).expect("the plain stack has a compose.yaml");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state");
+    for file in [
+        "compose.yaml",
+        "compose.low-cpu.yaml",
+        "spindle.yaml",
+        ".env.example",
+    ] {
+        std::fs::copy(source.join(file), p.path(file)).expect("copy the sample");
+    }
+    // Secrets are empty in the example (infra/scripts/sample-env.sh fills them on a real host).
+    let port = 20_000 + std::process::id() % 20_000;
+    let env: String = p
+        .read(".env.example")
+        .lines()
+        .map(|line| match line.split_once('=') {
+            Some((key, "")) if !key.starts_with('#') => format!("{key}=test-{}\n", key.len()),
+            Some(("HTTP_PUBLISH_PORT", _)) => format!("HTTP_PUBLISH_PORT={port}\n"),
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    p.write(".env", &env);
+    p
+}
+
+#[test]
+fn docker_compose_up_after_spindle_apply_of_the_sample_desired_state_recreates_nothing() {
+    let p = sample("coexist_sample_apply_then_up");
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "spindle apply of the sample");
+    let before = p.fingerprint();
+    let resources_before = resources(&p);
+    assert!(before.len() >= 8, "{before:#?}");
+    let out = p.compose(&["up", "-d", "--wait", "--wait-timeout", "150"]);
+    assert_exit(
+        &out,
+        0,
+        "docker compose up -d of the sample after spindle apply",
+    );
+    // Compose starts the one-shot `configure` again (`up` starts every stopped container), but
+    // recreates nothing, and leaves every running container running.
+    let after = p.fingerprint();
+    let ids = |f: &BTreeMap<String, (String, String, bool)>| -> Vec<(String, String)> {
+        f.iter()
+            .map(|(n, (id, _, _))| (n.clone(), id.clone()))
+            .collect()
+    };
+    assert_eq!(
+        ids(&after),
+        ids(&before),
+        "same containers\n{}",
+        describe(&out)
+    );
+    let running = |f: &BTreeMap<String, (String, String, bool)>| {
+        f.iter()
+            .filter(|(n, _)| before.get(*n).is_some_and(|b| b.2))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(running(&after), running(&before), "running ones untouched");
+    assert_eq!(resources(&p), resources_before, "same networks and volumes");
+}
+
 #[test]
 fn docker_compose_up_after_spindle_apply_of_the_erp_stack_recreates_nothing() {
     let p = TestProject::new("coexist_erp_apply_then_up", "erp");
