@@ -16,7 +16,9 @@ pub const WORKING_DIR: &str = "com.docker.compose.project.working_dir";
 pub const DEPENDS_ON: &str = "com.docker.compose.depends_on";
 /// Compose: the image reference's digest or ID at creation.
 pub const IMAGE: &str = "com.docker.compose.image";
-/// Compose: its own configuration hash (spindle writes its spec hash here too, see `SPEC_HASH`).
+/// Compose: its own configuration hash, which spindle computes as Compose does
+/// (`desired::compose_hash`) and writes on containers, networks and volumes; spindle's own
+/// fingerprint of a service is `SPEC_HASH`.
 pub const CONFIG_HASH: &str = "com.docker.compose.config-hash";
 /// Compose: the version of the tool that created the container.
 pub const VERSION: &str = "com.docker.compose.version";

@@ -354,6 +354,90 @@ fn every_fixture_prints_what_docker_compose_prints() {
     eprintln!("{total} conformance fixture(s) match docker compose");
 }
 
+/// `docker compose config --hash '*'` and `spindle config --compose-hash` of one fixture: both
+/// succeed and print the same `service hash` lines, or both fail.
+fn check_compose_hash(fixture: &Fixture, compose: &str, spindle: &str) -> Result<usize, String> {
+    let theirs = fixture.run(compose, &["--hash", "*"])?;
+    let ours = fixture.run(spindle, &["--compose-hash"])?;
+    match (theirs.status.success(), ours.status.success()) {
+        (false, false) => return Ok(0),
+        (true, true) => {}
+        _ => {
+            return Err(format!(
+                "=== {} ===
+compose:\n{}\nspindle:\n{}",
+                fixture.name,
+                describe_output(&theirs),
+                describe_output(&ours)
+            ));
+        }
+    }
+    let lines = |o: &Output| -> Vec<String> {
+        let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    let (theirs, ours) = (lines(&theirs), lines(&ours));
+    if theirs == ours {
+        Ok(theirs.len())
+    } else {
+        Err(format!(
+            "=== {} ===\ncompose: {theirs:#?}\nspindle: {ours:#?}",
+            fixture.name
+        ))
+    }
+}
+
+#[test]
+fn every_fixture_service_has_the_compose_hash_docker_compose_prints() {
+    let compose = compose_bin();
+    assert_compose_is_v5(&compose);
+    let spindle = spindle_bin();
+    let filter = std::env::var("SPINDLE_CONFORMANCE_FILTER").unwrap_or_default();
+    // The conformance fixtures, and the cases of tests/compose_hash.rs (which also creates them).
+    let hash_cases = fixtures_root().join("../fixtures/compose-hash");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures_root())
+        .expect("tests/conformance exists")
+        .chain(std::fs::read_dir(hash_cases).expect("tests/fixtures/compose-hash exists"))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().contains(filter.as_str()))
+        })
+        .collect();
+    dirs.sort();
+    let mut failures = Vec::new();
+    let mut services = 0;
+    for dir in &dirs {
+        match Fixture::load(dir.clone())
+            .and_then(|fixture| check_compose_hash(&fixture, &compose, &spindle))
+        {
+            Ok(n) => services += n,
+            Err(report) => failures.push(report),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixture(s) differ:\n\n{}",
+        failures.len(),
+        dirs.len(),
+        failures.join("\n")
+    );
+    assert!(
+        filter.is_empty() || services > 0,
+        "no service hashed for SPINDLE_CONFORMANCE_FILTER={filter:?}"
+    );
+    eprintln!(
+        "{services} services of {} fixtures hash as docker compose hashes them",
+        dirs.len()
+    );
+}
+
 #[test]
 fn args_are_split_on_whitespace_and_quotes_group_words() {
     assert_eq!(

@@ -8,9 +8,9 @@
 //!    `spindle -p P2 apply --no-start` creates its own;
 //! 4. every container of P1 is compared with the one of P2 of the same name (`Config`, `HostConfig`, the endpoint
 //!    settings of `NetworkSettings.Networks`, `Mounts`, `Path`/`Args`, labels), after the normalisation and the
-//!    exceptions of `container_conformance/normalise.rs`: ids, the project name, spindle's `io.spindle.*` labels
-//!    and, until it is Compose's own, the `com.docker.compose.config-hash` label;
-//! 5. adoption, direction 2 (once `CONFIG_HASH_IS_EXCEPTION` is false): `docker compose -p P2 up --no-start`
+//!    exceptions of `container_conformance/normalise.rs`: ids, the project name and spindle's `io.spindle.*`
+//!    labels (`com.docker.compose.config-hash` is compared: spindle writes Compose's own hash);
+//! 5. adoption, direction 2: `docker compose -p P2 up --no-start`
 //!    against spindle's containers recreates nothing (the container and network ids stay).
 //!
 //! A case folder holds `compose.yaml` and any files it refers to. An `expect-error` file marks a case that Compose
@@ -36,7 +36,7 @@ use common::{
     COMMAND_DEADLINE, compose_bin, describe, docker, ensure_test_images, random_hex,
     run_with_deadline,
 };
-use normalise::{CONFIG_HASH_IS_EXCEPTION, Renames, Tool, comparable, differences};
+use normalise::{Renames, Tool, comparable, differences};
 use serde_json::Value;
 
 const PROJECT_LABEL: &str = "com.docker.compose.project";
@@ -394,17 +394,15 @@ fn check(case: &Case, tag: &str) -> Result<(), String> {
         }
     }
     // Direction 2: Compose adopts what spindle made.
-    if !CONFIG_HASH_IS_EXCEPTION {
-        let before = (ids(&p2), network_ids(&p2));
-        let again = run.compose(&p2, &["up", "--no-start"]);
-        let after = (ids(&p2), network_ids(&p2));
-        if !again.status.success() || before != after {
-            let _ = writeln!(
-                report,
-                "adoption: Compose up --no-start against spindle's containers recreated some (containers and networks {before:?} → {after:?}):\n{}",
-                describe(&again)
-            );
-        }
+    let before = (ids(&p2), network_ids(&p2));
+    let again = run.compose(&p2, &["up", "--no-start"]);
+    let after = (ids(&p2), network_ids(&p2));
+    if !again.status.success() || before != after {
+        let _ = writeln!(
+            report,
+            "adoption: Compose up --no-start against spindle's containers recreated some (containers and networks {before:?} → {after:?}):\n{}",
+            describe(&again)
+        );
     }
     if report.is_empty() {
         Ok(())

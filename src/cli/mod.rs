@@ -94,6 +94,10 @@ pub struct ConfigArgs {
     /// Print only the spec hash of each service (`name hash`).
     #[arg(long)]
     pub hash: bool,
+    /// Print only Compose's configuration hash of each service (`name hash`), as
+    /// `docker compose config --hash '*'` prints it.
+    #[arg(long, conflicts_with = "hash")]
+    pub compose_hash: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -216,6 +220,17 @@ fn config(g: &Global, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     if args.hash {
         for (name, h) in &project.service_hashes {
             println!("{name} {h}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.compose_hash {
+        if let Some(Tree::Object(services)) = project.model.get("services") {
+            let mut names: Vec<&String> = services.keys().collect();
+            names.sort();
+            for name in names {
+                let hash = desired::compose_hash::service_hash(&services[name.as_str()]);
+                println!("{name} {hash}");
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -9,6 +9,7 @@
 //! out. Keys the types do not have are dropped, as are `x-` keys below the top level.
 
 mod decode;
+pub(crate) mod marshal;
 mod project;
 mod scalar;
 mod schema;

@@ -5,12 +5,14 @@
 //! (`merge`) → key check (`schema`) → canonical long forms, defaults and relative paths
 //! (`canonical`) → normalization (`normalize`) → the JSON model Compose prints, profiles and
 //! env files (`emit`) → consistency (`validate`). `folder` decides the inputs (the
-//! desired-state folder contract) and `hash` fingerprints each service.
+//! desired-state folder contract) and `hash` fingerprints each service; `compose_hash` computes
+//! the `com.docker.compose.config-hash` Compose v5 writes on containers, networks and volumes.
 
 use std::path::PathBuf;
 
 pub mod abspath;
 pub mod canonical;
+pub mod compose_hash;
 pub mod dotenv;
 pub mod emit;
 pub mod folder;

@@ -93,7 +93,7 @@ pub async fn snapshot(engine: &Engine, desired: &DesiredState) -> Result<Snapsho
                 id: n.id.unwrap_or_default(),
                 name,
                 driver: n.driver.unwrap_or_default(),
-                config_hash: spindle_config_hash(&labels),
+                config_hash: labels.get(labels::CONFIG_HASH).cloned(),
                 labels,
             },
         );
@@ -155,15 +155,6 @@ pub async fn snapshot(engine: &Engine, desired: &DesiredState) -> Result<Snapsho
         external_networks,
         external_volumes,
     })
-}
-
-/// The configuration hash of a network spindle created (Compose's own hash is not spindle's).
-fn spindle_config_hash(labels: &BTreeMap<String, String>) -> Option<String> {
-    if labels.contains_key(labels::MANAGED_BY) {
-        labels.get(labels::CONFIG_HASH).cloned()
-    } else {
-        None
-    }
 }
 
 /// Reads a container's inspect document (`docker inspect` JSON, one object) into the planner's view.
@@ -415,13 +406,5 @@ mod tests {
             c.and_then(|c| c.started_at),
             Some("2026-01-01T00:00:00Z".to_string())
         );
-    }
-
-    #[test]
-    fn only_networks_spindle_created_carry_a_config_hash() {
-        let mut l = BTreeMap::from([(labels::CONFIG_HASH.to_string(), "h".to_string())]);
-        assert_eq!(spindle_config_hash(&l), None);
-        l.insert(labels::MANAGED_BY.to_string(), "spindle".to_string());
-        assert_eq!(spindle_config_hash(&l), Some("h".to_string()));
     }
 }

@@ -111,6 +111,15 @@ impl ObservedContainer {
             .map(String::as_str)
     }
 
+    /// Compose's configuration hash label (`com.docker.compose.config-hash`), which Compose and
+    /// spindle both write as Compose computes it (`desired::compose_hash`); spindle
+    /// versions before it wrote their own spec hash there.
+    pub fn compose_hash(&self) -> Option<&str> {
+        self.labels
+            .get(crate::labels::CONFIG_HASH)
+            .map(String::as_str)
+    }
+
     /// The container this one replaces, while a recreate is in flight.
     pub fn replaces(&self) -> Option<&str> {
         self.labels.get(crate::labels::REPLACES).map(String::as_str)
@@ -127,7 +136,8 @@ pub struct ObservedNetwork {
     pub name: String,
     pub driver: String,
     pub labels: BTreeMap<String, String>,
-    /// spindle's hash of the network's configuration, if spindle created it.
+    /// Compose's hash of the network's configuration (`com.docker.compose.config-hash`), which
+    /// Compose and spindle both write; `None` for a network made by hand.
     pub config_hash: Option<String>,
 }
 

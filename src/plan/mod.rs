@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::desired::compose_hash;
 use crate::desired::tree::Tree;
 use crate::desired::typed::{Condition, DependentAction, DesiredService, DesiredState, PullPolicy};
 use crate::labels;
@@ -310,9 +311,16 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if let Some(seen) = self.observed.networks.get(&n.name) {
-                // Only a network spindle created carries a configuration hash to compare.
+                // Compose's hash, which Compose and spindle both write; a network without one
+                // (made by hand) is left alone, as Compose leaves it. A network an earlier
+                // spindle made carries spindle's old hash, which counts as current.
                 let want = spec::network_config_hash(n);
-                if seen.config_hash.as_ref().is_some_and(|h| *h != want) {
+                let changed = seen.config_hash.as_ref().is_some_and(|h| {
+                    *h != want
+                        && !(seen.labels.contains_key(labels::MANAGED_BY)
+                            && *h == spec::legacy_network_hash(n))
+                });
+                if changed {
                     let id = self.push(
                         ActionKind::RecreateNetwork {
                             key: n.key.clone(),
@@ -527,6 +535,16 @@ impl<'a> Planner<'a> {
                 .copied()
                 .filter(|c| c.number == number)
                 .collect();
+            // Compose is recreating this slot (it names the new container `<old id>_<name>`
+            // until the old one is gone): leave the slot to it and look again when it is done.
+            let expected_name = spec::container_name(&self.desired.project, svc, number);
+            if same
+                .iter()
+                .any(|c| compose_recreate_in_flight(&c.name, &expected_name))
+            {
+                in_sync = false;
+                continue;
+            }
             // Keep the best of duplicates: running first, then in sync, then the oldest name.
             same.sort_by_key(|c| {
                 (
@@ -728,7 +746,22 @@ impl<'a> Planner<'a> {
                 }
             }
             None => {
-                // A container spindle did not create (`docker compose up`): adopt it when it matches.
+                // A container spindle did not create (`docker compose up`). Compose's own hash
+                // equal to the desired service's settles it, as it settles it for Compose;
+                // otherwise it is adopted when it matches field by field.
+                let peers = SnapshotPeers(self.observed);
+                let want = compose_hash::service_hash_with_peers(&svc.model, &|s| {
+                    spec::Peers::first_container(&peers, s)
+                });
+                if c.compose_hash() == Some(want.as_str()) && !image_changed {
+                    return match self.out_of_band(svc, number, c) {
+                        Some(drift) => Comparison::Recreate {
+                            reason: drift,
+                            diff: None,
+                        },
+                        None => Comparison::Same,
+                    };
+                }
                 let diffs = self.adoption_diff(svc, number, c);
                 if diffs.is_empty() && !image_changed {
                     Comparison::Same
@@ -799,6 +832,15 @@ impl Planner<'_> {
             Err(e) => vec![e.to_string()],
         }
     }
+}
+
+/// Whether `name` is the temporary name Compose gives a container's replacement while it
+/// recreates it (`pkg/compose/reconcile.go`: the old container's ID cut to 12 characters, `_`,
+/// the container's name), which Compose renames once it has removed the old container.
+pub fn compose_recreate_in_flight(name: &str, expected_name: &str) -> bool {
+    name.strip_suffix(expected_name)
+        .and_then(|prefix| prefix.strip_suffix('_'))
+        .is_some_and(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Resolves `service:` references from the observed containers.

@@ -8,8 +8,10 @@ use serde_json::{Map, Value};
 use crate::labels;
 
 /// Labels that legitimately differ between Compose's containers and spindle's: Compose's own
-/// hash (spindle writes its spec hash there), the image digest (the planner compares image
-/// IDs), the tool version, and spindle's own labels.
+/// hash (the planner settles adoption by it before comparing fields, and when it differs the
+/// fields decide: a container Compose made from an older file version that equals the desired
+/// one field by field is still adoptable), the image digest (the planner compares image IDs),
+/// the tool version, and spindle's own labels.
 const IGNORED_LABELS: &[&str] = &[
     labels::CONFIG_HASH,
     labels::IMAGE,

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::units::{duration_value, float_value, int_value, nano_cpus};
 use super::{MANAGED_BY_VALUE, SpecContext, SpecError};
+use crate::desired::compose_hash;
 use crate::desired::typed::{DesiredService, string_entries};
 use crate::labels;
 
@@ -284,7 +285,7 @@ pub fn container_body(
     }
     config.insert(
         "Labels".into(),
-        Value::Object(container_labels(ctx, svc, &s, number, image_id)),
+        Value::Object(container_labels(ctx, svc, &s, number, image_id, peers)),
     );
     if let Some(sig) = s.str("stop_signal") {
         config.insert("StopSignal".into(), json!(sig));
@@ -416,6 +417,7 @@ fn container_labels(
     s: &Svc,
     number: u32,
     image_id: Option<&str>,
+    peers: &dyn Peers,
 ) -> Map<String, Value> {
     let mut l = Map::new();
     for (k, v) in string_entries(s.get("labels")) {
@@ -445,7 +447,10 @@ fn container_labels(
     if let Some(id) = image_id {
         l.insert(labels::IMAGE.into(), json!(id));
     }
-    l.insert(labels::CONFIG_HASH.into(), json!(svc.spec_hash));
+    // Compose's own hash, so that `docker compose up` finds the container up to date.
+    let compose_hash =
+        compose_hash::service_hash_with_peers(&svc.model, &|p| peers.first_container(p));
+    l.insert(labels::CONFIG_HASH.into(), json!(compose_hash));
     l.insert(labels::CONTAINER_NUMBER.into(), json!(number.to_string()));
     let deps: Vec<String> = s
         .get("depends_on")

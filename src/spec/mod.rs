@@ -21,8 +21,9 @@
 //!   normalisation (default swap limit, unlimited pids), and [`live_update_possible`] says
 //!   whether an update can get there (the engine reads `0` as "unchanged", so removing a limit
 //!   needs a recreate).
-//! - [`network_body`], [`network_config_hash`] (also in the network's
-//!   `com.docker.compose.config-hash` label), [`volume_body`].
+//! - [`network_body`], [`volume_body`], with Compose's labels and Compose's own hash
+//!   ([`network_config_hash`], [`volume_config_hash`]; [`legacy_network_hash`] is the one earlier
+//!   spindle versions wrote, still current on the networks they made).
 //! - [`adoption_diff`] (and [`adoption_diff_with_image`], stricter when the image's inspect
 //!   document is at hand): the key paths, never values, where a container's inspect document
 //!   disagrees with the body; pass the body through [`with_all_networks`] so every network is
@@ -34,12 +35,16 @@
 //! for the sample stack (with and without `--profile low-cpu`) and
 //! a stack using most service keys (`fixtures/wide`), containers created from these bodies
 //! have the same `Config` and `HostConfig` as the ones Compose v5 creates on Engine 20.10, apart
-//! from the hash labels; `fixtures/*.inspect.json` are Compose's containers (made by
-//! `fixtures/capture.sh`) and the tests check they are adoptable.
+//! from spindle's own labels; `fixtures/*.inspect.json` are Compose's containers (made by
+//! `fixtures/capture.sh`) and the tests check they are adoptable and that spindle computes the
+//! `com.docker.compose.config-hash` Compose wrote on them.
 //!
-//! What differs from Compose: the `com.docker.compose.config-hash` label carries spindle's spec
-//! hash (Compose's own hash is a Go JSON encoding of its structs, so `docker compose up` will
-//! recreate spindle's containers once), spindle adds its own `io.spindle.*` labels, and proxy
+//! Labels: `com.docker.compose.config-hash` carries Compose's own hash of the service
+//! ([`crate::desired::compose_hash`], with `service:` references resolved through [`Peers`]), so
+//! `docker compose up` finds spindle's containers, networks and volumes up to date; spindle's spec
+//! hash is in `io.spindle.spec-hash`.
+//!
+//! What differs from Compose: spindle adds its own `io.spindle.*` labels, and proxy
 //! settings from `~/.docker/config.json` are not added to the environment. Like Compose,
 //! `deploy.labels`, `deploy.placement`, `deploy.resources.reservations.cpus`, `platform` and the
 //! `uid`/`gid`/`mode` of secrets and configs have no effect, and `mac_address` only reaches the
@@ -68,7 +73,9 @@ pub use container::{
     NoPeers, Peers, container_body, container_name, extra_networks, service_networks,
 };
 pub use live::{live_config, live_differences, live_update_possible, observed_live, update_body};
-pub use resources::{network_body, network_config_hash, volume_body};
+pub use resources::{
+    legacy_network_hash, network_body, network_config_hash, volume_body, volume_config_hash,
+};
 
 use crate::desired::typed::DesiredState;
 

@@ -1,10 +1,10 @@
-//! Network and volume create bodies, with the labels Compose sets on them.
+//! Network and volume create bodies, with the labels Compose sets on them (Compose's own hash included).
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{MANAGED_BY_VALUE, SpecContext};
-use crate::desired::hash::canonical_json;
+use crate::desired::compose_hash;
 use crate::desired::typed::{DesiredNetwork, DesiredVolume, string_entries};
 use crate::labels;
 
@@ -15,12 +15,24 @@ fn string_map(v: Option<&Value>) -> Map<String, Value> {
         .collect()
 }
 
-/// SHA-256 of the network's normalized model (canonical JSON): changes exactly when the
-/// network's configuration changes. Written to `com.docker.compose.config-hash`.
+/// Compose's own hash of the network (`NetworkHash`), which Compose and spindle both write to
+/// `com.docker.compose.config-hash`: it changes exactly when the network's configuration
+/// changes, and it is the same whichever of the two tools created the network.
 pub fn network_config_hash(net: &DesiredNetwork) -> String {
+    compose_hash::compose_network_hash(net)
+}
+
+/// The hash spindle versions before Compose's own hash wrote on the networks they created
+/// (SHA-256 of the network's canonical JSON), still accepted as current for those networks.
+pub fn legacy_network_hash(net: &DesiredNetwork) -> String {
     let mut text = String::new();
-    canonical_json(&net.model, &mut text);
+    crate::desired::hash::canonical_json(&net.model, &mut text);
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Compose's own hash of the volume (`VolumeHash`), written to `com.docker.compose.config-hash`.
+pub fn volume_config_hash(vol: &DesiredVolume) -> String {
+    compose_hash::compose_volume_hash(vol)
 }
 
 fn resource_labels(
@@ -109,9 +121,7 @@ pub fn network_body(ctx: &SpecContext, net: &DesiredNetwork) -> Value {
 /// The `POST /volumes/create` body, as Compose's `createVolume` builds it.
 pub fn volume_body(ctx: &SpecContext, vol: &DesiredVolume) -> Value {
     let m = &vol.model;
-    let mut text = String::new();
-    canonical_json(m, &mut text);
-    let hash = hex::encode(Sha256::digest(text.as_bytes()));
+    let hash = volume_config_hash(vol);
     json!({
         "Name": vol.name,
         "Driver": m.get("driver").and_then(Value::as_str).unwrap_or_default(),

@@ -341,7 +341,10 @@ fn the_body_carries_compose_and_spindle_labels() {
         "db:service_healthy:true,redis:service_healthy:false,configure:service_completed_successfully:false"
     );
     assert_eq!(l["io.spindle.spec-hash"], json!(svc.spec_hash));
-    assert_eq!(l["com.docker.compose.config-hash"], json!(svc.spec_hash));
+    assert_eq!(
+        l["com.docker.compose.config-hash"],
+        json!(crate::desired::compose_hash::compose_service_hash(svc))
+    );
     assert_eq!(l["io.spindle.revision"], "abc123");
     assert_eq!(l["io.spindle.managed-by"], "spindle");
     assert_eq!(l["com.example.erp.role"], "web");
@@ -484,6 +487,41 @@ fn removing_a_limit_needs_a_recreate_but_changing_one_does_not() {
     assert_eq!(body["MemorySwap"], json!(2 * 1024 * 1024 * 1024_i64));
     assert_eq!(body["NanoCpus"], json!(1_000_000_000_i64));
     assert_eq!(body["RestartPolicy"]["Name"], "unless-stopped");
+}
+
+/// Compose's `com.docker.compose.config-hash` of every captured container, and the one spindle
+/// computes for it (with the captured containers as peers).
+fn compose_hashes(case: &Case) -> Vec<(String, String, String)> {
+    let peers = Captured(case.inspect.clone());
+    case.inspect
+        .iter()
+        .filter_map(|c| {
+            let service = label(c, crate::labels::SERVICE)?;
+            let theirs = label(c, crate::labels::CONFIG_HASH)?.to_string();
+            let ours = crate::desired::compose_hash::service_hash_with_peers(
+                &case.service(service).model,
+                &|s| peers.first_container(s),
+            );
+            Some((service.to_string(), theirs, ours))
+        })
+        .collect()
+}
+
+#[test]
+fn spindle_computes_the_config_hash_compose_wrote_on_every_captured_container() {
+    for case in [sample(), sample_low_cpu()] {
+        let hashes = compose_hashes(&case);
+        assert!(hashes.len() >= 10, "{hashes:?}");
+        let differing: Vec<_> = hashes.iter().filter(|(_, t, o)| t != o).collect();
+        assert!(differing.is_empty(), "{differing:#?}");
+    }
+    // `main` of the wide stack hashes absolute host paths under the crate root the capture ran
+    // in (binds, secret files), so only its other services are comparable here; tests/compose_hash.rs
+    // compares such services against Compose on the engine.
+    let hashes = compose_hashes(&wide());
+    let comparable: Vec<_> = hashes.iter().filter(|(s, _, _)| s != "main").collect();
+    assert_eq!(comparable.len(), 2, "{hashes:?}");
+    assert!(comparable.iter().all(|(_, t, o)| t == o), "{comparable:#?}");
 }
 
 #[test]

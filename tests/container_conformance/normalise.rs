@@ -7,15 +7,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-/// Whether Compose's `com.docker.compose.config-hash` label is still an exception. spindle writes its own spec
-/// hash there until Compose's hash is computed exactly as Compose computes it (branch `wip-hash`). Flip this to
-/// `false` when that lands: the label must then be equal, and the harness also checks adoption in direction 2
-/// (Compose v5 run against spindle's containers recreates nothing).
-pub const CONFIG_HASH_IS_EXCEPTION: bool = true;
-
-/// Compose's hash label.
-const CONFIG_HASH_LABEL: &str = "com.docker.compose.config-hash";
-
 /// spindle's own labels (`io.spindle.spec-hash`, `io.spindle.spec`, …) start with this; Compose sets none.
 const SPINDLE_LABEL_PREFIX: &str = "io.spindle.";
 
@@ -136,12 +127,6 @@ fn exceptions(doc: &mut Value, tool: Tool) {
     if let Some(Value::Object(labels)) = doc.pointer_mut("/Config/Labels") {
         if tool == Tool::Spindle {
             labels.retain(|k, _| !k.starts_with(SPINDLE_LABEL_PREFIX));
-        }
-        if CONFIG_HASH_IS_EXCEPTION && labels.contains_key(CONFIG_HASH_LABEL) {
-            labels.insert(
-                CONFIG_HASH_LABEL.into(),
-                Value::String("<config-hash>".into()),
-            );
         }
         for key in UNORDERED_LABELS {
             if let Some(Value::String(s)) = labels.get_mut(*key) {
