@@ -9,7 +9,8 @@
 //! 4. every container of P1 is compared with the one of P2 of the same name (`Config`, `HostConfig`, the endpoint
 //!    settings of `NetworkSettings.Networks`, `Mounts`, `Path`/`Args`, labels), after the normalisation and the
 //!    exceptions of `container_conformance/normalise.rs`: ids, the project name and spindle's `io.spindle.*`
-//!    labels (`com.docker.compose.config-hash` is compared: spindle writes Compose's own hash);
+//!    labels; `com.docker.compose.config-hash` is checked by step 5 instead (it covers the project name where the
+//!    file interpolates it and the ids `service:` references resolve to);
 //! 5. adoption, direction 2: `docker compose -p P2 up --no-start`
 //!    against spindle's containers recreates nothing (the container and network ids stay).
 //!

@@ -7,6 +7,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+/// Compose's hash label. It is not compared across the two projects: the hash covers the project name wherever
+/// the file interpolates it (`container_name: db-${COMPOSE_PROJECT_NAME}`) and the container ids that `service:`
+/// references resolve to, which differ between P1 and P2. Adoption direction 2 checks it exactly instead: Compose
+/// recomputes it for spindle's project and recreates any container whose label differs.
+const CONFIG_HASH_LABEL: &str = "com.docker.compose.config-hash";
+
 /// spindle's own labels (`io.spindle.spec-hash`, `io.spindle.spec`, …) start with this; Compose sets none.
 const SPINDLE_LABEL_PREFIX: &str = "io.spindle.";
 
@@ -127,6 +133,9 @@ fn exceptions(doc: &mut Value, tool: Tool) {
     if let Some(Value::Object(labels)) = doc.pointer_mut("/Config/Labels") {
         if tool == Tool::Spindle {
             labels.retain(|k, _| !k.starts_with(SPINDLE_LABEL_PREFIX));
+        }
+        if let Some(hash) = labels.get_mut(CONFIG_HASH_LABEL) {
+            *hash = Value::String("<config-hash: checked by adoption direction 2>".into());
         }
         for key in UNORDERED_LABELS {
             if let Some(Value::String(s)) = labels.get_mut(*key) {
