@@ -18,6 +18,7 @@ pub mod profile;
 pub mod reconcile;
 pub mod record;
 pub mod redact;
+pub mod seen;
 pub mod runtime;
 pub mod spec;
 pub mod statefile;

@@ -14,6 +14,7 @@ use crate::engine::Engine;
 use crate::evidence::EvidenceLog;
 use crate::observe::{
     self,
+    seen::LastSeen,
     snapshot::{Health, Snapshot},
 };
 use crate::plan::{self, Action, ActionKind, ContainerRef, PlanOptions};
@@ -85,6 +86,11 @@ pub struct ProjectReconciler {
     view: View,
     /// The inputs hash of the previous reconcile that loaded (drift: the host changed, not the files).
     last_inputs: Option<String>,
+    /// Where the recovery rule's memory is kept (`None`: in this process only).
+    state_dir: Option<std::path::PathBuf>,
+    /// The recovery rule's memory: the container id and addresses last seen per slot, with the
+    /// project it belongs to (`None` until it is read from the state directory).
+    last_seen: Option<(String, LastSeen)>,
 }
 
 impl ProjectReconciler {
@@ -120,6 +126,69 @@ impl ProjectReconciler {
             runtime: Runtime::default(),
             view: View::default(),
             last_inputs: None,
+            state_dir: None,
+            last_seen: None,
+        }
+    }
+
+    /// Keeps the recovery rule's memory in `state_dir` (`last-seen-<project>.json`), so that a
+    /// restart of spindle does not forget which containers it last saw.
+    pub fn with_state_dir(mut self, state_dir: &std::path::Path) -> Self {
+        self.state_dir = Some(state_dir.to_path_buf());
+        self
+    }
+
+    /// The memory of `project`: read from the state directory the first time (off the async
+    /// runtime); a file that cannot be read counts as nothing seen, with a warning.
+    async fn last_seen(&mut self, project: &str) -> LastSeen {
+        if let Some((p, seen)) = &self.last_seen
+            && p == project
+        {
+            return seen.clone();
+        }
+        let seen = match &self.state_dir {
+            None => LastSeen::default(),
+            Some(dir) => {
+                let path = crate::seen::path(dir, project);
+                let (path2, project2) = (path.clone(), project.to_string());
+                let read = tokio::task::spawn_blocking(move || crate::seen::load(&path2, &project2))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(crate::seen::SeenError::Read {
+                            path: path.clone(),
+                            source: std::io::Error::other(e),
+                        })
+                    });
+                read.unwrap_or_else(|e| {
+                    warn!(error = %crate::redact::scrub(&e.chain()),
+                        "the recovery rule's memory is unreadable: starting from nothing seen (no dependent follows until a change is seen anew); it is rewritten after the next reconcile");
+                    LastSeen::default()
+                })
+            }
+        };
+        self.last_seen = Some((project.to_string(), seen.clone()));
+        seen
+    }
+
+    /// Keeps the memory after a reconcile and writes it when it changed (off the async runtime).
+    async fn remember(&mut self, project: &str, seen: LastSeen) {
+        if self
+            .last_seen
+            .as_ref()
+            .is_some_and(|(p, s)| p == project && *s == seen)
+        {
+            return;
+        }
+        self.last_seen = Some((project.to_string(), seen.clone()));
+        let Some(dir) = &self.state_dir else { return };
+        let path = crate::seen::path(dir, project);
+        let project = project.to_string();
+        let saved = tokio::task::spawn_blocking(move || crate::seen::save(&path, &project, &seen))
+            .await;
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e.chain(), "the recovery rule's memory could not be written; it is kept in this process"),
+            Err(e) => warn!(error = %e, "the recovery rule's memory could not be written; it is kept in this process"),
         }
     }
 
@@ -183,14 +252,17 @@ impl ProjectReconciler {
             }
         };
         let snapshot = observe::snapshot(&self.engine, &desired).await?;
+        let last_seen = self.last_seen(&desired.project).await;
         let mut plan = plan::plan(
             &desired,
             &snapshot,
             &PlanOptions {
                 remove_orphans: false,
                 redactor: redactor.clone(),
+                last_seen: last_seen.clone(),
             },
         );
+        let planned = LastSeen::of(&snapshot);
         // Policies are checked before every apply; a violation blocks it and is recorded.
         plan.blockers
             .extend(crate::policy::blockers(&desired, &project));
@@ -250,6 +322,31 @@ impl ProjectReconciler {
         };
         let outcome =
             crate::record::insert_applied(record, &plan, &report, self.services(&desired, &after));
+        // The recovery rule's memory moves on to what is there now, except for the changes whose
+        // dependents have not followed yet (a blocked apply changed nothing: nothing moves on).
+        let mut unfollowed = Vec::new();
+        if outcome != crate::record::Outcome::Blocked {
+            let first = last_seen.is_empty();
+            let adv = crate::seen::advance(
+                &last_seen,
+                &desired,
+                &planned,
+                &plan,
+                &report,
+                &LastSeen::of(&after),
+            );
+            if first && !adv.seen.is_empty() {
+                info!(
+                    slots = adv.seen.slots.len(),
+                    "nothing seen before: the containers are recorded, no dependent follows"
+                );
+            }
+            for slot in &adv.pending {
+                info!(container = %slot.label(), "a change its dependents have not followed yet: they follow next");
+            }
+            unfollowed = adv.pending;
+            self.remember(&desired.project, adv.seen).await;
+        }
         self.view.actions = report
             .results
             .iter()
@@ -293,6 +390,11 @@ impl ProjectReconciler {
             .iter()
             .any(|a| matches!(a.kind, ActionKind::ResumeRecreate { .. }))
         {
+            return Ok(Next::RequeueAfter(Duration::ZERO));
+        }
+        // A dependency changed during the apply (a start gave it another address): its dependents
+        // follow in the next reconcile, at once.
+        if !unfollowed.is_empty() {
             return Ok(Next::RequeueAfter(Duration::ZERO));
         }
         Ok(match waiting {
@@ -379,6 +481,7 @@ impl ProjectReconciler {
                         ),
                         diff: None,
                         after: Vec::new(),
+                        follows: Vec::new(),
                     });
                 }
                 Err(_) => {

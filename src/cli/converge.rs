@@ -102,6 +102,7 @@ async fn observe_and_plan(
         &PlanOptions {
             remove_orphans,
             redactor: l.redactor.clone(),
+            last_seen: Default::default(),
         },
     );
     plan.blockers.extend(l.violations.iter().cloned());

@@ -101,6 +101,7 @@ async fn offline(project: &desired::Project, state_dir: &std::path::Path) -> any
         &plan::PlanOptions {
             remove_orphans: false,
             redactor: Redactor::new(project.secret_values.clone()),
+            last_seen: Default::default(),
         },
     );
     let mut pending: BTreeMap<String, usize> = BTreeMap::new();

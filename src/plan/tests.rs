@@ -94,6 +94,7 @@ fn container(d: &DesiredState, s: &DesiredService, number: u32) -> ObservedConta
         started_at: None,
         finished_at: None,
         live: spec::live_config(s).unwrap_or_default(),
+        addresses: BTreeMap::new(),
         inspect: Tree::Null,
     }
 }
