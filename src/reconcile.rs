@@ -151,14 +151,15 @@ impl ProjectReconciler {
             Some(dir) => {
                 let path = crate::seen::path(dir, project);
                 let (path2, project2) = (path.clone(), project.to_string());
-                let read = tokio::task::spawn_blocking(move || crate::seen::load(&path2, &project2))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(crate::seen::SeenError::Read {
-                            path: path.clone(),
-                            source: std::io::Error::other(e),
-                        })
-                    });
+                let read =
+                    tokio::task::spawn_blocking(move || crate::seen::load(&path2, &project2))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(crate::seen::SeenError::Read {
+                                path: path.clone(),
+                                source: std::io::Error::other(e),
+                            })
+                        });
                 read.unwrap_or_else(|e| {
                     warn!(error = %crate::redact::scrub(&e.chain()),
                         "the recovery rule's memory is unreadable: starting from nothing seen (no dependent follows until a change is seen anew); it is rewritten after the next reconcile");
@@ -183,12 +184,16 @@ impl ProjectReconciler {
         let Some(dir) = &self.state_dir else { return };
         let path = crate::seen::path(dir, project);
         let project = project.to_string();
-        let saved = tokio::task::spawn_blocking(move || crate::seen::save(&path, &project, &seen))
-            .await;
+        let saved =
+            tokio::task::spawn_blocking(move || crate::seen::save(&path, &project, &seen)).await;
         match saved {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(error = %e.chain(), "the recovery rule's memory could not be written; it is kept in this process"),
-            Err(e) => warn!(error = %e, "the recovery rule's memory could not be written; it is kept in this process"),
+            Ok(Err(e)) => {
+                warn!(error = %e.chain(), "the recovery rule's memory could not be written; it is kept in this process")
+            }
+            Err(e) => {
+                warn!(error = %e, "the recovery rule's memory could not be written; it is kept in this process")
+            }
         }
     }
 

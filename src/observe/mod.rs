@@ -467,7 +467,8 @@ mod tests {
             ("p_back".to_string(), "10.5.0.7".to_string()),
             ("p_default".to_string(), "172.18.0.3".to_string()),
         ]);
-        let c = observed_from_inspect(json!({"Id": "a", "NetworkSettings": {"Networks": networks}}));
+        let c =
+            observed_from_inspect(json!({"Id": "a", "NetworkSettings": {"Networks": networks}}));
         assert_eq!(c.ok().map(|c| c.addresses), Some(want.clone()));
         // The list call's summary, as Docker 20.10 sends it.
         let summary: bollard::models::ContainerSummary = serde_json::from_value(json!({
@@ -477,8 +478,15 @@ mod tests {
         }))
         .unwrap_or_default();
         assert_eq!(addresses_from_summary(&summary), want);
-        assert_eq!(observed("web-1").addresses.len(), 1, "a captured running container has its address");
-        assert!(observed("late-2").addresses.is_empty(), "a created container has none");
+        assert_eq!(
+            observed("web-1").addresses.len(),
+            1,
+            "a captured running container has its address"
+        );
+        assert!(
+            observed("late-2").addresses.is_empty(),
+            "a created container has none"
+        );
     }
 
     #[test]

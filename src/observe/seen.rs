@@ -88,8 +88,15 @@ impl SeenContainer {
 /// How a slot's container changed since it was last seen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
-    Replaced { old_id: String, new_id: String },
-    Readdressed { network: String, old: String, new: String },
+    Replaced {
+        old_id: String,
+        new_id: String,
+    },
+    Readdressed {
+        network: String,
+        old: String,
+        new: String,
+    },
 }
 
 /// The memory: what was last seen per slot. Empty means "nothing seen yet": no slot can have

@@ -533,7 +533,7 @@ impl<'a> Planner<'a> {
                     after,
                 );
                 replaced.insert(number, FollowCause::RecreatedBySelfHeal);
-                    in_sync = false;
+                in_sync = false;
                 continue;
             };
             // One verdict per container: recreate, restart (a dependent that asked for it),
@@ -577,7 +577,7 @@ impl<'a> Planner<'a> {
                 // Whatever the reason, the new container follows the moved dependencies.
                 self.plan.actions[id].follows = follows.clone();
                 replaced.insert(number, FollowCause::RecreatedByPlan);
-                    continue;
+                continue;
             }
             if let (true, Some(reason)) = (restart_instead, moved) {
                 let id = self.push(

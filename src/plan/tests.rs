@@ -617,3 +617,5 @@ fn removing_actions_renumbers_the_rest_and_their_waits() {
         assert!(a.after.iter().all(|x| *x < i));
     }
 }
+
+mod follow;
