@@ -1,0 +1,452 @@
+//! The recovery rule against the real engine with `spindle run` (issue 9, item 3): when backend's container is
+//! replaced — by spindle's plan, by self-heal, out of band, or by a start that gave it another address — frontend
+//! (`depends_on: {backend: {condition: service_healthy, restart: true}}`) is recreated and gateway (the same, with
+//! `x-spindle.on-dependency-change: restart`) restarted, once backend is healthy again, exactly once, and the
+//! evidence records each follow with its cause. The memory this needs survives a restart of spindle.
+//!
+//! The stack is `tests/fixtures/stacks/follow/`. Everything is polled with generous deadlines; the only ordering
+//! asserted is that the dependents started after the new backend was first healthy.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{
+    SpindleProcess, TestProject, assert_exit, evidence_records, parse_time, state_dir, wait_for,
+};
+use serde_json::Value;
+
+/// How long a convergence or a follow may take before the test fails (no latency is asserted).
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// What a test saw of the stack before backend moved.
+struct Before {
+    backend: String,
+    frontend: String,
+    gateway: String,
+    gateway_started: String,
+    records: usize,
+}
+
+fn started_at(info: &Value) -> String {
+    info["State"]["StartedAt"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn id(info: &Value) -> String {
+    info["Id"].as_str().unwrap_or_default().to_string()
+}
+
+/// backend's address on the project's default network.
+fn address(p: &TestProject, container: &str) -> String {
+    let net = format!("{}_default", p.name());
+    p.inspect(container)["NetworkSettings"]["Networks"][net.as_str()]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Starts `spindle run` and waits until the stack is up and the memory holds backend.
+fn converge(p: &TestProject, state: &Path) -> (SpindleProcess, Before) {
+    let mut run = p.spawn_run(state, &["--listen", "off"]);
+    let before = settled(p, &mut run, state);
+    (run, before)
+}
+
+/// Waits until all three services are ready and the memory file names the running backend.
+fn settled(p: &TestProject, run: &mut SpindleProcess, state: &Path) -> Before {
+    let memory = state.join(format!("last-seen-{}.json", p.name()));
+    wait_for("spindle run to converge the stack", DEADLINE, || {
+        run.assert_alive();
+        let ready = ["backend", "frontend", "gateway"]
+            .iter()
+            .all(|s| p.is_ready(&p.container_name(s, 1)));
+        let backend = p
+            .try_inspect(&p.container_name("backend", 1))
+            .map(|i| id(&i))?;
+        let text = std::fs::read_to_string(&memory).ok()?;
+        (ready && text.contains(&backend)).then_some(())
+    });
+    Before {
+        backend: id(&p.inspect(&p.container_name("backend", 1))),
+        frontend: id(&p.inspect(&p.container_name("frontend", 1))),
+        gateway: id(&p.inspect(&p.container_name("gateway", 1))),
+        gateway_started: started_at(&p.inspect(&p.container_name("gateway", 1))),
+        records: evidence_records(state).len(),
+    }
+}
+
+/// When the container first reported `healthy` (a `health_status: healthy` event), in ns since the epoch.
+fn first_healthy(p: &TestProject, container_id: &str) -> i128 {
+    let until = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() + 1)
+        .unwrap_or_default();
+    let out = p.docker(&[
+        "events",
+        "--since",
+        "10m",
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "type=container",
+        "--filter",
+        &format!("container={container_id}"),
+        "--format",
+        "{{.TimeNano}} {{.Action}}",
+    ]);
+    assert_exit(&out, 0, "docker events");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.ends_with("health_status: healthy"))
+        .find_map(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{container_id} never reported healthy"))
+}
+
+/// Waits until frontend was recreated and gateway restarted behind the new backend, and checks the evidence: the
+/// follow of each, with `cause`, ended `ok`. Returns the record's follows.
+#[track_caller]
+fn assert_followed(
+    p: &TestProject,
+    run: &mut SpindleProcess,
+    state: &Path,
+    before: &Before,
+    cause: &str,
+) -> Vec<Value> {
+    let frontend = p.container_name("frontend", 1);
+    let gateway = p.container_name("gateway", 1);
+    let follows = wait_for(
+        &format!("frontend and gateway to follow backend ({cause})"),
+        DEADLINE,
+        || {
+            run.assert_alive();
+            let f = p.try_inspect(&frontend)?;
+            let g = p.try_inspect(&gateway)?;
+            let moved = id(&f) != before.frontend && started_at(&g) != before.gateway_started;
+            if !(moved && p.is_ready(&frontend) && p.is_ready(&gateway)) {
+                return None;
+            }
+            let follows: Vec<Value> = evidence_records(state)
+                .iter()
+                .skip(before.records)
+                .flat_map(|r| r["follows"].as_array().cloned().unwrap_or_default())
+                .filter(|f| f["follows"]["cause"] == cause && f["outcome"] == "ok")
+                .collect();
+            let services: Vec<&str> = follows
+                .iter()
+                .filter_map(|f| f["service"].as_str())
+                .collect();
+            (services.contains(&"frontend") && services.contains(&"gateway")).then_some(follows)
+        },
+    );
+    for f in &follows {
+        assert_eq!(f["follows"]["dependency"], "backend", "{f:#}");
+        assert_eq!(f["follows"]["container"], "backend-1", "{f:#}");
+        let want = if f["service"] == "frontend" {
+            "recreate"
+        } else {
+            "restart"
+        };
+        assert_eq!(f["action"], want, "{f:#}");
+    }
+    assert_eq!(
+        id(&p.inspect(&gateway)),
+        before.gateway,
+        "gateway is restarted, not recreated"
+    );
+    // Both started after the backend they follow was first healthy.
+    let backend = id(&p.inspect(&p.container_name("backend", 1)));
+    let healthy = first_healthy(p, &backend);
+    for c in [&frontend, &gateway] {
+        let info = p.inspect(c);
+        let started = parse_time(&started_at(&info)).unwrap_or_default();
+        assert!(
+            started >= healthy,
+            "{c} started at {} before backend {backend} was first healthy ({} ms early)",
+            started_at(&info),
+            (healthy - started) / 1_000_000
+        );
+    }
+    follows
+}
+
+/// Reconciles after the follow (one on SIGHUP, and any its events caused) follow nothing again: the memory moved on.
+#[track_caller]
+fn assert_followed_once(p: &TestProject, run: &mut SpindleProcess, state: &Path) {
+    let frontend = id(&p.inspect(&p.container_name("frontend", 1)));
+    let gateway = started_at(&p.inspect(&p.container_name("gateway", 1)));
+    let before = evidence_records(state).len();
+    assert!(run.signal("HUP"), "SIGHUP could not be sent");
+    let after = wait_for("a reconcile record after SIGHUP", DEADLINE, || {
+        run.assert_alive();
+        let records = evidence_records(state);
+        let hup = records
+            .iter()
+            .skip(before)
+            .any(|r| r["triggers"].to_string().contains("\"signal\""));
+        hup.then_some(records)
+    });
+    for r in after.iter().skip(before) {
+        assert!(r.get("follows").is_none(), "nothing follows twice: {r:#}");
+    }
+    assert_eq!(id(&p.inspect(&p.container_name("frontend", 1))), frontend);
+    assert_eq!(
+        started_at(&p.inspect(&p.container_name("gateway", 1))),
+        gateway
+    );
+}
+
+/// Replaces `<project>-backend-1` the way Compose does, with plain docker: a new container with the same labels,
+/// command, healthcheck and network alias is created beside the old one, the old one is stopped and removed, the
+/// new one takes its name and starts. Returns the new container's id.
+fn replace_backend_by_hand(p: &TestProject) -> String {
+    let name = p.container_name("backend", 1);
+    let old = p.inspect(&name);
+    let tmp = format!("{name}-byhand");
+    let mut args: Vec<String> = vec![
+        "create".into(),
+        "--name".into(),
+        tmp.clone(),
+        "--init".into(),
+        "--stop-timeout".into(),
+        "1".into(),
+        "--network".into(),
+        format!("{}_default", p.name()),
+        "--network-alias".into(),
+        "backend".into(),
+        "--health-cmd".into(),
+        "wget -q -O- http://127.0.0.1:8000/health".into(),
+        "--health-interval".into(),
+        "1s".into(),
+        "--health-timeout".into(),
+        "2s".into(),
+        "--health-retries".into(),
+        "20".into(),
+    ];
+    for e in old["Config"]["Env"].as_array().into_iter().flatten() {
+        args.push("--env".into());
+        args.push(e.as_str().unwrap_or_default().to_string());
+    }
+    for (k, v) in old["Config"]["Labels"].as_object().into_iter().flatten() {
+        args.push("--label".into());
+        args.push(format!("{k}={}", v.as_str().unwrap_or_default()));
+    }
+    args.push(
+        old["Config"]["Image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    );
+    for c in old["Config"]["Cmd"].as_array().into_iter().flatten() {
+        args.push(c.as_str().unwrap_or_default().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = p.docker(&args);
+    assert_exit(&out, 0, "docker create of the replacement");
+    let new = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_exit(
+        &p.docker(&["rm", "-f", &name]),
+        0,
+        "docker rm -f of the old backend",
+    );
+    assert_exit(&p.docker(&["rename", &tmp, &name]), 0, "docker rename");
+    assert_exit(&p.docker(&["start", &name]), 0, "docker start");
+    new
+}
+
+// --- 1. spindle's own plan recreates backend -------------------------------------------------------------------
+
+#[test]
+fn when_spindle_s_plan_recreates_the_backend_its_dependents_follow_once_it_is_healthy() {
+    let p = TestProject::new("follow_plan", "follow");
+    let state = state_dir();
+    let (mut run, before) = converge(&p, state.path());
+    p.edit("compose.yaml", "RELEASE: \"1\"", "RELEASE: \"2\"");
+    assert!(run.signal("HUP"), "SIGHUP could not be sent");
+    let follows = assert_followed(&p, &mut run, state.path(), &before, "recreated_by_plan");
+    assert_eq!(
+        follows[0]["reason"], "backend-1 is recreated by this plan",
+        "{follows:#?}"
+    );
+    assert_ne!(
+        id(&p.inspect(&p.container_name("backend", 1))),
+        before.backend
+    );
+    assert_followed_once(&p, &mut run, state.path());
+}
+
+// --- 2. self-heal re-creates a removed backend -----------------------------------------------------------------
+
+#[test]
+fn when_self_heal_re_creates_a_removed_backend_its_dependents_follow() {
+    let p = TestProject::new("follow_selfheal", "follow");
+    let state = state_dir();
+    let (mut run, before) = converge(&p, state.path());
+    assert_exit(
+        &p.docker(&["rm", "-f", &p.container_name("backend", 1)]),
+        0,
+        "docker rm -f backend",
+    );
+    assert_followed(
+        &p,
+        &mut run,
+        state.path(),
+        &before,
+        "recreated_by_self_heal",
+    );
+    assert_followed_once(&p, &mut run, state.path());
+}
+
+// --- 3. an out-of-band replacement -----------------------------------------------------------------------------
+
+#[test]
+fn when_backend_is_replaced_out_of_band_its_dependents_follow_with_the_old_and_new_id() {
+    let p = TestProject::new("follow_outofband", "follow");
+    let state = state_dir();
+    let (mut run, before) = converge(&p, state.path());
+    // spindle is frozen while the replacement is made, so it never sees the half-done swap (two containers in one
+    // slot, or none); it wakes to the finished replacement, as after a Compose recreate it did not watch. How
+    // spindle and a concurrent Compose recreate get along is tested with Compose itself, below.
+    assert!(run.signal("STOP"), "SIGSTOP could not be sent");
+    let new = replace_backend_by_hand(&p);
+    assert!(run.signal("CONT"), "SIGCONT could not be sent");
+    let follows = assert_followed(&p, &mut run, state.path(), &before, "replaced_out_of_band");
+    for f in &follows {
+        assert_eq!(f["follows"]["old_id"], before.backend.as_str(), "{f:#}");
+        assert_eq!(f["follows"]["new_id"], new.as_str(), "{f:#}");
+        let reason = f["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with("backend-1 was replaced out of band (id ")
+                && reason.contains(&before.backend[..12])
+                && reason.contains(&new[..12]),
+            "{reason}"
+        );
+    }
+    assert_eq!(
+        id(&p.inspect(&p.container_name("backend", 1))),
+        new,
+        "the replacement is adopted as it is"
+    );
+    assert_followed_once(&p, &mut run, state.path());
+}
+
+/// The same with Compose v5 itself, while spindle runs. Ignored until Compose's config hash and network labels on
+/// spindle-made networks are Compose's own (branch wip-hash): until then this Compose command fails with
+/// `network … has active endpoints`, because it wants to recreate the network spindle made.
+#[test]
+#[ignore = "needs Compose-identical network labels and config hash (wip-hash); enable after merging it"]
+fn when_compose_force_recreates_the_backend_its_dependents_follow() {
+    let p = TestProject::new("follow_compose", "follow");
+    let state = state_dir();
+    let (mut run, before) = converge(&p, state.path());
+    let out = p.compose(&["up", "-d", "--force-recreate", "--no-deps", "backend"]);
+    assert_exit(&out, 0, "docker compose up -d --force-recreate backend");
+    let new = id(&p.inspect(&p.container_name("backend", 1)));
+    assert_ne!(new, before.backend);
+    let follows = assert_followed(&p, &mut run, state.path(), &before, "replaced_out_of_band");
+    assert!(
+        follows
+            .iter()
+            .all(|f| f["follows"]["new_id"] == new.as_str()),
+        "{follows:#?}"
+    );
+    assert_followed_once(&p, &mut run, state.path());
+}
+
+// --- 4. a start that gives backend another address --------------------------------------------------------------
+
+#[test]
+fn when_a_restart_gives_the_backend_another_address_its_dependents_follow() {
+    let p = TestProject::new("follow_address", "follow");
+    let state = state_dir();
+    let (mut run, before) = converge(&p, state.path());
+    let backend = p.container_name("backend", 1);
+    let old_ip = address(&p, &backend);
+    assert!(!old_ip.is_empty(), "backend has an address");
+    // Frozen, so that spindle does not start backend again before the throwaway container took its address.
+    assert!(run.signal("STOP"), "SIGSTOP could not be sent");
+    assert_exit(
+        &p.docker(&["stop", "-t", "1", &backend]),
+        0,
+        "docker stop backend",
+    );
+    let squatter = format!("{}-squatter", p.name());
+    let out = p.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &squatter,
+        "--network",
+        &format!("{}_default", p.name()),
+        "spindle-test/busybox:1",
+        "/usr/local/bin/idle",
+    ]);
+    assert_exit(
+        &out,
+        0,
+        "docker run of the container that takes backend's address",
+    );
+    assert_exit(&p.docker(&["start", &backend]), 0, "docker start backend");
+    let new_ip = address(&p, &backend);
+    assert_exit(
+        &p.docker(&["rm", "-f", &squatter]),
+        0,
+        "docker rm -f squatter",
+    );
+    assert!(run.signal("CONT"), "SIGCONT could not be sent");
+    assert_ne!(new_ip, old_ip, "backend came back on another address");
+    assert!(!new_ip.is_empty());
+    let follows = assert_followed(&p, &mut run, state.path(), &before, "address_changed");
+    for f in &follows {
+        assert_eq!(f["follows"]["old"], old_ip.as_str(), "{f:#}");
+        assert_eq!(f["follows"]["new"], new_ip.as_str(), "{f:#}");
+        assert_eq!(
+            f["follows"]["network"],
+            format!("{}_default", p.name()),
+            "{f:#}"
+        );
+    }
+    assert_eq!(
+        id(&p.inspect(&backend)),
+        before.backend,
+        "backend itself is the same container"
+    );
+    assert_followed_once(&p, &mut run, state.path());
+}
+
+// --- 5. spindle restarts between the replacement and the next reconcile -----------------------------------------
+
+#[test]
+fn a_replacement_made_while_spindle_was_stopped_is_followed_after_it_starts_again() {
+    let p = TestProject::new("follow_restart", "follow");
+    let state = state_dir();
+    let (mut run, before) = converge(&p, state.path());
+    let status = run.terminate(Duration::from_secs(30));
+    assert!(status.success(), "spindle run stopped cleanly: {status:?}");
+    let memory = state.path().join(format!("last-seen-{}.json", p.name()));
+    let mode = std::fs::metadata(&memory)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .unwrap_or_default();
+    assert_eq!(mode, 0o600, "{} is 0600", memory.display());
+    assert!(
+        std::fs::read_to_string(&memory)
+            .unwrap_or_default()
+            .contains(&before.backend),
+        "the memory names the backend spindle saw"
+    );
+
+    let new = replace_backend_by_hand(&p);
+
+    let mut run = p.spawn_run(state.path(), &["--listen", "off"]);
+    let follows = assert_followed(&p, &mut run, state.path(), &before, "replaced_out_of_band");
+    assert!(
+        follows
+            .iter()
+            .all(|f| f["follows"]["new_id"] == new.as_str()),
+        "{follows:#?}"
+    );
+    assert_followed_once(&p, &mut run, state.path());
+}
