@@ -149,22 +149,10 @@ impl ProjectReconciler {
         let seen = match &self.state_dir {
             None => LastSeen::default(),
             Some(dir) => {
-                let path = crate::seen::path(dir, project);
-                let (path2, project2) = (path.clone(), project.to_string());
-                let read =
-                    tokio::task::spawn_blocking(move || crate::seen::load(&path2, &project2))
-                        .await
-                        .unwrap_or_else(|e| {
-                            Err(crate::seen::SeenError::Read {
-                                path: path.clone(),
-                                source: std::io::Error::other(e),
-                            })
-                        });
-                read.unwrap_or_else(|e| {
-                    warn!(error = %crate::redact::scrub(&e.chain()),
-                        "the recovery rule's memory is unreadable: starting from nothing seen (no dependent follows until a change is seen anew); it is rewritten after the next reconcile");
-                    LastSeen::default()
-                })
+                let (dir, name) = (dir.clone(), project.to_string());
+                tokio::task::spawn_blocking(move || crate::seen::load_or_nothing(&dir, &name))
+                    .await
+                    .unwrap_or_default()
             }
         };
         self.last_seen = Some((project.to_string(), seen.clone()));

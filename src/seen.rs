@@ -127,6 +127,19 @@ pub fn load(path: &Path, project: &str) -> Result<LastSeen, SeenError> {
     })
 }
 
+/// [`load`] from `<state_dir>/last-seen-<project>.json`, where an unreadable or corrupt file
+/// counts as nothing seen, with a warning (never as "everything changed": nothing follows until a
+/// change is seen anew). Blocking: call it off the async runtime.
+pub fn load_or_nothing(state_dir: &Path, project: &str) -> LastSeen {
+    load(&path(state_dir, project), project).unwrap_or_else(|e| {
+        tracing::warn!(
+            error = %crate::redact::scrub(&e.chain()),
+            "the recovery rule's memory is unreadable: starting from nothing seen (no dependent follows until a change is seen anew); it is rewritten after the next apply"
+        );
+        LastSeen::default()
+    })
+}
+
 /// Replaces the file atomically, mode 0600.
 pub fn save(path: &Path, project: &str, seen: &LastSeen) -> Result<(), SeenError> {
     let file = SeenFile {

@@ -450,3 +450,95 @@ fn a_replacement_made_while_spindle_was_stopped_is_followed_after_it_starts_agai
     );
     assert_followed_once(&p, &mut run, state.path());
 }
+
+// --- spindle plan and spindle apply share the memory ------------------------------------------------------------
+
+#[test]
+fn spindle_plan_shows_and_spindle_apply_makes_the_follow_of_a_replacement_made_after_the_last_apply()
+ {
+    let p = TestProject::new("follow_apply", "follow");
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "the first spindle apply");
+    let before = id(&p.inspect(&p.container_name("backend", 1)));
+    let frontend = id(&p.inspect(&p.container_name("frontend", 1)));
+    let gateway = started_at(&p.inspect(&p.container_name("gateway", 1)));
+    // Nothing moved: nothing to follow.
+    assert_exit(&p.spindle(&["plan"]), 0, "spindle plan after apply");
+
+    let new = replace_backend_by_hand(&p);
+    wait_for("the replacement to be healthy", DEADLINE, || {
+        p.is_ready(&p.container_name("backend", 1)).then_some(())
+    });
+    let (out, plan) = p.spindle_json(&["plan", "--format", "json"]);
+    assert_exit(&out, 2, "spindle plan after the replacement");
+    let follows: Vec<(String, String)> = plan["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| {
+            let f = a["follows"].get(0)?;
+            Some((
+                format!(
+                    "{} {}",
+                    common::action_verb(a),
+                    common::action_service(a).unwrap_or_default()
+                ),
+                f["cause"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    assert_eq!(
+        follows,
+        vec![
+            (
+                "recreate frontend".to_string(),
+                "replaced_out_of_band".to_string()
+            ),
+            (
+                "restart gateway".to_string(),
+                "replaced_out_of_band".to_string()
+            ),
+        ],
+        "{plan:#}"
+    );
+    assert_eq!(
+        common::plan_actions(&plan).len(),
+        2,
+        "backend itself is kept: {plan:#}"
+    );
+    let text = p.spindle(&["plan"]);
+    let shown = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        shown.contains(&format!(
+            "dependency backend-1 was replaced out of band (id {} → {})",
+            &before[..12],
+            &new[..12]
+        )),
+        "{shown}"
+    );
+
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "the apply that follows");
+    assert_ne!(id(&p.inspect(&p.container_name("frontend", 1))), frontend);
+    assert_ne!(
+        started_at(&p.inspect(&p.container_name("gateway", 1))),
+        gateway
+    );
+    let record = evidence_records(p.state_dir())
+        .last()
+        .cloned()
+        .unwrap_or_default();
+    let causes: Vec<&str> = record["follows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["follows"]["cause"].as_str())
+        .collect();
+    assert_eq!(
+        causes,
+        ["replaced_out_of_band", "replaced_out_of_band"],
+        "{record:#}"
+    );
+    // Followed once: the next plan is empty.
+    assert_exit(&p.spindle(&["plan"]), 0, "spindle plan after the follow");
+}

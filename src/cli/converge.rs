@@ -13,6 +13,7 @@ use spindle::apply::{self, ActionResult, Outcome, Progress};
 use spindle::desired::{self, typed::DesiredState};
 use spindle::engine::Engine;
 use spindle::evidence::{self, EvidenceLog};
+use spindle::observe::seen::LastSeen;
 use spindle::observe::snapshot::Snapshot;
 use spindle::plan::{self, Action, Plan, PlanOptions};
 use spindle::redact::{self, Redactor};
@@ -94,6 +95,7 @@ async fn observe_and_plan(
     engine: &Engine,
     l: &Loaded,
     remove_orphans: bool,
+    last_seen: &LastSeen,
 ) -> anyhow::Result<(Snapshot, Plan)> {
     let snapshot = observe::snapshot(engine, &l.desired).await?;
     let mut plan = plan::plan(
@@ -102,7 +104,7 @@ async fn observe_and_plan(
         &PlanOptions {
             remove_orphans,
             redactor: l.redactor.clone(),
-            last_seen: Default::default(),
+            last_seen: last_seen.clone(),
         },
     );
     plan.blockers.extend(l.violations.iter().cloned());
@@ -120,10 +122,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn plan_cmd(g: &Global, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     // Bad input fails here, before the engine is contacted.
     let loaded = load(g)?;
+    // The recovery rule's memory of `spindle run` and `spindle apply` (read only): the plan shows
+    // the dependents that follow a replacement they have not followed yet.
+    let last_seen =
+        spindle::seen::load_or_nothing(&evidence::default_state_dir(), &loaded.desired.project);
     let plan = runtime()?
         .block_on(async {
             let engine = Engine::connect().await?;
-            observe_and_plan(&engine, &loaded, args.remove_orphans).await
+            observe_and_plan(&engine, &loaded, args.remove_orphans, &last_seen).await
         })?
         .1;
     match args.format {
@@ -219,6 +225,16 @@ fn apply_recorded(
     };
     body.extend(loaded.head.clone());
     let _lock = lock::acquire(&lock::default_dir(), &loaded.desired.project)?;
+    // The recovery rule's memory, shared with `spindle run` (none with --no-evidence).
+    let memory = (!args.no_evidence).then(|| {
+        let dir = args
+            .state_dir
+            .clone()
+            .unwrap_or_else(evidence::default_state_dir);
+        let seen = spindle::seen::load_or_nothing(&dir, &loaded.desired.project);
+        (dir, seen)
+    });
+    let mut last_seen = memory.as_ref().map(|m| m.1.clone()).unwrap_or_default();
     let (plan, report, services) = runtime()?.block_on(async {
         let engine = Engine::connect().await?;
         let opts = apply::Options {
@@ -233,9 +249,32 @@ fn apply_recorded(
         // keeps the results and writes of every round.
         let mut round = 0;
         let mut earlier = (Vec::new(), Vec::new());
+        // The previous round's observation, plan and report, to move the memory on from.
+        let mut previous: Option<(LastSeen, Plan, apply::Report)> = None;
         let (snapshot, plan, mut report) = loop {
             round += 1;
-            let (snapshot, plan) = observe_and_plan(&engine, &loaded, args.remove_orphans).await?;
+            let snapshot = observe::snapshot(&engine, &loaded.desired).await?;
+            if let Some((planned, plan, report)) = previous.take() {
+                last_seen = spindle::seen::advance(
+                    &last_seen,
+                    &loaded.desired,
+                    &planned,
+                    &plan,
+                    &report,
+                    &LastSeen::of(&snapshot),
+                )
+                .seen;
+            }
+            let mut plan = plan::plan(
+                &loaded.desired,
+                &snapshot,
+                &PlanOptions {
+                    remove_orphans: args.remove_orphans,
+                    redactor: loaded.redactor.clone(),
+                    last_seen: last_seen.clone(),
+                },
+            );
+            plan.blockers.extend(loaded.violations.iter().cloned());
             let report = apply::apply(
                 &engine,
                 &loaded.desired,
@@ -252,9 +291,11 @@ fn apply_recorded(
             if !resumed || !report.converged || round >= 3 {
                 break (snapshot, plan, report);
             }
-            earlier.0.extend(report.results);
-            earlier.1.extend(report.write_log);
+            earlier.0.extend(report.results.clone());
+            earlier.1.extend(report.write_log.clone());
+            previous = Some((LastSeen::of(&snapshot), plan, report));
         };
+        let planned = LastSeen::of(&snapshot);
         progress.finish();
         report.results.splice(0..0, earlier.0);
         report.write_log.splice(0..0, earlier.1);
@@ -264,6 +305,31 @@ fn apply_recorded(
         } else {
             observe::snapshot(&engine, &loaded.desired).await
         };
+        // The memory moves on to the final observation, except for changes not followed yet (a
+        // blocked apply changed nothing).
+        if let (Some((dir, seen)), Ok(after)) = (&memory, &after)
+            && report.blockers.is_empty()
+        {
+            let adv = spindle::seen::advance(
+                &last_seen,
+                &loaded.desired,
+                &planned,
+                &plan,
+                &report,
+                &LastSeen::of(after),
+            );
+            if adv.seen != *seen {
+                let (dir, project, next) =
+                    (dir.clone(), loaded.desired.project.clone(), adv.seen);
+                let saved = tokio::task::spawn_blocking(move || {
+                    spindle::seen::save(&spindle::seen::path(&dir, &project), &project, &next)
+                })
+                .await;
+                if let Ok(Err(e)) = saved {
+                    tracing::warn!(error = %e.chain(), "the recovery rule's memory could not be written");
+                }
+            }
+        }
         let services = match after {
             Ok(after) => record::services(&loaded.desired, &after, &Default::default()),
             Err(e) => json!({"error": redact::scrub(&e.to_string())}),

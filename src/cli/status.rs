@@ -95,13 +95,19 @@ async fn offline(project: &desired::Project, state_dir: &std::path::Path) -> any
         .map_err(|e| anyhow::anyhow!("desired state: {e}"))?;
     let engine = Engine::connect().await?;
     let snapshot = observe::snapshot(&engine, &desired).await?;
+    // The recovery rule's memory (read only), so that follows still to come count as pending.
+    let (dir, name) = (state_dir.to_path_buf(), desired.project.clone());
+    let last_seen =
+        tokio::task::spawn_blocking(move || spindle::seen::load_or_nothing(&dir, &name))
+            .await
+            .unwrap_or_default();
     let plan = plan::plan(
         &desired,
         &snapshot,
         &plan::PlanOptions {
             remove_orphans: false,
             redactor: Redactor::new(project.secret_values.clone()),
-            last_seen: Default::default(),
+            last_seen: last_seen.clone(),
         },
     );
     let mut pending: BTreeMap<String, usize> = BTreeMap::new();
