@@ -86,11 +86,8 @@ pub struct ProjectReconciler {
     view: View,
     /// The inputs hash of the previous reconcile that loaded (drift: the host changed, not the files).
     last_inputs: Option<String>,
-    /// Where the recovery rule's memory is kept (`None`: in this process only).
-    state_dir: Option<std::path::PathBuf>,
-    /// The recovery rule's memory: the container id and addresses last seen per slot, with the
-    /// project it belongs to (`None` until it is read from the state directory).
-    last_seen: Option<(String, LastSeen)>,
+    /// The recovery rule's memory: the container id and addresses last seen per slot.
+    memory: crate::seen::Memory,
 }
 
 impl ProjectReconciler {
@@ -126,63 +123,15 @@ impl ProjectReconciler {
             runtime: Runtime::default(),
             view: View::default(),
             last_inputs: None,
-            state_dir: None,
-            last_seen: None,
+            memory: crate::seen::Memory::default(),
         }
     }
 
     /// Keeps the recovery rule's memory in `state_dir` (`last-seen-<project>.json`), so that a
     /// restart of spindle does not forget which containers it last saw.
     pub fn with_state_dir(mut self, state_dir: &std::path::Path) -> Self {
-        self.state_dir = Some(state_dir.to_path_buf());
+        self.memory = crate::seen::Memory::in_dir(state_dir);
         self
-    }
-
-    /// The memory of `project`: read from the state directory the first time (off the async
-    /// runtime); a file that cannot be read counts as nothing seen, with a warning.
-    async fn last_seen(&mut self, project: &str) -> LastSeen {
-        if let Some((p, seen)) = &self.last_seen
-            && p == project
-        {
-            return seen.clone();
-        }
-        let seen = match &self.state_dir {
-            None => LastSeen::default(),
-            Some(dir) => {
-                let (dir, name) = (dir.clone(), project.to_string());
-                tokio::task::spawn_blocking(move || crate::seen::load_or_nothing(&dir, &name))
-                    .await
-                    .unwrap_or_default()
-            }
-        };
-        self.last_seen = Some((project.to_string(), seen.clone()));
-        seen
-    }
-
-    /// Keeps the memory after a reconcile and writes it when it changed (off the async runtime).
-    async fn remember(&mut self, project: &str, seen: LastSeen) {
-        if self
-            .last_seen
-            .as_ref()
-            .is_some_and(|(p, s)| p == project && *s == seen)
-        {
-            return;
-        }
-        self.last_seen = Some((project.to_string(), seen.clone()));
-        let Some(dir) = &self.state_dir else { return };
-        let path = crate::seen::path(dir, project);
-        let project = project.to_string();
-        let saved =
-            tokio::task::spawn_blocking(move || crate::seen::save(&path, &project, &seen)).await;
-        match saved {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                warn!(error = %e.chain(), "the recovery rule's memory could not be written; it is kept in this process")
-            }
-            Err(e) => {
-                warn!(error = %e, "the recovery rule's memory could not be written; it is kept in this process")
-            }
-        }
     }
 
     /// Feeds the metrics, the status board and the pause state of `runtime` (a default one otherwise).
@@ -245,7 +194,7 @@ impl ProjectReconciler {
             }
         };
         let snapshot = observe::snapshot(&self.engine, &desired).await?;
-        let last_seen = self.last_seen(&desired.project).await;
+        let last_seen = self.memory.get(&desired.project).await;
         let mut plan = plan::plan(
             &desired,
             &snapshot,
@@ -317,29 +266,14 @@ impl ProjectReconciler {
             crate::record::insert_applied(record, &plan, &report, self.services(&desired, &after));
         // The recovery rule's memory moves on to what is there now, except for the changes whose
         // dependents have not followed yet (a blocked apply changed nothing: nothing moves on).
-        let mut unfollowed = Vec::new();
-        if outcome != crate::record::Outcome::Blocked {
-            let first = last_seen.is_empty();
-            let adv = crate::seen::advance(
-                &last_seen,
-                &desired,
-                &planned,
-                &plan,
-                &report,
-                &LastSeen::of(&after),
-            );
-            if first && !adv.seen.is_empty() {
-                info!(
-                    slots = adv.seen.slots.len(),
-                    "nothing seen before: the containers are recorded, no dependent follows"
-                );
-            }
-            for slot in &adv.pending {
-                info!(container = %slot.label(), "a change its dependents have not followed yet: they follow next");
-            }
-            unfollowed = adv.pending;
-            self.remember(&desired.project, adv.seen).await;
-        }
+        let unfollowed = if outcome == crate::record::Outcome::Blocked {
+            Vec::new()
+        } else {
+            let now = LastSeen::of(&after);
+            self.memory
+                .advance(&desired, &last_seen, &planned, &plan, &report, &now)
+                .await
+        };
         self.view.actions = report
             .results
             .iter()

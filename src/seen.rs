@@ -164,6 +164,95 @@ pub fn save(path: &Path, project: &str, seen: &LastSeen) -> Result<(), SeenError
     })
 }
 
+/// The memory of a long-running process (`spindle run`): read from the state directory once, kept
+/// in the process, written back whenever it changed. Every file access runs off the async runtime.
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// `None`: kept in this process only.
+    state_dir: Option<PathBuf>,
+    /// The project it belongs to, and what was seen (`None` until read).
+    current: Option<(String, LastSeen)>,
+}
+
+impl Memory {
+    pub fn in_dir(state_dir: &Path) -> Self {
+        Self {
+            state_dir: Some(state_dir.to_path_buf()),
+            current: None,
+        }
+    }
+
+    /// The memory of `project`, read from the state directory the first time ([`load_or_nothing`]).
+    pub async fn get(&mut self, project: &str) -> LastSeen {
+        if let Some((p, seen)) = &self.current
+            && p == project
+        {
+            return seen.clone();
+        }
+        let seen = match &self.state_dir {
+            None => LastSeen::default(),
+            Some(dir) => load_off_runtime(dir.clone(), project.to_string()).await,
+        };
+        self.current = Some((project.to_string(), seen.clone()));
+        seen
+    }
+
+    /// Moves the memory on after an apply ([`advance`]), writes it when it changed, and returns the
+    /// slots whose change is still to be followed.
+    pub async fn advance(
+        &mut self,
+        desired: &DesiredState,
+        old: &LastSeen,
+        planned: &LastSeen,
+        plan: &Plan,
+        report: &Report,
+        now: &LastSeen,
+    ) -> Vec<Slot> {
+        let adv = advance(old, desired, planned, plan, report, now);
+        if old.is_empty() && !adv.seen.is_empty() {
+            tracing::info!(
+                slots = adv.seen.slots.len(),
+                "nothing seen before: the containers are recorded, no dependent follows"
+            );
+        }
+        for slot in &adv.pending {
+            tracing::info!(container = %slot.label(), "a change its dependents have not followed yet: they follow next");
+        }
+        let project = &desired.project;
+        let unchanged = self
+            .current
+            .as_ref()
+            .is_some_and(|(p, s)| p == project && *s == adv.seen);
+        if !unchanged {
+            self.current = Some((project.clone(), adv.seen.clone()));
+            if let Some(dir) = &self.state_dir {
+                save_off_runtime(dir.clone(), project.clone(), adv.seen).await;
+            }
+        }
+        adv.pending
+    }
+}
+
+/// [`load_or_nothing`] on a blocking thread.
+pub async fn load_off_runtime(state_dir: PathBuf, project: String) -> LastSeen {
+    tokio::task::spawn_blocking(move || load_or_nothing(&state_dir, &project))
+        .await
+        .unwrap_or_default()
+}
+
+/// [`save`] on a blocking thread; a failure is a warning (the memory stays in the process).
+pub async fn save_off_runtime(state_dir: PathBuf, project: String, seen: LastSeen) {
+    let saved =
+        tokio::task::spawn_blocking(move || save(&path(&state_dir, &project), &project, &seen))
+            .await;
+    let error = match saved {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e.chain(),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(%error, "the recovery rule's memory could not be written; it is kept in this process");
+}
+
 /// The memory after a reconcile, and the slots whose change is still to be followed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Advance {

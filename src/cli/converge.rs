@@ -319,15 +319,12 @@ fn apply_recorded(
                 &LastSeen::of(after),
             );
             if adv.seen != *seen {
-                let (dir, project, next) =
-                    (dir.clone(), loaded.desired.project.clone(), adv.seen);
-                let saved = tokio::task::spawn_blocking(move || {
-                    spindle::seen::save(&spindle::seen::path(&dir, &project), &project, &next)
-                })
+                spindle::seen::save_off_runtime(
+                    dir.clone(),
+                    loaded.desired.project.clone(),
+                    adv.seen,
+                )
                 .await;
-                if let Ok(Err(e)) = saved {
-                    tracing::warn!(error = %e.chain(), "the recovery rule's memory could not be written");
-                }
             }
         }
         let services = match after {

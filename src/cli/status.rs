@@ -96,11 +96,8 @@ async fn offline(project: &desired::Project, state_dir: &std::path::Path) -> any
     let engine = Engine::connect().await?;
     let snapshot = observe::snapshot(&engine, &desired).await?;
     // The recovery rule's memory (read only), so that follows still to come count as pending.
-    let (dir, name) = (state_dir.to_path_buf(), desired.project.clone());
     let last_seen =
-        tokio::task::spawn_blocking(move || spindle::seen::load_or_nothing(&dir, &name))
-            .await
-            .unwrap_or_default();
+        spindle::seen::load_off_runtime(state_dir.to_path_buf(), desired.project.clone()).await;
     let plan = plan::plan(
         &desired,
         &snapshot,
