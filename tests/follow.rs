@@ -10,15 +10,17 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::{
-    SpindleProcess, TestProject, assert_exit, evidence_records, parse_time, state_dir, wait_for,
+    Recording, SpindleProcess, TestProject, assert_exit, evidence_records, parse_time, state_dir,
+    wait_for,
 };
 use serde_json::Value;
 
-/// How long a convergence or a follow may take before the test fails (no latency is asserted).
-const DEADLINE: Duration = Duration::from_secs(90);
+/// How long a convergence or a follow may take before the test fails (no latency is asserted; generous, because
+/// the engine is shared with other tests and a loaded host makes healthchecks slow).
+const DEADLINE: Duration = Duration::from_secs(300);
 
 /// What a test saw of the stack before backend moved.
 struct Before {
@@ -79,37 +81,76 @@ fn settled(p: &TestProject, run: &mut SpindleProcess, state: &Path) -> Before {
     }
 }
 
-/// When the container first reported `healthy` (a `health_status: healthy` event), in ns since the epoch.
-fn first_healthy(p: &TestProject, container_id: &str) -> i128 {
-    let until = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() + 1)
-        .unwrap_or_default();
-    let out = p.docker(&[
-        "events",
-        "--since",
-        "10m",
-        "--until",
-        &until.to_string(),
-        "--filter",
-        "type=container",
-        "--filter",
-        &format!("container={container_id}"),
-        "--format",
-        "{{.TimeNano}} {{.Action}}",
-    ]);
-    assert_exit(&out, 0, "docker events");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.ends_with("health_status: healthy"))
-        .find_map(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("{container_id} never reported healthy"))
+/// When the container first passed its healthcheck since its last start (the end of that probe), in ns since the
+/// epoch, from what `record_while` saw (Docker keeps only the last five probes, and its event buffer is short).
+fn first_healthy(recording: &Recording, container_id: &str) -> i128 {
+    let seen = recording
+        .get(container_id)
+        .unwrap_or_else(|| panic!("{container_id} was never seen while the test watched"));
+    let last_start = seen.started_at.last().copied().unwrap_or_default();
+    seen.probes
+        .values()
+        .find(|p| p.start >= last_start && p.exit_code == 0)
+        .map(|p| p.end)
+        .unwrap_or_else(|| {
+            panic!("{container_id} never passed a probe since its last start: {seen:#?}")
+        })
 }
 
-/// Waits until frontend was recreated and gateway restarted behind the new backend, and checks the evidence: the
-/// follow of each, with `cause`, ended `ok`. Returns the record's follows.
+/// Runs `disturb` (which moves backend), then waits until frontend was recreated and gateway restarted behind the
+/// new backend, and checks the evidence: the follow of each, with `cause`, ended `ok`; and both started after the
+/// backend they follow was first healthy. Returns what `disturb` returned and the record's follows.
 #[track_caller]
-fn assert_followed(
+fn assert_followed<T>(
+    p: &TestProject,
+    run: &mut SpindleProcess,
+    state: &Path,
+    before: &Before,
+    cause: &str,
+    disturb: impl FnOnce(&mut SpindleProcess) -> T,
+) -> (T, Vec<Value>) {
+    let frontend = p.container_name("frontend", 1);
+    let gateway = p.container_name("gateway", 1);
+    // A panic inside `record_while` would leave its poller running: catch it, and raise it once the poller stopped.
+    let (outcome, recording) = p.record_while(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let moved = disturb(run);
+            (moved, wait_follows(p, run, state, before, cause))
+        }))
+    });
+    let (moved, follows) = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    for f in &follows {
+        assert_eq!(f["follows"]["dependency"], "backend", "{f:#}");
+        assert_eq!(f["follows"]["container"], "backend-1", "{f:#}");
+        let want = if f["service"] == "frontend" {
+            "recreate"
+        } else {
+            "restart"
+        };
+        assert_eq!(f["action"], want, "{f:#}");
+    }
+    assert_eq!(
+        id(&p.inspect(&gateway)),
+        before.gateway,
+        "gateway is restarted, not recreated"
+    );
+    let backend = id(&p.inspect(&p.container_name("backend", 1)));
+    let healthy = first_healthy(&recording, &backend);
+    for c in [&frontend, &gateway] {
+        let info = p.inspect(c);
+        let started = parse_time(&started_at(&info)).unwrap_or_default();
+        assert!(
+            started >= healthy,
+            "{c} started at {} before backend {backend} was first healthy ({} ms early)",
+            started_at(&info),
+            (healthy - started) / 1_000_000
+        );
+    }
+    (moved, follows)
+}
+
+/// Waits until frontend and gateway moved and are ready, and the evidence has their follows with `cause`, `ok`.
+fn wait_follows(
     p: &TestProject,
     run: &mut SpindleProcess,
     state: &Path,
@@ -118,7 +159,7 @@ fn assert_followed(
 ) -> Vec<Value> {
     let frontend = p.container_name("frontend", 1);
     let gateway = p.container_name("gateway", 1);
-    let follows = wait_for(
+    wait_for(
         &format!("frontend and gateway to follow backend ({cause})"),
         DEADLINE,
         || {
@@ -141,36 +182,7 @@ fn assert_followed(
                 .collect();
             (services.contains(&"frontend") && services.contains(&"gateway")).then_some(follows)
         },
-    );
-    for f in &follows {
-        assert_eq!(f["follows"]["dependency"], "backend", "{f:#}");
-        assert_eq!(f["follows"]["container"], "backend-1", "{f:#}");
-        let want = if f["service"] == "frontend" {
-            "recreate"
-        } else {
-            "restart"
-        };
-        assert_eq!(f["action"], want, "{f:#}");
-    }
-    assert_eq!(
-        id(&p.inspect(&gateway)),
-        before.gateway,
-        "gateway is restarted, not recreated"
-    );
-    // Both started after the backend they follow was first healthy.
-    let backend = id(&p.inspect(&p.container_name("backend", 1)));
-    let healthy = first_healthy(p, &backend);
-    for c in [&frontend, &gateway] {
-        let info = p.inspect(c);
-        let started = parse_time(&started_at(&info)).unwrap_or_default();
-        assert!(
-            started >= healthy,
-            "{c} started at {} before backend {backend} was first healthy ({} ms early)",
-            started_at(&info),
-            (healthy - started) / 1_000_000
-        );
-    }
-    follows
+    )
 }
 
 /// Reconciles after the follow (one on SIGHUP, and any its events caused) follow nothing again: the memory moved on.
@@ -257,6 +269,43 @@ fn replace_backend_by_hand(p: &TestProject) -> String {
     new
 }
 
+/// A throwaway container, removed on drop (it carries no project label, so the project's cleanup would miss it).
+struct Squatter(String);
+
+impl Drop for Squatter {
+    fn drop(&mut self) {
+        let _ = common::docker(&["rm", "-f", &self.0]);
+    }
+}
+
+/// Stops backend and starts a throwaway container on its network, which takes the address backend had (the engine
+/// hands out the lowest free one).
+fn take_address_of_stopped_backend(p: &TestProject) -> Squatter {
+    let backend = p.container_name("backend", 1);
+    assert_exit(
+        &p.docker(&["stop", "-t", "1", &backend]),
+        0,
+        "docker stop backend",
+    );
+    let squatter = Squatter(format!("{}-squatter", p.name()));
+    let out = p.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &squatter.0,
+        "--network",
+        &format!("{}_default", p.name()),
+        "spindle-test/busybox:1",
+        "/usr/local/bin/idle",
+    ]);
+    assert_exit(
+        &out,
+        0,
+        "docker run of the container that takes backend's address",
+    );
+    squatter
+}
+
 // --- 1. spindle's own plan recreates backend -------------------------------------------------------------------
 
 #[test]
@@ -264,9 +313,17 @@ fn when_spindle_s_plan_recreates_the_backend_its_dependents_follow_once_it_is_he
     let p = TestProject::new("follow_plan", "follow");
     let state = state_dir();
     let (mut run, before) = converge(&p, state.path());
-    p.edit("compose.yaml", "RELEASE: \"1\"", "RELEASE: \"2\"");
-    assert!(run.signal("HUP"), "SIGHUP could not be sent");
-    let follows = assert_followed(&p, &mut run, state.path(), &before, "recreated_by_plan");
+    let ((), follows) = assert_followed(
+        &p,
+        &mut run,
+        state.path(),
+        &before,
+        "recreated_by_plan",
+        |run| {
+            p.edit("compose.yaml", "RELEASE: \"1\"", "RELEASE: \"2\"");
+            assert!(run.signal("HUP"), "SIGHUP could not be sent");
+        },
+    );
     assert_eq!(
         follows[0]["reason"], "backend-1 is recreated by this plan",
         "{follows:#?}"
@@ -285,17 +342,16 @@ fn when_self_heal_re_creates_a_removed_backend_its_dependents_follow() {
     let p = TestProject::new("follow_selfheal", "follow");
     let state = state_dir();
     let (mut run, before) = converge(&p, state.path());
-    assert_exit(
-        &p.docker(&["rm", "-f", &p.container_name("backend", 1)]),
-        0,
-        "docker rm -f backend",
-    );
     assert_followed(
         &p,
         &mut run,
         state.path(),
         &before,
         "recreated_by_self_heal",
+        |_| {
+            let rm = p.docker(&["rm", "-f", &p.container_name("backend", 1)]);
+            assert_exit(&rm, 0, "docker rm -f backend");
+        },
     );
     assert_followed_once(&p, &mut run, state.path());
 }
@@ -310,10 +366,19 @@ fn when_backend_is_replaced_out_of_band_its_dependents_follow_with_the_old_and_n
     // spindle is frozen while the replacement is made, so it never sees the half-done swap (two containers in one
     // slot, or none); it wakes to the finished replacement, as after a Compose recreate it did not watch. How
     // spindle and a concurrent Compose recreate get along is tested with Compose itself, below.
-    assert!(run.signal("STOP"), "SIGSTOP could not be sent");
-    let new = replace_backend_by_hand(&p);
-    assert!(run.signal("CONT"), "SIGCONT could not be sent");
-    let follows = assert_followed(&p, &mut run, state.path(), &before, "replaced_out_of_band");
+    let (new, follows) = assert_followed(
+        &p,
+        &mut run,
+        state.path(),
+        &before,
+        "replaced_out_of_band",
+        |run| {
+            assert!(run.signal("STOP"), "SIGSTOP could not be sent");
+            let new = replace_backend_by_hand(&p);
+            assert!(run.signal("CONT"), "SIGCONT could not be sent");
+            new
+        },
+    );
     for f in &follows {
         assert_eq!(f["follows"]["old_id"], before.backend.as_str(), "{f:#}");
         assert_eq!(f["follows"]["new_id"], new.as_str(), "{f:#}");
@@ -342,11 +407,19 @@ fn when_compose_force_recreates_the_backend_its_dependents_follow() {
     let p = TestProject::new("follow_compose", "follow");
     let state = state_dir();
     let (mut run, before) = converge(&p, state.path());
-    let out = p.compose(&["up", "-d", "--force-recreate", "--no-deps", "backend"]);
-    assert_exit(&out, 0, "docker compose up -d --force-recreate backend");
-    let new = id(&p.inspect(&p.container_name("backend", 1)));
+    let (new, follows) = assert_followed(
+        &p,
+        &mut run,
+        state.path(),
+        &before,
+        "replaced_out_of_band",
+        |_| {
+            let out = p.compose(&["up", "-d", "--force-recreate", "--no-deps", "backend"]);
+            assert_exit(&out, 0, "docker compose up -d --force-recreate backend");
+            id(&p.inspect(&p.container_name("backend", 1)))
+        },
+    );
     assert_ne!(new, before.backend);
-    let follows = assert_followed(&p, &mut run, state.path(), &before, "replaced_out_of_band");
     assert!(
         follows
             .iter()
@@ -366,40 +439,26 @@ fn when_a_restart_gives_the_backend_another_address_its_dependents_follow() {
     let backend = p.container_name("backend", 1);
     let old_ip = address(&p, &backend);
     assert!(!old_ip.is_empty(), "backend has an address");
-    // Frozen, so that spindle does not start backend again before the throwaway container took its address.
-    assert!(run.signal("STOP"), "SIGSTOP could not be sent");
-    assert_exit(
-        &p.docker(&["stop", "-t", "1", &backend]),
-        0,
-        "docker stop backend",
+    let (new_ip, follows) = assert_followed(
+        &p,
+        &mut run,
+        state.path(),
+        &before,
+        "address_changed",
+        |run| {
+            // Frozen, so that spindle does not start backend again before the throwaway container took its
+            // address.
+            assert!(run.signal("STOP"), "SIGSTOP could not be sent");
+            let squatter = take_address_of_stopped_backend(&p);
+            assert_exit(&p.docker(&["start", &backend]), 0, "docker start backend");
+            let new_ip = address(&p, &backend);
+            drop(squatter);
+            assert!(run.signal("CONT"), "SIGCONT could not be sent");
+            new_ip
+        },
     );
-    let squatter = format!("{}-squatter", p.name());
-    let out = p.docker(&[
-        "run",
-        "-d",
-        "--name",
-        &squatter,
-        "--network",
-        &format!("{}_default", p.name()),
-        "spindle-test/busybox:1",
-        "/usr/local/bin/idle",
-    ]);
-    assert_exit(
-        &out,
-        0,
-        "docker run of the container that takes backend's address",
-    );
-    assert_exit(&p.docker(&["start", &backend]), 0, "docker start backend");
-    let new_ip = address(&p, &backend);
-    assert_exit(
-        &p.docker(&["rm", "-f", &squatter]),
-        0,
-        "docker rm -f squatter",
-    );
-    assert!(run.signal("CONT"), "SIGCONT could not be sent");
     assert_ne!(new_ip, old_ip, "backend came back on another address");
     assert!(!new_ip.is_empty());
-    let follows = assert_followed(&p, &mut run, state.path(), &before, "address_changed");
     for f in &follows {
         assert_eq!(f["follows"]["old"], old_ip.as_str(), "{f:#}");
         assert_eq!(f["follows"]["new"], new_ip.as_str(), "{f:#}");
@@ -441,7 +500,14 @@ fn a_replacement_made_while_spindle_was_stopped_is_followed_after_it_starts_agai
     let new = replace_backend_by_hand(&p);
 
     let mut run = p.spawn_run(state.path(), &["--listen", "off"]);
-    let follows = assert_followed(&p, &mut run, state.path(), &before, "replaced_out_of_band");
+    let ((), follows) = assert_followed(
+        &p,
+        &mut run,
+        state.path(),
+        &before,
+        "replaced_out_of_band",
+        |_| {},
+    );
     assert!(
         follows
             .iter()
@@ -541,4 +607,93 @@ fn spindle_plan_shows_and_spindle_apply_makes_the_follow_of_a_replacement_made_a
     );
     // Followed once: the next plan is empty.
     assert_exit(&p.spindle(&["plan"]), 0, "spindle plan after the follow");
+}
+
+// --- a start made by spindle itself that gives backend another address -------------------------------------------
+
+#[test]
+fn when_spindle_s_own_start_gives_the_backend_another_address_its_dependents_follow_in_the_next_reconcile()
+ {
+    let p = TestProject::new("follow_ownstart", "follow");
+    let state = state_dir();
+    let (mut run, before) = converge(&p, state.path());
+    let backend = p.container_name("backend", 1);
+    let old_ip = address(&p, &backend);
+    let (squatter, follows) = assert_followed(
+        &p,
+        &mut run,
+        state.path(),
+        &before,
+        "address_changed",
+        |run| {
+            // Frozen while backend is stopped and its address taken, so that the start spindle plans for the
+            // stopped backend is what gives it another address: a change the plan could not know of.
+            assert!(run.signal("STOP"), "SIGSTOP could not be sent");
+            let squatter = take_address_of_stopped_backend(&p);
+            assert!(run.signal("CONT"), "SIGCONT could not be sent");
+            squatter
+        },
+    );
+    drop(squatter);
+    let new_ip = address(&p, &backend);
+    assert_ne!(new_ip, old_ip);
+    for f in &follows {
+        assert_eq!(f["follows"]["old"], old_ip.as_str(), "{f:#}");
+        assert_eq!(f["follows"]["new"], new_ip.as_str(), "{f:#}");
+    }
+    // spindle started backend itself, and followed in a later reconcile than that start.
+    let records = evidence_records(state.path());
+    let started = records
+        .iter()
+        .skip(before.records)
+        .position(|r| {
+            r["results"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|x| common::action_verb(&x["action"]) == "start" && x["outcome"] == "ok")
+        })
+        .unwrap_or_else(|| panic!("spindle started backend: {records:#?}"));
+    let followed = records
+        .iter()
+        .skip(before.records)
+        .position(|r| r.get("follows").is_some())
+        .unwrap_or_default();
+    assert!(followed > started, "the follow comes after the start");
+    assert_eq!(id(&p.inspect(&backend)), before.backend);
+    assert_followed_once(&p, &mut run, state.path());
+}
+
+// --- a corrupt memory ------------------------------------------------------------------------------------------
+
+#[test]
+fn a_corrupt_memory_file_is_a_warning_nothing_follows_and_it_is_rewritten() {
+    let p = TestProject::new("follow_corrupt", "follow");
+    assert_exit(&p.spindle(&["apply"]), 0, "the first spindle apply");
+    let memory = p.state_dir().join(format!("last-seen-{}.json", p.name()));
+    std::fs::write(&memory, "{\"version\": 1, \"proj").expect("the memory is overwritten");
+    let new = replace_backend_by_hand(&p);
+    wait_for("the replacement to be healthy", DEADLINE, || {
+        p.is_ready(&p.container_name("backend", 1)).then_some(())
+    });
+    let ids = p.ids();
+
+    let out = p.spindle(&["plan"]);
+    assert_exit(&out, 0, "spindle plan with a corrupt memory: nothing to do");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the recovery rule's memory is unreadable")
+            && stderr.contains(&memory.display().to_string()),
+        "{stderr}"
+    );
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "spindle apply with a corrupt memory");
+    assert_eq!(p.ids(), ids, "nothing was recreated");
+    let text = std::fs::read_to_string(&memory).unwrap_or_default();
+    let doc: Value = serde_json::from_str(&text).unwrap_or_default();
+    assert_eq!(doc["project"], p.name(), "rewritten: {text}");
+    assert!(
+        text.contains(&new),
+        "the memory now names the replacement: {text}"
+    );
 }
