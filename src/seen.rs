@@ -208,7 +208,7 @@ impl Memory {
         report: &Report,
         now: &LastSeen,
     ) -> Vec<Slot> {
-        let adv = advance(old, desired, planned, plan, report, now);
+        let adv = advance(old, &Shape::of(desired), planned, plan, report, now);
         if old.is_empty() && !adv.seen.is_empty() {
             tracing::info!(
                 slots = adv.seen.slots.len(),
@@ -253,6 +253,33 @@ pub async fn save_off_runtime(state_dir: PathBuf, project: String, seen: LastSee
     tracing::warn!(%error, "the recovery rule's memory could not be written; it is kept in this process");
 }
 
+/// What [`advance`] needs of the desired state: each service's scale, and the services some
+/// dependent follows (`depends_on: {it: {restart: true}}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Shape {
+    pub replicas: BTreeMap<String, u32>,
+    pub followed: BTreeSet<String>,
+}
+
+impl Shape {
+    pub fn of(desired: &DesiredState) -> Self {
+        Self {
+            replicas: desired
+                .services
+                .values()
+                .map(|s| (s.name.clone(), s.replicas))
+                .collect(),
+            followed: desired
+                .services
+                .values()
+                .flat_map(|s| s.depends_on.iter())
+                .filter(|d| d.restart)
+                .map(|d| d.service.clone())
+                .collect(),
+        }
+    }
+}
+
 /// The memory after a reconcile, and the slots whose change is still to be followed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Advance {
@@ -274,19 +301,12 @@ pub struct Advance {
 /// slot is pending. Slots of services no longer desired, or above their scale, are forgotten.
 pub fn advance(
     old: &LastSeen,
-    desired: &DesiredState,
+    shape: &Shape,
     planned: &LastSeen,
     plan: &Plan,
     report: &Report,
     now: &LastSeen,
 ) -> Advance {
-    let followed: BTreeSet<&str> = desired
-        .services
-        .values()
-        .flat_map(|s| s.depends_on.iter())
-        .filter(|d| d.restart)
-        .map(|d| d.service.as_str())
-        .collect();
     let ok: BTreeSet<usize> = report
         .results
         .iter()
@@ -315,10 +335,10 @@ pub fn advance(
             .all(|a| ok.contains(&a.id))
     };
     let wanted = |slot: &Slot| {
-        desired
-            .services
+        shape
+            .replicas
             .get(&slot.service)
-            .is_some_and(|s| slot.number >= 1 && slot.number <= s.replicas)
+            .is_some_and(|r| slot.number >= 1 && slot.number <= *r)
     };
     let mut out = Advance::default();
     for (slot, seen_now) in &now.slots {
@@ -334,7 +354,7 @@ pub fn advance(
                         before.change_to(p).is_some() && p.change_to(seen_now).is_none()
                     }));
                 if !changed
-                    || !followed.contains(slot.service.as_str())
+                    || !shape.followed.contains(&slot.service)
                     || (known && follows_ok(&slot.service))
                 {
                     before.merged(seen_now)

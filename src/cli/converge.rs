@@ -257,7 +257,7 @@ fn apply_recorded(
             if let Some((planned, plan, report)) = previous.take() {
                 last_seen = spindle::seen::advance(
                     &last_seen,
-                    &loaded.desired,
+                    &spindle::seen::Shape::of(&loaded.desired),
                     &planned,
                     &plan,
                     &report,
@@ -312,7 +312,7 @@ fn apply_recorded(
         {
             let adv = spindle::seen::advance(
                 &last_seen,
-                &loaded.desired,
+                &spindle::seen::Shape::of(&loaded.desired),
                 &planned,
                 &plan,
                 &report,

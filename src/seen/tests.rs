@@ -1,59 +1,21 @@
 //! Table tests of the recovery rule's memory: how it advances after a reconcile, and its file.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 
 use serde_json::json;
 
 use super::*;
 use crate::apply::ActionResult;
-use crate::desired::tree::Tree;
-use crate::desired::typed::{Condition, Dependency, DependentAction, DesiredService, PullPolicy};
 use crate::plan::{Action, ContainerRef, Follow, FollowCause};
 
-fn svc(name: &str, restart_on: Option<&str>, replicas: u32) -> DesiredService {
-    DesiredService {
-        name: name.into(),
-        image: "img:1".into(),
-        spec_hash: format!("hash-{name}"),
-        replicas,
-        depends_on: restart_on
-            .map(|d| Dependency {
-                service: d.into(),
-                condition: Condition::ServiceHealthy,
-                restart: true,
-                required: true,
-            })
+/// backend ← frontend (restart: true); db has no follower; one container each.
+fn desired() -> Shape {
+    Shape {
+        replicas: ["db", "backend", "frontend"]
             .into_iter()
+            .map(|s| (s.to_string(), 1))
             .collect(),
-        has_healthcheck: true,
-        pull_policy: PullPolicy::Missing,
-        container_name: None,
-        on_dependency_change: DependentAction::Recreate,
-        pre_recreate: None,
-        probes: Vec::new(),
-        model: Tree::Null,
-    }
-}
-
-/// backend ← frontend (restart: true); db has no follower.
-fn desired() -> DesiredState {
-    DesiredState {
-        project: "p".into(),
-        working_dir: PathBuf::from("/srv/p"),
-        config_files: Vec::new(),
-        revision: None,
-        services: [
-            svc("db", None, 1),
-            svc("backend", None, 1),
-            svc("frontend", Some("backend"), 1),
-        ]
-        .into_iter()
-        .map(|s| (s.name.clone(), s))
-        .collect(),
-        networks: BTreeMap::new(),
-        volumes: BTreeMap::new(),
-        model: Tree::Null,
+        followed: BTreeSet::from(["backend".to_string()]),
     }
 }
 
@@ -281,10 +243,7 @@ fn the_memory_moves_on_only_past_changes_whose_dependents_followed() {
 
 #[test]
 fn slots_above_the_scale_are_forgotten() {
-    let mut d = desired();
-    if let Some(b) = d.services.get_mut("backend") {
-        b.replicas = 1;
-    }
+    let d = desired();
     let mut now = seen(&[("backend", "B1", "")]);
     now.slots.insert(
         Slot::new("backend", 2),
