@@ -539,6 +539,7 @@ fn build_snapshot(d: &DesiredState, names: &[String]) -> Snapshot {
             started_at: Some("2026-11-30T01:00:01.000000000Z".into()),
             finished_at: None,
             live,
+            addresses: BTreeMap::new(),
             inspect: Value::Null,
         };
         c.inspect = inspect_of(d, svc, &model, &c);

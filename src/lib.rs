@@ -19,6 +19,7 @@ pub mod reconcile;
 pub mod record;
 pub mod redact;
 pub mod runtime;
+pub mod seen;
 pub mod spec;
 pub mod statefile;
 pub mod status;

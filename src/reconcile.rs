@@ -14,6 +14,7 @@ use crate::engine::Engine;
 use crate::evidence::EvidenceLog;
 use crate::observe::{
     self,
+    seen::LastSeen,
     snapshot::{Health, Snapshot},
 };
 use crate::plan::{self, Action, ActionKind, ContainerRef, PlanOptions};
@@ -85,6 +86,8 @@ pub struct ProjectReconciler {
     view: View,
     /// The inputs hash of the previous reconcile that loaded (drift: the host changed, not the files).
     last_inputs: Option<String>,
+    /// The recovery rule's memory: the container id and addresses last seen per slot.
+    memory: crate::seen::Memory,
 }
 
 impl ProjectReconciler {
@@ -120,7 +123,15 @@ impl ProjectReconciler {
             runtime: Runtime::default(),
             view: View::default(),
             last_inputs: None,
+            memory: crate::seen::Memory::default(),
         }
+    }
+
+    /// Keeps the recovery rule's memory in `state_dir` (`last-seen-<project>.json`), so that a
+    /// restart of spindle does not forget which containers it last saw.
+    pub fn with_state_dir(mut self, state_dir: &std::path::Path) -> Self {
+        self.memory = crate::seen::Memory::in_dir(state_dir);
+        self
     }
 
     /// Feeds the metrics, the status board and the pause state of `runtime` (a default one otherwise).
@@ -183,14 +194,17 @@ impl ProjectReconciler {
             }
         };
         let snapshot = observe::snapshot(&self.engine, &desired).await?;
+        let last_seen = self.memory.get(&desired.project).await;
         let mut plan = plan::plan(
             &desired,
             &snapshot,
             &PlanOptions {
                 remove_orphans: false,
                 redactor: redactor.clone(),
+                last_seen: last_seen.clone(),
             },
         );
+        let planned = LastSeen::of(&snapshot);
         // Policies are checked before every apply; a violation in mode `enforce` blocks it, one
         // in mode `warn` is only reported (both are recorded and shown in `/status`).
         let findings = crate::policy::findings(&desired, &project);
@@ -255,6 +269,16 @@ impl ProjectReconciler {
         };
         let outcome =
             crate::record::insert_applied(record, &plan, &report, self.services(&desired, &after));
+        // The recovery rule's memory moves on to what is there now, except for the changes whose
+        // dependents have not followed yet (a blocked apply changed nothing: nothing moves on).
+        let unfollowed = if outcome == crate::record::Outcome::Blocked {
+            Vec::new()
+        } else {
+            let now = LastSeen::of(&after);
+            self.memory
+                .advance(&desired, &last_seen, &planned, &plan, &report, &now)
+                .await
+        };
         self.view.actions = report
             .results
             .iter()
@@ -298,6 +322,11 @@ impl ProjectReconciler {
             .iter()
             .any(|a| matches!(a.kind, ActionKind::ResumeRecreate { .. }))
         {
+            return Ok(Next::RequeueAfter(Duration::ZERO));
+        }
+        // A dependency changed during the apply (a start gave it another address): its dependents
+        // follow in the next reconcile, at once.
+        if !unfollowed.is_empty() {
             return Ok(Next::RequeueAfter(Duration::ZERO));
         }
         Ok(match waiting {
@@ -384,6 +413,7 @@ impl ProjectReconciler {
                         ),
                         diff: None,
                         after: Vec::new(),
+                        follows: Vec::new(),
                     });
                 }
                 Err(_) => {

@@ -1,18 +1,20 @@
 //! The body of a reconcile's evidence record, built the same way by `spindle run` (each reconcile) and `spindle apply` (one per apply).
 //!
 //! The log (`crate::evidence`) adds `seq`, `id`, `prev_hash` and `hash` and redacts the body once more; this module
-//! fills in what the reconcile saw and did: `project`, `revision`, `plan`, `results`, `writes`, `services`, `warnings`, `outcome`, `error`.
+//! fills in what the reconcile saw and did: `project`, `revision`, `plan`, `results`, `writes`, `follows`, `services`,
+//! `warnings`, `outcome`, `error`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::apply::Report;
 use crate::desired::{Project, typed::DesiredState};
 use crate::observe::snapshot::Snapshot;
-use crate::plan::Plan;
+use crate::plan::{ActionKind, Follow, Plan};
 
 /// How a reconcile ended, as the record's `outcome` says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +166,49 @@ pub fn service_state(f: &crate::status::ServiceFacts) -> (ServiceState, Option<S
     }
 }
 
+/// One dependent that followed a moved dependency (the recovery rule), as the evidence records it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FollowRecord {
+    /// The dependent's service and container, and what was done to it (`recreate`, `restart`).
+    pub service: String,
+    pub container: String,
+    pub action: &'static str,
+    /// Which dependency container moved, and why (`cause` and its details).
+    pub follows: Follow,
+    /// The cause in words (`backend-1 was replaced out of band (id … → …)`).
+    pub reason: String,
+    /// How the follow ended (`ok`, `failed`, `rolled_back`, `skipped`); absent when it did not run.
+    pub outcome: Option<crate::apply::Outcome>,
+}
+
+/// The follows of a plan with their outcomes: one entry per (dependent action, moved dependency).
+pub fn follows(plan: &Plan, report: &Report) -> Vec<FollowRecord> {
+    let mut out = Vec::new();
+    for a in &plan.actions {
+        let container = match &a.kind {
+            ActionKind::Recreate { old, .. } => old.name.clone(),
+            ActionKind::Restart { container } => container.name.clone(),
+            _ => String::new(),
+        };
+        let outcome = report
+            .results
+            .iter()
+            .find(|r| r.action.id == a.id)
+            .map(|r| r.outcome);
+        for f in &a.follows {
+            out.push(FollowRecord {
+                service: a.kind.service().unwrap_or_default().to_string(),
+                container: container.clone(),
+                action: a.kind.verb(),
+                follows: f.clone(),
+                reason: f.describe(),
+                outcome,
+            });
+        }
+    }
+    out
+}
+
 /// `<verb> <service>: <error>` for each failed or rolled-back action.
 pub fn failures(report: &Report) -> Vec<String> {
     report
@@ -186,8 +231,8 @@ pub fn insert_warnings(record: &mut Map<String, Value>, plan: &Plan) {
     }
 }
 
-/// Inserts what an apply did: `plan`, `results`, `writes`, `services` (the state after it), `outcome`, and `error`
-/// (the blockers, or the failed actions). Returns the outcome.
+/// Inserts what an apply did: `plan`, `results`, `writes`, `follows` (when a dependent followed a moved dependency),
+/// `services` (the state after it), `outcome`, and `error` (the blockers, or the failed actions). Returns the outcome.
 pub fn insert_applied(
     record: &mut Map<String, Value>,
     plan: &Plan,
@@ -206,6 +251,13 @@ pub fn insert_applied(
         "writes".into(),
         serde_json::to_value(&report.write_log).unwrap_or(Value::Null),
     );
+    let follows = follows(plan, report);
+    if !follows.is_empty() {
+        record.insert(
+            "follows".into(),
+            serde_json::to_value(&follows).unwrap_or(Value::Null),
+        );
+    }
     record.insert("services".into(), services);
     insert_warnings(record, plan);
     let outcome = Outcome::of(plan, report);

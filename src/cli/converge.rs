@@ -13,6 +13,7 @@ use spindle::apply::{self, ActionResult, Outcome, Progress};
 use spindle::desired::{self, typed::DesiredState};
 use spindle::engine::Engine;
 use spindle::evidence::{self, EvidenceLog};
+use spindle::observe::seen::LastSeen;
 use spindle::observe::snapshot::Snapshot;
 use spindle::plan::{self, Action, Plan, PlanOptions};
 use spindle::redact::{self, Redactor};
@@ -102,14 +103,27 @@ async fn observe_and_plan(
     l: &Loaded,
     remove_orphans: bool,
     no_start: bool,
+    last_seen: &LastSeen,
 ) -> anyhow::Result<(Snapshot, Plan)> {
     let snapshot = observe::snapshot(engine, &l.desired).await?;
+    let plan = plan_of(l, &snapshot, remove_orphans, no_start, last_seen);
+    Ok((snapshot, plan))
+}
+
+fn plan_of(
+    l: &Loaded,
+    snapshot: &Snapshot,
+    remove_orphans: bool,
+    no_start: bool,
+    last_seen: &LastSeen,
+) -> Plan {
     let mut plan = plan::plan(
         &l.desired,
-        &snapshot,
+        snapshot,
         &PlanOptions {
             remove_orphans,
             redactor: l.redactor.clone(),
+            last_seen: last_seen.clone(),
         },
     );
     plan.blockers.extend(l.findings.blockers.iter().cloned());
@@ -117,7 +131,7 @@ async fn observe_and_plan(
     if no_start {
         plan = plan.without_starts();
     }
-    Ok((snapshot, plan))
+    plan
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -131,10 +145,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn plan_cmd(g: &Global, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     // Bad input fails here, before the engine is contacted.
     let loaded = load(g)?;
+    // The recovery rule's memory of `spindle run` and `spindle apply` (read only): the plan shows
+    // the dependents that follow a replacement they have not followed yet.
+    let last_seen =
+        spindle::seen::load_or_nothing(&evidence::default_state_dir(), &loaded.desired.project);
     let plan = runtime()?
         .block_on(async {
             let engine = Engine::connect().await?;
-            observe_and_plan(&engine, &loaded, args.remove_orphans, args.no_start).await
+            observe_and_plan(&engine, &loaded, args.remove_orphans, args.no_start, &last_seen).await
         })?
         .1;
     match args.format {
@@ -231,6 +249,16 @@ fn apply_recorded(
     };
     body.extend(loaded.head.clone());
     let _lock = lock::acquire(&lock::default_dir(), &loaded.desired.project)?;
+    // The recovery rule's memory, shared with `spindle run` (none with --no-evidence).
+    let memory = (!args.no_evidence).then(|| {
+        let dir = args
+            .state_dir
+            .clone()
+            .unwrap_or_else(evidence::default_state_dir);
+        let seen = spindle::seen::load_or_nothing(&dir, &loaded.desired.project);
+        (dir, seen)
+    });
+    let mut last_seen = memory.as_ref().map(|m| m.1.clone()).unwrap_or_default();
     let (plan, report, services) = runtime()?.block_on(async {
         let engine = Engine::connect().await?;
         let opts = apply::Options {
@@ -246,10 +274,23 @@ fn apply_recorded(
         // keeps the results and writes of every round.
         let mut round = 0;
         let mut earlier = (Vec::new(), Vec::new());
+        // The previous round's observation, plan and report, to move the memory on from.
+        let mut previous: Option<(LastSeen, Plan, apply::Report)> = None;
         let (snapshot, plan, mut report) = loop {
             round += 1;
-            let (snapshot, plan) =
-                observe_and_plan(&engine, &loaded, args.remove_orphans, args.no_start).await?;
+            let snapshot = observe::snapshot(&engine, &loaded.desired).await?;
+            if let Some((planned, plan, report)) = previous.take() {
+                last_seen = spindle::seen::advance(
+                    &last_seen,
+                    &spindle::seen::Shape::of(&loaded.desired),
+                    &planned,
+                    &plan,
+                    &report,
+                    &LastSeen::of(&snapshot),
+                )
+                .seen;
+            }
+            let plan = plan_of(&loaded, &snapshot, args.remove_orphans, args.no_start, &last_seen);
             let report = apply::apply(
                 &engine,
                 &loaded.desired,
@@ -266,9 +307,11 @@ fn apply_recorded(
             if !resumed || !report.converged || round >= 3 {
                 break (snapshot, plan, report);
             }
-            earlier.0.extend(report.results);
-            earlier.1.extend(report.write_log);
+            earlier.0.extend(report.results.clone());
+            earlier.1.extend(report.write_log.clone());
+            previous = Some((LastSeen::of(&snapshot), plan, report));
         };
+        let planned = LastSeen::of(&snapshot);
         progress.finish();
         report.results.splice(0..0, earlier.0);
         report.write_log.splice(0..0, earlier.1);
@@ -278,6 +321,28 @@ fn apply_recorded(
         } else {
             observe::snapshot(&engine, &loaded.desired).await
         };
+        // The memory moves on to the final observation, except for changes not followed yet (a
+        // blocked apply changed nothing).
+        if let (Some((dir, seen)), Ok(after)) = (&memory, &after)
+            && report.blockers.is_empty()
+        {
+            let adv = spindle::seen::advance(
+                &last_seen,
+                &spindle::seen::Shape::of(&loaded.desired),
+                &planned,
+                &plan,
+                &report,
+                &LastSeen::of(after),
+            );
+            if adv.seen != *seen {
+                spindle::seen::save_off_runtime(
+                    dir.clone(),
+                    loaded.desired.project.clone(),
+                    adv.seen,
+                )
+                .await;
+            }
+        }
         let services = match after {
             Ok(after) => record::services(&loaded.desired, &after, &Default::default()),
             Err(e) => json!({"error": redact::scrub(&e.to_string())}),

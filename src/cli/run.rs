@@ -152,8 +152,9 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
         sources.add(controller::docker_events(engine.clone(), &name));
         let token = sources.stop_token();
         let stop = spindle::apply::StopSignal::new(move || token.is_stopping());
-        let reconciler =
-            ProjectReconciler::new_shared(req, engine, log, settings, stop).with_runtime(runtime);
+        let reconciler = ProjectReconciler::new_shared(req, engine, log, settings, stop)
+            .with_runtime(runtime)
+            .with_state_dir(&state_dir);
         controller::run(config, reconciler, sources, shutdown).await?;
         drop(switch);
         tracing::info!("spindle run stopped");

@@ -95,12 +95,16 @@ async fn offline(project: &desired::Project, state_dir: &std::path::Path) -> any
         .map_err(|e| anyhow::anyhow!("desired state: {e}"))?;
     let engine = Engine::connect().await?;
     let snapshot = observe::snapshot(&engine, &desired).await?;
+    // The recovery rule's memory (read only), so that follows still to come count as pending.
+    let last_seen =
+        spindle::seen::load_off_runtime(state_dir.to_path_buf(), desired.project.clone()).await;
     let mut plan = plan::plan(
         &desired,
         &snapshot,
         &plan::PlanOptions {
             remove_orphans: false,
             redactor: Redactor::new(project.secret_values.clone()),
+            last_seen: last_seen.clone(),
         },
     );
     plan.warnings

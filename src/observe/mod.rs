@@ -4,6 +4,7 @@
 //! documents ([`observed_from_inspect`], [`live_from_inspect`]) is pure and tested on captured
 //! documents.
 
+pub mod seen;
 pub mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -203,6 +204,7 @@ pub fn observed_from_inspect(doc: Value) -> Result<ObservedContainer, ObserveErr
         started_at,
         finished_at,
         live: live_from_inspect(&doc),
+        addresses: addresses(doc.pointer("/NetworkSettings/Networks")),
         id,
         name,
         service,
@@ -210,6 +212,43 @@ pub fn observed_from_inspect(doc: Value) -> Result<ObservedContainer, ObserveErr
         labels,
         inspect: doc,
     })
+}
+
+/// Network name → IPv4 address from a `NetworkSettings.Networks` object (inspect and list carry
+/// the same shape); networks without an address (a stopped container) are left out.
+fn addresses(networks: Option<&Value>) -> BTreeMap<String, String> {
+    networks
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(net, ep)| {
+                    let ip = ep.get("IPAddress").and_then(Value::as_str)?;
+                    (!ip.is_empty()).then(|| (net.clone(), ip.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The addresses of a container as the list call (`GET /containers/json`) reports them: the same
+/// map [`observed_from_inspect`] reads into [`ObservedContainer::addresses`], so the recovery
+/// rule's memory (container id and addresses) needs no inspect.
+pub fn addresses_from_summary(
+    summary: &bollard::models::ContainerSummary,
+) -> BTreeMap<String, String> {
+    summary
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(net, ep)| {
+                    let ip = ep.ip_address.as_deref().filter(|ip| !ip.is_empty())?;
+                    Some((net.clone(), ip.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The lifecycle state: Docker's `Status` when it is one spindle knows, else derived from the flags.
@@ -405,6 +444,39 @@ mod tests {
         assert_eq!(
             c.and_then(|c| c.started_at),
             Some("2026-01-01T00:00:00Z".to_string())
+        );
+    }
+
+    #[test]
+    fn addresses_read_the_same_from_an_inspect_document_and_from_the_list_call() {
+        let networks = json!({
+            "p_default": {"NetworkID": "n1", "IPAddress": "172.18.0.3", "IPPrefixLen": 16},
+            "p_back": {"NetworkID": "n2", "IPAddress": "10.5.0.7"},
+            "p_stopped": {"NetworkID": "n3", "IPAddress": ""}
+        });
+        let want = BTreeMap::from([
+            ("p_back".to_string(), "10.5.0.7".to_string()),
+            ("p_default".to_string(), "172.18.0.3".to_string()),
+        ]);
+        let c =
+            observed_from_inspect(json!({"Id": "a", "NetworkSettings": {"Networks": networks}}));
+        assert_eq!(c.ok().map(|c| c.addresses), Some(want.clone()));
+        // The list call's summary, as Docker 20.10 sends it.
+        let summary: bollard::models::ContainerSummary = serde_json::from_value(json!({
+            "Id": "a",
+            "Names": ["/p-web-1"],
+            "NetworkSettings": {"Networks": networks}
+        }))
+        .unwrap_or_default();
+        assert_eq!(addresses_from_summary(&summary), want);
+        assert_eq!(
+            observed("web-1").addresses.len(),
+            1,
+            "a captured running container has its address"
+        );
+        assert!(
+            observed("late-2").addresses.is_empty(),
+            "a created container has none"
         );
     }
 }

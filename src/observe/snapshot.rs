@@ -98,6 +98,10 @@ pub struct ObservedContainer {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub live: LiveConfig,
+    /// Network name → the container's IPv4 address on it, for the networks where it has one (a
+    /// stopped container has none). The container list call carries the same
+    /// (`NetworkSettings.Networks.*.IPAddress`, see [`crate::observe::addresses_from_summary`]).
+    pub addresses: BTreeMap<String, String>,
     /// The raw inspect document, for field-by-field comparison of containers spindle did not create.
     #[serde(skip)]
     pub inspect: serde_json::Value,

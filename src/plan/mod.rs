@@ -8,9 +8,14 @@ use crate::desired::compose_hash;
 use crate::desired::tree::Tree;
 use crate::desired::typed::{Condition, DependentAction, DesiredService, DesiredState, PullPolicy};
 use crate::labels;
+use crate::observe::seen::LastSeen;
 use crate::observe::snapshot::{LiveConfig, ObservedContainer, RunState, Snapshot};
 use crate::redact::Redactor;
 use crate::spec;
+
+pub mod follow;
+
+pub use follow::{Follow, FollowCause};
 
 /// What to change, in an order that respects dependencies.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -93,6 +98,10 @@ pub struct Action {
     pub diff: Option<String>,
     /// Actions that must finish (and pass their gate) before this one starts.
     pub after: Vec<usize>,
+    /// The dependencies this action follows (`depends_on: {dep: {restart: true}}`), each with
+    /// what happened to it; empty for an action that follows nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub follows: Vec<Follow>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -201,6 +210,10 @@ pub struct PlanOptions {
     pub remove_orphans: bool,
     /// Redacts secret values in diffs and in the spec label.
     pub redactor: Redactor,
+    /// The container id and addresses spindle last saw per slot (kept in the state directory):
+    /// a slot whose container changed since makes its `restart: true` dependents follow. Empty
+    /// (the default) means nothing was seen yet: nothing follows an out-of-band change.
+    pub last_seen: LastSeen,
 }
 
 /// The document stored in a container's `io.spindle.spec` label and diffed by the planner:
@@ -257,8 +270,9 @@ struct Planner<'a> {
     by_service: BTreeMap<String, Vec<usize>>,
     /// Actions every service waits for (networks, volumes, orphan removal).
     foundation: Vec<usize>,
-    /// Services being recreated in this plan.
-    recreated: BTreeSet<String>,
+    /// Services whose containers moved (recreated by this plan, re-created, replaced out of
+    /// band, readdressed): their `restart: true` dependents follow.
+    moved: BTreeMap<String, Vec<Follow>>,
     /// Networks (by key) being recreated in this plan: their services must follow.
     recreated_networks: BTreeSet<String>,
 }
@@ -284,6 +298,7 @@ impl<'a> Planner<'a> {
             reason,
             diff,
             after,
+            follows: Vec::new(),
         });
         id
     }
@@ -432,7 +447,6 @@ impl<'a> Planner<'a> {
                 )
             }))
         };
-        let mut changed = false;
         let mut in_sync = true;
 
         // Replacements left in flight by an interrupted recreate are finished first.
@@ -452,6 +466,8 @@ impl<'a> Planner<'a> {
         let replaced_ids: BTreeSet<&str> =
             replacements.iter().filter_map(|c| c.replaces()).collect();
         let mut resumed: BTreeSet<u32> = BTreeSet::new();
+        // The slots this plan replaces, and why (their dependents follow).
+        let mut replaced: BTreeMap<u32, FollowCause> = BTreeMap::new();
         for new in &replacements {
             if !resumed.insert(new.number) {
                 // Two replacements for one slot: finish the first, drop the other.
@@ -483,7 +499,7 @@ impl<'a> Planner<'a> {
                 None,
                 prereq.clone(),
             );
-            changed = true;
+            replaced.insert(new.number, FollowCause::RecreatedByPlan);
             in_sync = false;
         }
         let current: Vec<&ObservedContainer> = containers
@@ -503,17 +519,9 @@ impl<'a> Planner<'a> {
             self.plan.warnings.push(self.opts.redactor.text(&warning));
         }
 
-        // A dependency declared with `restart: true` that this plan recreates.
-        let moved_dependency = svc
-            .depends_on
-            .iter()
-            .find(|d| d.restart && self.recreated.contains(&d.service))
-            .map(|d| {
-                format!(
-                    "dependency {} is recreated (depends_on restart: true)",
-                    d.service
-                )
-            });
+        // The dependencies declared with `restart: true` whose containers moved.
+        let follows = follow::follows_of(svc, &self.moved);
+        let moved_dependency = follow::reason(&follows);
         let moved_network = spec::service_networks(svc)
             .into_iter()
             .find(|k| self.recreated_networks.contains(k))
@@ -585,7 +593,7 @@ impl<'a> Planner<'a> {
                     None,
                     after,
                 );
-                changed = true;
+                replaced.insert(number, FollowCause::RecreatedBySelfHeal);
                 in_sync = false;
                 continue;
             };
@@ -617,7 +625,7 @@ impl<'a> Planner<'a> {
                 let img = ensure_image(self);
                 let mut after = prereq.clone();
                 after.extend(img);
-                self.push(
+                let id = self.push(
                     ActionKind::Recreate {
                         service: svc.name.clone(),
                         number,
@@ -627,12 +635,14 @@ impl<'a> Planner<'a> {
                     diff,
                     after,
                 );
-                changed = true;
+                // Whatever the reason, the new container follows the moved dependencies.
+                self.plan.actions[id].follows = follows.clone();
+                replaced.insert(number, FollowCause::RecreatedByPlan);
                 continue;
             }
             in_sync &= !self.disconnect_foreign(svc, c);
             if let (true, Some(reason)) = (restart_instead, moved) {
-                self.push(
+                let id = self.push(
                     ActionKind::Restart {
                         container: container_ref(c),
                     },
@@ -640,6 +650,7 @@ impl<'a> Planner<'a> {
                     None,
                     prereq.clone(),
                 );
+                self.plan.actions[id].follows = follows.clone();
                 continue;
             }
             if live_in_place {
@@ -686,10 +697,12 @@ impl<'a> Planner<'a> {
             );
             in_sync = false;
         }
-        // Dependents declared with `restart: true` follow once this service is back
-        // (they are planned later, since services are planned in dependency order).
-        if changed {
-            self.recreated.insert(svc.name.clone());
+        // Dependents declared with `restart: true` follow once this service is back (they are
+        // planned later, since services are planned in dependency order): the slots this plan
+        // replaces, and those whose container changed since it was last seen.
+        let moved = follow::moved(svc, &current, &replaced, &self.opts.last_seen);
+        if !moved.is_empty() {
+            self.moved.insert(svc.name.clone(), moved);
         }
         if in_sync {
             self.plan.in_sync.push(svc.name.clone());
@@ -938,7 +951,7 @@ pub fn plan(desired: &DesiredState, observed: &Snapshot, opts: &PlanOptions) -> 
         },
         by_service: BTreeMap::new(),
         foundation: Vec::new(),
-        recreated: BTreeSet::new(),
+        moved: BTreeMap::new(),
         recreated_networks: BTreeSet::new(),
     };
     p.orphans();

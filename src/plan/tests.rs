@@ -96,6 +96,7 @@ fn container(d: &DesiredState, s: &DesiredService, number: u32) -> ObservedConta
         started_at: None,
         finished_at: None,
         live: spec::live_config(s).unwrap_or_default(),
+        addresses: BTreeMap::new(),
         inspect: Tree::Null,
     }
 }
@@ -869,6 +870,7 @@ fn without_starts_drops_only_the_start_actions_and_renumbers_the_waits() {
         reason: String::new(),
         diff: None,
         after,
+        follows: Vec::new(),
     };
     let plan = Plan {
         project: "p".into(),
@@ -1045,3 +1047,5 @@ fn only_composes_temporary_name_counts_as_a_recreate_in_flight() {
         );
     }
 }
+
+mod follow;

@@ -288,6 +288,7 @@ mod tests {
             started_at: None,
             finished_at: None,
             live: LiveConfig::default(),
+            addresses: BTreeMap::new(),
             inspect: json!({"Config": {"Env": env}}),
         }
     }
