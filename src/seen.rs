@@ -272,8 +272,7 @@ impl Shape {
             followed: desired
                 .services
                 .values()
-                .flat_map(|s| s.depends_on.iter())
-                .filter(|d| d.restart)
+                .flat_map(|s| s.depends_on.iter().filter(|d| s.follows(d)))
                 .map(|d| d.service.clone())
                 .collect(),
         }

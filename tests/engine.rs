@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use spindle::desired::typed::{
-    DependentAction, DesiredNetwork, DesiredService, DesiredState, DesiredVolume, PullPolicy,
+    DesiredNetwork, DesiredService, DesiredState, DesiredVolume, PullPolicy,
 };
 use spindle::engine::{Engine, EngineError, EngineOptions, MIN_API_VERSION};
 use spindle::observe::snapshot::{Health, RunState};
@@ -103,7 +103,7 @@ impl Project {
                             has_healthcheck: false,
                             pull_policy: PullPolicy::Missing,
                             container_name: None,
-                            on_dependency_change: DependentAction::Recreate,
+                            on_dependency_change: None,
                             pre_recreate: None,
                             update: Default::default(),
                             probes: Vec::new(),

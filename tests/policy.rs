@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use spindle::desired::typed::{
-    DependentAction, DesiredNetwork, DesiredService, DesiredState, PullPolicy,
-};
+use spindle::desired::typed::{DesiredNetwork, DesiredService, DesiredState, PullPolicy};
 use spindle::policy::{
     self, AllowImage, InventoryRow, Mode, Pinning, PolicyConfig, PolicyKind, Violation, check,
     classify, inventory,
@@ -23,7 +21,7 @@ fn service(name: &str, image: &str, model: Value) -> DesiredService {
         has_healthcheck: false,
         pull_policy: PullPolicy::Missing,
         container_name: None,
-        on_dependency_change: DependentAction::Recreate,
+        on_dependency_change: None,
         pre_recreate: None,
         update: Default::default(),
         probes: Vec::new(),

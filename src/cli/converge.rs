@@ -152,7 +152,14 @@ pub fn plan_cmd(g: &Global, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let plan = runtime()?
         .block_on(async {
             let engine = Engine::connect().await?;
-            observe_and_plan(&engine, &loaded, args.remove_orphans, args.no_start, &last_seen).await
+            observe_and_plan(
+                &engine,
+                &loaded,
+                args.remove_orphans,
+                args.no_start,
+                &last_seen,
+            )
+            .await
         })?
         .1;
     match args.format {
@@ -290,7 +297,13 @@ fn apply_recorded(
                 )
                 .seen;
             }
-            let plan = plan_of(&loaded, &snapshot, args.remove_orphans, args.no_start, &last_seen);
+            let plan = plan_of(
+                &loaded,
+                &snapshot,
+                args.remove_orphans,
+                args.no_start,
+                &last_seen,
+            );
             let report = apply::apply(
                 &engine,
                 &loaded.desired,

@@ -40,8 +40,10 @@ pub struct DesiredService {
     pub has_healthcheck: bool,
     pub pull_policy: PullPolicy,
     pub container_name: Option<String>,
-    /// What to do when a dependency declared with `restart: true` is recreated.
-    pub on_dependency_change: DependentAction,
+    /// `x-spindle.on-dependency-change`: set, the service follows every dependency it declares
+    /// (as if each had `restart: true`) with this action; unset, it follows the dependencies
+    /// declared with `restart: true` by recreating.
+    pub on_dependency_change: Option<DependentAction>,
     /// `x-spindle.pre-recreate`: what runs before the service's container is recreated.
     pub pre_recreate: Option<super::hook::PreRecreate>,
     /// `deploy.update_config`: the order of a recreate, what a failed one does, its waits.
@@ -76,6 +78,19 @@ pub fn string_entries(mapping: Option<&Tree>) -> Vec<(String, Option<String>)> {
 
 impl DesiredService {
     /// `environment:` entries; a key without a value is `None` (Compose sends it as a bare key).
+    /// Whether the service follows `dep` (is recreated or restarted once `dep`'s container was
+    /// replaced and is ready again): `depends_on.<dep>.restart: true`, or any dependency when
+    /// `x-spindle.on-dependency-change` is set.
+    pub fn follows(&self, dep: &Dependency) -> bool {
+        dep.restart || self.on_dependency_change.is_some()
+    }
+
+    /// What the service does when it follows a dependency (recreate unless it asked otherwise).
+    pub fn dependent_action(&self) -> DependentAction {
+        self.on_dependency_change
+            .unwrap_or(DependentAction::Recreate)
+    }
+
     pub fn environment(&self) -> Vec<(String, Option<String>)> {
         string_entries(self.model.get("environment"))
     }
@@ -331,8 +346,9 @@ fn service(
         .and_then(|x| x.get("on-dependency-change"))
         .and_then(Tree::as_str)
     {
-        Some("restart") => DependentAction::Restart,
-        None | Some("recreate") => DependentAction::Recreate,
+        Some("restart") => Some(DependentAction::Restart),
+        Some("recreate") => Some(DependentAction::Recreate),
+        None => None,
         Some(_) => {
             return Err(err(
                 "x-spindle.on-dependency-change must be recreate or restart",

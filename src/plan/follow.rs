@@ -76,15 +76,24 @@ fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-/// The reason of a dependent's follow action: `dependency backend-1 … (depends_on restart: true)`.
-pub fn reason(follows: &[Follow]) -> Option<String> {
+/// The reason of a dependent's follow action: `dependency backend-1 … (depends_on restart: true)`,
+/// or `(x-spindle.on-dependency-change)` when that is what makes `svc` follow.
+pub fn reason(svc: &DesiredService, follows: &[Follow]) -> Option<String> {
     let first = follows.first()?;
+    let declared = match svc
+        .depends_on
+        .iter()
+        .find(|d| d.service == first.dependency)
+    {
+        Some(d) if !d.restart => "x-spindle.on-dependency-change",
+        _ => "depends_on restart: true",
+    };
     let more = match follows.len() {
         1 => String::new(),
         n => format!(" and {} more", n - 1),
     };
     Some(format!(
-        "dependency {}{more} (depends_on restart: true)",
+        "dependency {}{more} ({declared})",
         first.describe()
     ))
 }
@@ -135,11 +144,11 @@ pub fn moved(
     out
 }
 
-/// The follows of `svc`: the moves of every dependency it declares with `restart: true`.
+/// The follows of `svc`: the moves of every dependency it follows ([`DesiredService::follows`]).
 pub fn follows_of(svc: &DesiredService, moved: &BTreeMap<String, Vec<Follow>>) -> Vec<Follow> {
     svc.depends_on
         .iter()
-        .filter(|d| d.restart)
+        .filter(|d| svc.follows(d))
         .filter_map(|d| moved.get(&d.service))
         .flatten()
         .cloned()

@@ -519,9 +519,9 @@ impl<'a> Planner<'a> {
             self.plan.warnings.push(self.opts.redactor.text(&warning));
         }
 
-        // The dependencies declared with `restart: true` whose containers moved.
+        // The dependencies the service follows (`restart: true`, or x-spindle) whose containers moved.
         let follows = follow::follows_of(svc, &self.moved);
-        let moved_dependency = follow::reason(&follows);
+        let moved_dependency = follow::reason(svc, &follows);
         let moved_network = spec::service_networks(svc)
             .into_iter()
             .find(|k| self.recreated_networks.contains(k))
@@ -602,7 +602,7 @@ impl<'a> Planner<'a> {
             let moved = moved_network.clone().or_else(|| moved_dependency.clone());
             let restart_instead = moved_network.is_none()
                 && moved_dependency.is_some()
-                && svc.on_dependency_change == DependentAction::Restart;
+                && svc.dependent_action() == DependentAction::Restart;
             let live_fields = spec::live_differences(&desired_live, &c.live);
             let live_in_place =
                 !live_fields.is_empty() && spec::live_update_possible(&c.live, &desired_live);

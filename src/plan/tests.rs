@@ -28,7 +28,7 @@ fn svc(name: &str, deps: &[(&str, bool)]) -> DesiredService {
         has_healthcheck: true,
         pull_policy: PullPolicy::Missing,
         container_name: None,
-        on_dependency_change: DependentAction::Recreate,
+        on_dependency_change: None,
         pre_recreate: None,
         update: Default::default(),
         probes: Vec::new(),
@@ -229,7 +229,7 @@ fn a_changed_backend_recreates_it_and_then_its_restart_dependents_only() {
 fn a_dependent_that_asks_for_restart_is_restarted_not_recreated() {
     let mut d = erp();
     if let Some(f) = d.services.get_mut("frontend") {
-        f.on_dependency_change = DependentAction::Restart;
+        f.on_dependency_change = Some(DependentAction::Restart);
     }
     let o = converged(&d);
     if let Some(b) = d.services.get_mut("backend") {

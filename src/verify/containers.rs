@@ -226,7 +226,7 @@ pub fn containers(desired: &DesiredState, snapshot: &Snapshot) -> LayerReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::typed::{DependentAction, PullPolicy};
+    use crate::desired::typed::PullPolicy;
     use crate::observe::snapshot::LiveConfig;
     use crate::verify::Status;
     use serde_json::json;
@@ -241,7 +241,7 @@ mod tests {
             has_healthcheck: false,
             pull_policy: PullPolicy::Missing,
             container_name: None,
-            on_dependency_change: DependentAction::Recreate,
+            on_dependency_change: None,
             pre_recreate: None,
             update: Default::default(),
             probes: Vec::new(),

@@ -284,7 +284,7 @@ fn each_follow_reason_names_the_dependency_container_and_the_cause() {
 fn a_follower_that_asks_for_restart_is_restarted_and_waits_for_the_dependency_s_actions() {
     let mut d = erp();
     if let Some(f) = d.services.get_mut("frontend") {
-        f.on_dependency_change = DependentAction::Restart;
+        f.on_dependency_change = Some(DependentAction::Restart);
     }
     let seen = LastSeen::of(&host(&d));
     let mut o = host(&d);
@@ -406,4 +406,39 @@ proptest! {
         o.containers.rotate_left((seed as usize) % n);
         prop_assert!(with_memory(&d, &o, &seen).is_empty());
     }
+}
+
+#[test]
+fn x_spindle_on_dependency_change_makes_a_service_follow_a_dependency_declared_without_restart_true()
+ {
+    let mut d = erp();
+    if let Some(w) = d.services.get_mut("worker") {
+        assert!(w.depends_on.iter().all(|dep| !dep.restart));
+        w.on_dependency_change = Some(DependentAction::Restart);
+    }
+    let seen = LastSeen::of(&host(&d));
+    let mut o = host(&d);
+    backend_mut(&mut o).id = "id-backend-new".into();
+    let p = with_memory(&d, &o, &seen);
+    let worker: Vec<(String, Vec<FollowCause>)> = follows(&p)
+        .into_iter()
+        .filter(|(what, _)| what.ends_with("worker"))
+        .collect();
+    assert_eq!(
+        worker,
+        vec![(
+            "restart worker".to_string(),
+            vec![replaced("id-backend-1", "id-backend-new")]
+        )]
+    );
+    let reason = p
+        .actions
+        .iter()
+        .find(|a| a.kind.service() == Some("worker"))
+        .map(|a| a.reason.clone())
+        .unwrap_or_default();
+    assert!(
+        reason.ends_with("(x-spindle.on-dependency-change)"),
+        "{reason}"
+    );
 }
