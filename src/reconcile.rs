@@ -49,6 +49,7 @@ pub enum ReconcileError {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub apply_timeout: Duration,
+    /// How many engine writes an apply runs at once; 0: no bound (see [`apply::Options`]).
     pub parallelism: usize,
     /// How long a container may stay unhealthy before spindle restarts it.
     pub unhealthy_grace: Duration,
@@ -61,12 +62,22 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             apply_timeout: Duration::from_secs(120),
-            parallelism: 4,
+            parallelism: 0,
             unhealthy_grace: Duration::from_secs(60),
             restart_budget: 3,
             restart_window: Duration::from_secs(600),
         }
     }
+}
+
+/// Whether a trigger asks for every container to be inspected: the first reconcile, the periodic
+/// resync, SIGHUP, the API and a retry look at what the list call cannot show (a `docker update`
+/// nobody saw); the others trust the list where it settles a container (see [`observe::listed`]).
+fn inspects_all(t: &Trigger) -> bool {
+    matches!(
+        t,
+        Trigger::Startup | Trigger::Resync | Trigger::Signal | Trigger::Api | Trigger::Retry { .. }
+    )
 }
 
 /// Reconciles one project; owns what must survive between reconciles (budgets, the evidence log).
@@ -131,7 +142,7 @@ impl ProjectReconciler {
 
     async fn run_once(
         &mut self,
-        _triggers: &[Trigger],
+        triggers: &[Trigger],
         record: &mut Map<String, Value>,
     ) -> Result<Next, ReconcileError> {
         // Level-triggered: the whole desired state and the whole host, every time.
@@ -182,7 +193,13 @@ impl ProjectReconciler {
                 return Ok(Next::AwaitChange);
             }
         };
-        let snapshot = observe::snapshot(&self.engine, &desired).await?;
+        let live_of = |s: &desired::typed::DesiredService| crate::spec::live_config(s).ok();
+        let depth = if triggers.iter().any(inspects_all) {
+            observe::Depth::Full
+        } else {
+            observe::Depth::Listed(&live_of)
+        };
+        let snapshot = observe::snapshot_with(&self.engine, &desired, depth).await?;
         let mut plan = plan::plan(
             &desired,
             &snapshot,

@@ -42,8 +42,9 @@ pub struct ApplyArgs {
     /// How long a container may take to become healthy (or running) before its change is rolled back (Go-style duration: 90s, 2m).
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// How many actions run at once.
-    #[arg(long, default_value_t = 4)]
+    /// How many engine writes (create, start, stop, …) run at once; 0 sets no bound, as Compose
+    /// does by default. Health gates and dependency waits never take a slot.
+    #[arg(long, default_value_t = 0)]
     pub parallelism: usize,
     /// Where the evidence record of this apply is appended (default: $SPINDLE_STATE_DIR or /var/lib/spindle).
     #[arg(long, value_name = "DIR")]
@@ -95,7 +96,10 @@ async fn observe_and_plan(
     l: &Loaded,
     remove_orphans: bool,
 ) -> anyhow::Result<(Snapshot, Plan)> {
-    let snapshot = observe::snapshot(engine, &l.desired).await?;
+    // The list call settles the containers it can (see docs/architecture.md, "Observe").
+    let live_of = |s: &desired::typed::DesiredService| spindle::spec::live_config(s).ok();
+    let depth = observe::Depth::Listed(&live_of);
+    let snapshot = observe::snapshot_with(engine, &l.desired, depth).await?;
     let mut plan = plan::plan(
         &l.desired,
         &snapshot,
