@@ -66,7 +66,10 @@ pub fn inspect_shape(entry: &Value) -> Option<Value> {
     }
     let mut doc = Map::new();
     doc.insert("Id".into(), json!(id));
-    doc.insert("Name".into(), json!(format!("/{}", name.trim_start_matches('/'))));
+    doc.insert(
+        "Name".into(),
+        json!(format!("/{}", name.trim_start_matches('/'))),
+    );
     doc.insert(
         "Image".into(),
         entry.get("ImageID").cloned().unwrap_or(Value::Null),
@@ -180,4 +183,228 @@ fn created_with_desired_live(svc: &DesiredService, spec_label: Option<&str>) -> 
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::desired::{self, Request};
+    use crate::observe::observed_from_inspect;
+    use crate::observe::snapshot::{Health, RunState};
+
+    /// The list entries of a healthy container on two networks and of one that exited with code 3.
+    fn entries() -> Vec<Value> {
+        let path = format!(
+            "{}/tests/fixtures/observe/list-entries.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn shaped(entry: &Value) -> Value {
+        inspect_shape(entry).unwrap_or_else(|| panic!("no shape for {entry}"))
+    }
+
+    const COMPOSE: &str = "name: p
+services:
+  web:
+    image: spindle-test/busybox:1
+    cpus: 0.5
+    restart: unless-stopped
+  db:
+    image: spindle-test/busybox:1
+";
+
+    fn desired_from(compose: &str) -> DesiredState {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        std::fs::write(dir.path().join("compose.yaml"), compose)
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        let req = Request {
+            desired_state: Some(dir.path().to_path_buf()),
+            cwd: dir.path().to_path_buf(),
+            ..Request::default()
+        };
+        let project = desired::load(&req).unwrap_or_else(|e| panic!("load: {e}"));
+        DesiredState::from_project(&project, None).unwrap_or_else(|e| panic!("desired: {e}"))
+    }
+
+    /// The inspect-shaped entry of a running container spindle created from `compose`'s `web`.
+    fn running_web(d: &DesiredState, created_from: &DesiredState) -> Value {
+        let svc = &created_from.services["web"];
+        json!({
+            "Id": "abc",
+            "Name": "/p-web-1",
+            "Config": {"Labels": {
+                labels::PROJECT: "p",
+                labels::SERVICE: "web",
+                labels::CONTAINER_NUMBER: "1",
+                labels::SPEC_HASH: d.services["web"].spec_hash.clone(),
+                labels::SPEC: serde_json::to_string_pretty(&svc.model).unwrap_or_default(),
+            }},
+            "State": {"Status": "running", "Running": true},
+        })
+    }
+
+    #[test]
+    fn a_running_entry_reads_with_its_name_health_image_and_networks() {
+        let doc = shaped(&entries()[0]);
+        let c = observed_from_inspect(doc).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.name, "scale-capture-1");
+        assert_eq!(c.service, "web");
+        assert_eq!(
+            (c.state, c.health, c.exit_code),
+            (RunState::Running, Health::Healthy, 0)
+        );
+        assert!(c.image_id.starts_with("sha256:6d75"), "{}", c.image_id);
+        assert_eq!(
+            c.inspect
+                .pointer("/NetworkSettings/Networks/scale-capture-net/IPAddress")
+                .and_then(Value::as_str),
+            Some("172.27.0.2"),
+            "per-network addresses stay available from the list call"
+        );
+        assert!(
+            c.inspect
+                .pointer("/NetworkSettings/Networks/bridge/NetworkID")
+                .is_some()
+        );
+        assert_eq!(c.id.len(), 64);
+    }
+
+    #[test]
+    fn an_exited_entry_reads_with_its_exit_code_from_the_status() {
+        let c = observed_from_inspect(shaped(&entries()[1])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.state, c.exit_code), (RunState::Exited, 3));
+        assert!(!c.is_running());
+    }
+
+    #[test]
+    fn the_health_in_the_status_text_reads_as_docker_reports_it() {
+        for (status, state, health) in [
+            ("Up 2 minutes (healthy)", "running", Some("healthy")),
+            (
+                "Up 1 second (health: starting)",
+                "running",
+                Some("starting"),
+            ),
+            ("Up 5 seconds (unhealthy)", "running", Some("unhealthy")),
+            ("Up 5 seconds", "running", None),
+            ("Restarting (1) 2 seconds ago", "restarting", None),
+        ] {
+            let doc =
+                shaped(&json!({"Id": "a", "Names": ["/x"], "State": state, "Status": status}));
+            assert_eq!(
+                doc.pointer("/State/Health/Status").and_then(Value::as_str),
+                health,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_link_alias_among_the_names_does_not_hide_the_container_name() {
+        let doc =
+            shaped(&json!({"Id": "a", "Names": ["/p-web-1/db", "/p-db-1"], "State": "running"}));
+        assert_eq!(doc["Name"], json!("/p-db-1"));
+    }
+
+    #[test]
+    fn an_entry_without_an_id_has_no_shape() {
+        assert_eq!(inspect_shape(&json!({"Names": ["/x"]})), None);
+    }
+
+    #[test]
+    fn a_running_container_created_from_the_desired_spec_and_live_settings_is_settled() {
+        let d = desired_from(COMPOSE);
+        let doc = running_web(&d, &d);
+        assert_eq!(
+            settled_service(&d, &doc, false).map(|s| s.name.as_str()),
+            Ok("web")
+        );
+    }
+
+    #[test]
+    fn every_thing_the_list_cannot_vouch_for_sends_the_container_to_an_inspect() {
+        let d = desired_from(COMPOSE);
+        let other_cpus = desired_from(&COMPOSE.replace("cpus: 0.5", "cpus: 0.25"));
+        // The spec hash leaves live settings out: a cpus change keeps it, the spec label shows it.
+        assert_eq!(
+            d.services["web"].spec_hash,
+            other_cpus.services["web"].spec_hash
+        );
+        let base = running_web(&d, &d);
+        let with = |f: &dyn Fn(&mut Value)| {
+            let mut doc = base.clone();
+            f(&mut doc);
+            doc
+        };
+        let cases: Vec<(&str, Value, bool, &str)> = vec![
+            (
+                "another spec hash",
+                with(&|d| d["Config"]["Labels"][labels::SPEC_HASH] = json!("other")),
+                false,
+                "its spec hash label differs from the desired service's",
+            ),
+            (
+                "no spec hash (Compose made it)",
+                with(&|d| {
+                    if let Some(l) = d["Config"]["Labels"].as_object_mut() {
+                        l.remove(labels::SPEC_HASH);
+                    }
+                }),
+                false,
+                "its spec hash label differs from the desired service's",
+            ),
+            (
+                "created with other live settings",
+                running_web(&d, &other_cpus),
+                false,
+                "it was created with other live settings",
+            ),
+            (
+                "no spec label",
+                with(&|d| {
+                    if let Some(l) = d["Config"]["Labels"].as_object_mut() {
+                        l.remove(labels::SPEC);
+                    }
+                }),
+                false,
+                "it was created with other live settings",
+            ),
+            (
+                "a live change is known",
+                base.clone(),
+                true,
+                "its live settings changed since its creation",
+            ),
+            (
+                "stopped",
+                with(&|d| d["State"]["Status"] = json!("exited")),
+                false,
+                "it is not running",
+            ),
+            (
+                "a recreate in flight",
+                with(&|d| d["Config"]["Labels"][labels::REPLACES] = json!("old")),
+                false,
+                "a recreate is in flight",
+            ),
+            (
+                "an orphan",
+                with(&|d| d["Config"]["Labels"][labels::SERVICE] = json!("gone")),
+                false,
+                "its service is not desired",
+            ),
+        ];
+        for (what, doc, live_changed, why) in cases {
+            assert_eq!(
+                settled_service(&d, &doc, live_changed).map(|s| s.name.clone()),
+                Err(why),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn compose_s_hash_settles_nothing_yet() {
+        let d = desired_from(COMPOSE);
+        assert!(!compose_hash_settles(&d.services["web"], &BTreeMap::new()));
+    }
 }
