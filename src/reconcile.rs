@@ -72,7 +72,8 @@ impl Default for Settings {
 
 /// Whether a trigger asks for every container to be inspected: the first reconcile, the periodic
 /// resync, SIGHUP, the API and a retry look at what the list call cannot show (a `docker update`
-/// nobody saw); the others trust the list where it settles a container (see [`observe::listed`]).
+/// nobody saw); the others trust the list where it settles a container (see [`observe::listed`]),
+/// except for the containers Docker events name, which are inspected.
 fn inspects_all(t: &Trigger) -> bool {
     matches!(
         t,
@@ -194,10 +195,20 @@ impl ProjectReconciler {
             }
         };
         let live_of = |s: &desired::typed::DesiredService| crate::spec::live_config(s).ok();
+        let named: Vec<String> = triggers
+            .iter()
+            .filter_map(|t| match t {
+                Trigger::Docker { container, .. } => Some(container.clone()),
+                _ => None,
+            })
+            .collect();
         let depth = if triggers.iter().any(inspects_all) {
             observe::Depth::Full
         } else {
-            observe::Depth::Listed(&live_of)
+            observe::Depth::Listed {
+                live: &live_of,
+                inspect: &named,
+            }
         };
         let snapshot = observe::snapshot_with(&self.engine, &desired, depth).await?;
         let mut plan = plan::plan(

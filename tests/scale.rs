@@ -113,9 +113,16 @@ fn a_no_op_observe_inspects_no_container_the_list_settles_and_a_live_change_is_i
             .unwrap_or_else(|e| panic!("engine: {e}"));
         // Every container is running (healthy or not yet): all twelve are settled by the list.
         let before = engine.requests();
-        let listed = observe::snapshot_with(&engine, &desired, Depth::Listed(&live_of))
-            .await
-            .unwrap_or_else(|e| panic!("observe: {e}"));
+        let listed = observe::snapshot_with(
+            &engine,
+            &desired,
+            Depth::Listed {
+                live: &live_of,
+                inspect: &[],
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("observe: {e}"));
         let reads = engine.requests().since(before).reads;
         assert_eq!(listed.containers.len(), 12);
         // list containers, list networks, list volumes, one image: no container inspect.
@@ -183,9 +190,16 @@ fn a_no_op_observe_inspects_no_container_the_list_settles_and_a_live_change_is_i
             .await
             .unwrap_or_else(|e| panic!("update: {e}"));
         let before = engine.requests();
-        let again = observe::snapshot_with(&engine, &desired, Depth::Listed(&live_of))
-            .await
-            .unwrap_or_else(|e| panic!("observe: {e}"));
+        let again = observe::snapshot_with(
+            &engine,
+            &desired,
+            Depth::Listed {
+                live: &live_of,
+                inspect: &[],
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("observe: {e}"));
         assert_eq!(engine.requests().since(before).reads, 4 + 1);
         let seen = again
             .containers

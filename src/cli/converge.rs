@@ -98,7 +98,10 @@ async fn observe_and_plan(
 ) -> anyhow::Result<(Snapshot, Plan)> {
     // The list call settles the containers it can (see docs/architecture.md, "Observe").
     let live_of = |s: &desired::typed::DesiredService| spindle::spec::live_config(s).ok();
-    let depth = observe::Depth::Listed(&live_of);
+    let depth = observe::Depth::Listed {
+        live: &live_of,
+        inspect: &[],
+    };
     let snapshot = observe::snapshot_with(engine, &l.desired, depth).await?;
     let mut plan = plan::plan(
         &l.desired,

@@ -46,16 +46,21 @@ pub enum ObserveError {
 pub enum Depth<'a> {
     /// Every container is inspected.
     Full,
-    /// Only the containers the list call does not settle are inspected (see [`listed`]); a
-    /// settled container reads with the live settings this function gives for its service.
-    Listed(&'a listed::LiveOf),
+    /// Only the containers the list call does not settle are inspected (see [`listed`]), and
+    /// those named in `inspect` (by name or ID): the list is a view the engine updates a moment
+    /// after the event it sends, so the container an event is about is inspected. A settled
+    /// container reads with the live settings `live` gives for its service.
+    Listed {
+        live: &'a listed::LiveOf,
+        inspect: &'a [String],
+    },
 }
 
 impl std::fmt::Debug for Depth<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Depth::Full => "Full",
-            Depth::Listed(_) => "Listed",
+            Depth::Listed { .. } => "Listed",
         })
     }
 }
@@ -93,14 +98,23 @@ pub async fn snapshot_with(
         let Some(id) = c.id.clone().filter(|_| !one_off) else {
             continue;
         };
-        if let Depth::Listed(live_of) = depth
+        if let Depth::Listed { live, inspect } = depth
             && let Some(doc) = serde_json::to_value(&c)
                 .ok()
                 .as_ref()
                 .and_then(listed::inspect_shape)
         {
+            let name = doc["Name"].as_str().unwrap_or("").trim_start_matches('/');
+            let named = inspect.iter().any(|n| *n == id || n == name);
             match listed::settled_service(desired, &doc, engine.live_changed(&id))
-                .and_then(|svc| live_of(svc).ok_or("its live settings cannot be computed"))
+                .and_then(|svc| {
+                    if named {
+                        Err("an event names it")
+                    } else {
+                        Ok(svc)
+                    }
+                })
+                .and_then(|svc| live(svc).ok_or("its live settings cannot be computed"))
             {
                 Ok(live) => {
                     let mut o = observed_from_inspect(doc)?;
