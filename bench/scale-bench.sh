@@ -4,14 +4,16 @@
 # For each size N in SIZES (10 50 150), a generated stack of N busybox services running `sleep`, in
 # `depends_on` chains of CHAIN (5) services (each waits for the one before it: `service_healthy`
 # when that one has a healthcheck, else `service_started`). A third of the services (every third)
-# have a healthcheck of HC_INTERVAL (1s): a short interval, so that the bench takes minutes, not
-# an hour (with Compose's default 30 s each gate would be 30 s). `init: true`, 1 s stop grace.
-# Each tool has its own project, created from nothing for each measurement:
+# have a healthcheck (`true`) every HC_INTERVAL (2s), 10 retries: a short interval, so that the
+# bench takes minutes, not an hour (with Compose's default 30 s each gate would be 30 s); at 1 s the
+# healthcheck execs of 50 containers load this 2-core engine enough to time out. `init: true`,
+# 1 s stop grace. Each tool has its own project, created from nothing for each measurement, and
+# runs alone (the other tool's project is removed first, so its healthchecks do not load the engine):
 #
 #   fresh         healthchecked stack: `docker-compose up -d --wait` against `spindle apply`
 #                 (target ratio <= 1.1);
-#   no-op         on that converged stack, RUNS (5) runs of `docker-compose up -d` against RUNS runs
-#                 of `spindle apply`, medians (target ratio <= 0.1 at 150 services);
+#   no-op         on each tool's converged stack, RUNS (5) runs of `docker-compose up -d` and RUNS
+#                 runs of `spindle apply`, medians (target ratio <= 0.1 at 150 services);
 #   fresh-nohc    the same stack without healthchecks (every condition `service_started`):
 #                 `docker-compose up -d` against `spindle apply` (target ratio <= 1.0);
 #   RSS           `spindle run` converging the healthchecked stack of the largest size from nothing:
@@ -27,7 +29,7 @@
 #   SPINDLE_BIN           spindle binary (default target/release/spindle)
 #   SPINDLE_COMPOSE_BIN   Compose v5 (default from infra/scripts/env.sh)
 #   SIZES                 sizes (default "10 50 150"); CHAIN chain length (5)
-#   HC_INTERVAL           healthcheck interval (default 1s); RUNS no-op runs per tool (5)
+#   HC_INTERVAL           healthcheck interval (default 2s); RUNS no-op runs per tool (5)
 #   PARALLELISM           passed as `spindle apply --parallelism` when set (default: spindle's own)
 #   SKIP_RSS=1            skip the `spindle run` RSS measurement
 #   BENCH_PROJECT_PREFIX  project name prefix (default spindle-scale)
@@ -45,7 +47,7 @@ compose="$SPINDLE_COMPOSE_BIN"
 spindle="${SPINDLE_BIN:-$repo/target/release/spindle}"
 sizes="${SIZES:-10 50 150}"
 chain="${CHAIN:-5}"
-hc_interval="${HC_INTERVAL:-1s}"
+hc_interval="${HC_INTERVAL:-2s}"
 runs="${RUNS:-5}"
 quiet="${QUIET:-5}"
 prefix="${BENCH_PROJECT_PREFIX:-spindle-scale}"
@@ -88,7 +90,7 @@ stack() {
             printf '  s%03d:\n    image: %s\n    command: ["sleep", "1000000"]\n' "$i" "$image"
             printf '    init: true\n    stop_grace_period: 1s\n'
             if ((hc && i % 3 == 0)); then
-                printf '    healthcheck:\n      test: ["CMD", "true"]\n      interval: %s\n      timeout: 5s\n      retries: 3\n' "$hc_interval"
+                printf '    healthcheck:\n      test: ["CMD", "true"]\n      interval: %s\n      timeout: 10s\n      retries: 10\n' "$hc_interval"
             fi
             if (((i - 1) % chain != 0)); then
                 dep=$((i - 1))
@@ -127,6 +129,8 @@ spindle_apply() { # PROJECT DIR
 }
 
 declare -A T
+# note TOOL N WHAT: logs a measurement as soon as it is taken.
+note() { log "N=$2 $3 $([[ $1 == c ]] && echo compose || echo spindle): $(secs "${T[$1,$2,$3]}") s"; }
 printf '%s: engine %s, compose v%s, spindle %s, sizes %s, chains of %s, healthcheck interval %s\n' \
     "$BENCH_NAME" "$engine" "$cv" "$spindle" "$sizes" "$chain" "$hc_interval" >&2
 
@@ -141,27 +145,40 @@ for n in $sizes; do
         stack "$work/$pc" "$n" "$hc"
         stack "$work/$ps" "$n" "$hc"
         if ((hc)); then
+            # One tool at a time: the other's healthchecks would load the engine meanwhile.
             log "N=$n: fresh converge, healthchecks: docker-compose up -d --wait"
             T[c,$n,fresh]=$(timed "$work/$pc.log" "$compose" -p "$pc" -f "$work/$pc/compose.yaml" up -d --wait)
-            log "N=$n: fresh converge, healthchecks: spindle apply"
-            T[s,$n,fresh]=$(timed "$work/$ps.log" spindle_apply "$ps" "$work/$ps")
-            [[ "$(up_count "$pc")" == "$n" && "$(up_count "$ps")" == "$n" ]] \
-                || die "N=$n: not every container is up after the fresh converge"
-            log "N=$n: no-op, $runs runs each (docker-compose up -d, spindle apply)"
-            runs_c=() runs_s=()
+            note c "$n" fresh
+            [[ "$(up_count "$pc")" == "$n" ]] || die "N=$n: not every compose container is up"
+            log "N=$n: no-op, $runs runs of docker-compose up -d"
+            runs_c=()
             for ((k = 0; k < runs; k++)); do
                 runs_c+=("$(timed "$work/$pc.noop.log" "$compose" -p "$pc" -f "$work/$pc/compose.yaml" up -d)")
-                runs_s+=("$(timed "$work/$ps.noop.log" spindle_apply "$ps" "$work/$ps")")
             done
             T[c,$n,noop]=$(printf '%s\n' "${runs_c[@]}" | median)
+            note c "$n" noop
+            remove_project "$pc"
+            log "N=$n: fresh converge, healthchecks: spindle apply"
+            T[s,$n,fresh]=$(timed "$work/$ps.log" spindle_apply "$ps" "$work/$ps")
+            note s "$n" fresh
+            [[ "$(up_count "$ps")" == "$n" ]] || die "N=$n: not every spindle container is up"
+            log "N=$n: no-op, $runs runs of spindle apply"
+            runs_s=()
+            for ((k = 0; k < runs; k++)); do
+                runs_s+=("$(timed "$work/$ps.noop.log" spindle_apply "$ps" "$work/$ps")")
+            done
             T[s,$n,noop]=$(printf '%s\n' "${runs_s[@]}" | median)
+            note s "$n" noop
             grep -q 'in sync, nothing to do' "$work/$ps.noop.log" \
                 || { cat "$work/$ps.noop.log" >&2; die "N=$n: the spindle no-op was not a no-op"; }
         else
             log "N=$n: fresh converge, no healthchecks: docker-compose up -d"
             T[c,$n,nohc]=$(timed "$work/$pc.log" "$compose" -p "$pc" -f "$work/$pc/compose.yaml" up -d)
+            note c "$n" nohc
+            remove_project "$pc"
             log "N=$n: fresh converge, no healthchecks: spindle apply"
             T[s,$n,nohc]=$(timed "$work/$ps.log" spindle_apply "$ps" "$work/$ps")
+            note s "$n" nohc
         fi
         remove_project "$pc"
         remove_project "$ps"
