@@ -1,4 +1,4 @@
-//! Observing the engine: a project's containers (inspected), networks, volumes and images, as a planner-ready snapshot.
+//! Observing the engine: a project's containers (listed, and inspected where the list does not settle them), networks, volumes and images, as a planner-ready snapshot.
 //!
 //! [`snapshot`] reads everything the planner needs about one project, inspecting every container;
 //! [`snapshot_with`] and [`Depth::Listed`] inspect only the containers the list call does not
