@@ -567,3 +567,33 @@ impl Reconciler for ProjectReconciler {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startup_resync_sighup_the_api_and_a_retry_inspect_every_container_the_rest_trust_the_list() {
+        let full = [
+            Trigger::Startup,
+            Trigger::Resync,
+            Trigger::Signal,
+            Trigger::Api,
+            Trigger::Retry { attempt: 1 },
+        ];
+        for t in &full {
+            assert!(inspects_all(t), "{t:?}");
+        }
+        let listed = [
+            Trigger::Files { paths: Vec::new() },
+            Trigger::Docker {
+                action: "die".into(),
+                container: "p-web-1".into(),
+            },
+            Trigger::Requeue,
+        ];
+        for t in &listed {
+            assert!(!inspects_all(t), "{t:?}");
+        }
+    }
+}
