@@ -212,3 +212,36 @@ fn a_no_op_observe_inspects_no_container_the_list_settles_and_a_live_change_is_i
         );
     });
 }
+
+#[test]
+fn a_cpu_limit_changed_with_docker_update_is_left_to_the_full_inspect_of_inspect_all_or_spindle_run()
+ {
+    let p = TestProject::new("scale_update", "plain");
+    assert_exit(&p.spindle(&["apply"]), 0, "spindle apply");
+    let a = p.container_name("a", 1);
+    let id = p.id_of("a");
+    assert_exit(
+        &p.docker(&["update", "--cpus", "1.5", &a]),
+        0,
+        "docker update --cpus",
+    );
+
+    // The list call cannot show resource limits: a one-shot plan trusts it (docs/architecture.md).
+    assert_exit(&p.spindle(&["plan"]), 0, "spindle plan after docker update");
+    // A full inspect sees the change and sets it back in place.
+    let (out, plan) = p.spindle_json(&["plan", "--inspect-all", "--format", "json"]);
+    assert_exit(&out, 2, "spindle plan --inspect-all");
+    assert_eq!(
+        common::plan_actions(&plan),
+        vec![("update".to_string(), "a".to_string())],
+        "{plan:#}"
+    );
+    assert_exit(
+        &p.spindle(&["apply", "--inspect-all"]),
+        0,
+        "spindle apply --inspect-all",
+    );
+    let info = p.inspect(&a);
+    assert_eq!(info["HostConfig"]["NanoCpus"], 500_000_000);
+    assert_eq!(info["Id"].as_str(), Some(id.as_str()), "set back in place");
+}

@@ -30,6 +30,10 @@ pub struct PlanArgs {
     /// Plan the removal of containers of services no longer in the desired state.
     #[arg(long)]
     pub remove_orphans: bool,
+    /// Inspect every container, also those the list call settles: finds a resource limit changed
+    /// with `docker update` since the container was created (see docs/architecture.md).
+    #[arg(long)]
+    pub inspect_all: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -39,6 +43,10 @@ pub struct ApplyArgs {
     /// Remove containers of services no longer in the desired state.
     #[arg(long)]
     pub remove_orphans: bool,
+    /// Inspect every container, also those the list call settles: finds a resource limit changed
+    /// with `docker update` since the container was created (see docs/architecture.md).
+    #[arg(long)]
+    pub inspect_all: bool,
     /// How long a container may take to become healthy (or running) before its change is rolled back (Go-style duration: 90s, 2m).
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -95,12 +103,17 @@ async fn observe_and_plan(
     engine: &Engine,
     l: &Loaded,
     remove_orphans: bool,
+    inspect_all: bool,
 ) -> anyhow::Result<(Snapshot, Plan)> {
-    // The list call settles the containers it can (see docs/architecture.md, "Observe").
+    // The list call settles the containers it can (docs/architecture.md, "The list-call rule").
     let live_of = |s: &desired::typed::DesiredService| spindle::spec::live_config(s).ok();
-    let depth = observe::Depth::Listed {
-        live: &live_of,
-        inspect: &[],
+    let depth = if inspect_all {
+        observe::Depth::Full
+    } else {
+        observe::Depth::Listed {
+            live: &live_of,
+            inspect: &[],
+        }
     };
     let snapshot = observe::snapshot_with(engine, &l.desired, depth).await?;
     let mut plan = plan::plan(
@@ -129,7 +142,7 @@ pub fn plan_cmd(g: &Global, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let plan = runtime()?
         .block_on(async {
             let engine = Engine::connect().await?;
-            observe_and_plan(&engine, &loaded, args.remove_orphans).await
+            observe_and_plan(&engine, &loaded, args.remove_orphans, args.inspect_all).await
         })?
         .1;
     match args.format {
@@ -241,7 +254,8 @@ fn apply_recorded(
         let mut earlier = (Vec::new(), Vec::new());
         let (snapshot, plan, mut report) = loop {
             round += 1;
-            let (snapshot, plan) = observe_and_plan(&engine, &loaded, args.remove_orphans).await?;
+            let (snapshot, plan) =
+                observe_and_plan(&engine, &loaded, args.remove_orphans, args.inspect_all).await?;
             let report = apply::apply(
                 &engine,
                 &loaded.desired,
