@@ -4,10 +4,10 @@
 //! (so "no write on a no-op" can be asserted), and turns bollard's errors into [`EngineError`],
 //! whose messages name the operation and its target and never carry environment values.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -230,7 +230,8 @@ pub struct EngineEvent {
     pub time_nano: i64,
 }
 
-/// A connection to one Docker engine. Cheap to clone; clones share the request counters.
+/// A connection to one Docker engine. Cheap to clone; clones share the request counters and
+/// the record of containers whose live settings changed.
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
@@ -239,6 +240,10 @@ pub struct Engine {
     timeout: Duration,
     pull_timeout: Duration,
     counters: Arc<Counters>,
+    /// IDs of containers whose live settings (`POST /containers/{id}/update`) changed after
+    /// their creation, as this process saw it: its own updates and the `update` events of the
+    /// event streams it reads. Their labels no longer tell their live settings.
+    live_changed: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -481,6 +486,7 @@ impl Engine {
             timeout: options.timeout,
             pull_timeout: options.pull_timeout,
             counters,
+            live_changed: Arc::default(),
         })
     }
 
@@ -509,6 +515,18 @@ impl Engine {
     pub fn with_pull_timeout(mut self, timeout: Duration) -> Self {
         self.pull_timeout = timeout;
         self
+    }
+
+    /// Whether this process saw the container's live settings change after its creation (an
+    /// update by spindle, or an `update` event in an event stream read through this engine).
+    pub fn live_changed(&self, id: &str) -> bool {
+        self.live_changed.lock().is_ok_and(|s| s.contains(id))
+    }
+
+    fn note_live_change(&self, id: &str) {
+        if let Ok(mut s) = self.live_changed.lock() {
+            s.insert(id.to_string());
+        }
     }
 
     /// API requests made so far through this engine and its clones.
@@ -802,9 +820,17 @@ impl Engine {
         self.docker.events(Some(options)).map(move |r| match r {
             Ok(m) => {
                 let actor = m.actor.unwrap_or_default();
+                let kind = m.typ.map(|t| t.to_string()).unwrap_or_default();
+                let action = m.action.unwrap_or_default();
+                if kind == "container"
+                    && action == "update"
+                    && let Some(id) = &actor.id
+                {
+                    engine.note_live_change(id);
+                }
                 Ok(EngineEvent {
-                    kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
-                    action: m.action.unwrap_or_default(),
+                    kind,
+                    action,
                     id: actor.id.unwrap_or_default(),
                     attributes: actor.attributes.unwrap_or_default().into_iter().collect(),
                     time_nano: m.time_nano.unwrap_or_default(),
@@ -969,6 +995,8 @@ impl Engine {
     pub async fn update(&self, id: &str, body: &Value) -> Result<(), EngineError> {
         const OP: &str = "update container";
         let typed: ContainerUpdateBody = body_from_json(OP, id, body, &Redactor::default())?;
+        // Noted before the call: a call that timed out may still have changed the container.
+        self.note_live_change(id);
         self.call(
             Kind::Write,
             OP,

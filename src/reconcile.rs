@@ -50,6 +50,7 @@ pub enum ReconcileError {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub apply_timeout: Duration,
+    /// How many engine writes an apply runs at once; 0: no bound (see [`apply::Options`]).
     pub parallelism: usize,
     /// How long a container may stay unhealthy before spindle restarts it.
     pub unhealthy_grace: Duration,
@@ -62,12 +63,23 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             apply_timeout: Duration::from_secs(120),
-            parallelism: 4,
+            parallelism: 0,
             unhealthy_grace: Duration::from_secs(60),
             restart_budget: 3,
             restart_window: Duration::from_secs(600),
         }
     }
+}
+
+/// Whether a trigger asks for every container to be inspected: the first reconcile, the periodic
+/// resync, SIGHUP, the API and a retry look at what the list call cannot show (a `docker update`
+/// nobody saw); the others trust the list where it settles a container (see [`observe::listed`]),
+/// except for the containers Docker events name, which are inspected.
+fn inspects_all(t: &Trigger) -> bool {
+    matches!(
+        t,
+        Trigger::Startup | Trigger::Resync | Trigger::Signal | Trigger::Api | Trigger::Retry { .. }
+    )
 }
 
 /// Reconciles one project; owns what must survive between reconciles (budgets, the evidence log).
@@ -142,7 +154,7 @@ impl ProjectReconciler {
 
     async fn run_once(
         &mut self,
-        _triggers: &[Trigger],
+        triggers: &[Trigger],
         record: &mut Map<String, Value>,
     ) -> Result<Next, ReconcileError> {
         // Level-triggered: the whole desired state and the whole host, every time.
@@ -193,7 +205,23 @@ impl ProjectReconciler {
                 return Ok(Next::AwaitChange);
             }
         };
-        let snapshot = observe::snapshot(&self.engine, &desired).await?;
+        let live_of = |s: &desired::typed::DesiredService| crate::spec::live_config(s).ok();
+        let named: Vec<String> = triggers
+            .iter()
+            .filter_map(|t| match t {
+                Trigger::Docker { container, .. } => Some(container.clone()),
+                _ => None,
+            })
+            .collect();
+        let depth = if triggers.iter().any(inspects_all) {
+            observe::Depth::Full
+        } else {
+            observe::Depth::Listed {
+                live: &live_of,
+                inspect: &named,
+            }
+        };
+        let snapshot = observe::snapshot_with(&self.engine, &desired, depth).await?;
         let last_seen = self.memory.get(&desired.project).await;
         let mut plan = plan::plan(
             &desired,
@@ -572,5 +600,35 @@ impl Reconciler for ProjectReconciler {
         }
         drop(_guard);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startup_resync_sighup_the_api_and_a_retry_inspect_every_container_the_rest_trust_the_list() {
+        let full = [
+            Trigger::Startup,
+            Trigger::Resync,
+            Trigger::Signal,
+            Trigger::Api,
+            Trigger::Retry { attempt: 1 },
+        ];
+        for t in &full {
+            assert!(inspects_all(t), "{t:?}");
+        }
+        let listed = [
+            Trigger::Files { paths: Vec::new() },
+            Trigger::Docker {
+                action: "die".into(),
+                container: "p-web-1".into(),
+            },
+            Trigger::Requeue,
+        ];
+        for t in &listed {
+            assert!(!inspects_all(t), "{t:?}");
+        }
     }
 }

@@ -1,7 +1,10 @@
-//! Applying a plan: runs its actions as a dependency graph with bounded parallelism, health gates, safe recreates and rollback.
+//! Applying a plan: runs its actions as a dependency graph, with a bound on concurrent engine writes, health gates, safe recreates and rollback.
 //!
-//! Every engine write goes through [`Recorder`], which keeps a result value per write
-//! (operation, target, start, duration, outcome, error) for the output and the evidence.
+//! An action starts as soon as every action it waits for (`after`) succeeded. Every engine write
+//! goes through [`Recorder`], which holds one of the `--parallelism` write slots for the duration
+//! of the call only, and keeps a result value per write (operation, target, start, duration,
+//! outcome, error) for the output and the evidence. Waiting (health gates, `depends_on`
+//! conditions, probes) holds no slot, so a hundred gates wait side by side as they do in Compose.
 
 mod gate;
 pub mod hook;
@@ -155,7 +158,8 @@ impl Report {
 pub struct Options {
     /// How long a container may take to become healthy (or running) before its change is rolled back.
     pub timeout: Duration,
-    /// How many actions run at once.
+    /// How many engine writes run at once; 0 sets no bound (Compose's default). Waits (health
+    /// gates, `depends_on` conditions, probes) never count against it.
     pub parallelism: usize,
     pub redactor: Redactor,
     /// Asked between actions: once it says stop, no new action starts (running ones finish,
@@ -171,7 +175,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(120),
-            parallelism: 4,
+            parallelism: 0,
             redactor: Redactor::default(),
             stop: StopSignal::never(),
             no_start: false,
@@ -213,19 +217,23 @@ pub trait Progress: Sync {
 pub struct Quiet;
 impl Progress for Quiet {}
 
-/// Keeps every write's result value; shared by concurrently running actions.
+/// Keeps every write's result value and bounds how many writes run at once; shared by
+/// concurrently running actions.
 pub struct Recorder {
     start: Instant,
     log: Mutex<Vec<WriteRecord>>,
     redactor: Redactor,
+    /// The write slots (`--parallelism`); `None`: no bound.
+    slots: Option<tokio::sync::Semaphore>,
 }
 
 impl Recorder {
-    fn new(redactor: Redactor) -> Self {
+    fn new(redactor: Redactor, parallelism: usize) -> Self {
         Self {
             start: Instant::now(),
             log: Mutex::new(Vec::new()),
             redactor,
+            slots: (parallelism > 0).then(|| tokio::sync::Semaphore::new(parallelism)),
         }
     }
 
@@ -233,7 +241,7 @@ impl Recorder {
         u64::try_from(t.duration_since(self.start).as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Runs one engine write and records it.
+    /// Runs one engine write in a write slot and records it (its start is when it got the slot).
     pub async fn write<T, F>(
         &self,
         operation: &'static str,
@@ -243,6 +251,11 @@ impl Recorder {
     where
         F: std::future::Future<Output = Result<T, crate::engine::EngineError>>,
     {
+        // The semaphore is never closed; a closed one would only lift the bound.
+        let _slot = match &self.slots {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
+        };
         let t0 = Instant::now();
         let r = f.await;
         let rec = WriteRecord {
@@ -280,8 +293,9 @@ pub(crate) struct Ctx<'a> {
     pub rollouts: rollout::Rollouts,
 }
 
-/// Runs the plan. Actions start once every action they wait for succeeded; an action whose
-/// prerequisite failed is skipped. Never panics on engine errors: each ends as a result value.
+/// Runs the plan. Actions start once every action they wait for succeeded (however many that
+/// is: only their engine writes queue for the write slots); an action whose prerequisite failed
+/// is skipped. Never panics on engine errors: each ends as a result value.
 pub async fn apply(
     engine: &Engine,
     desired: &DesiredState,
@@ -297,7 +311,7 @@ pub async fn apply(
         desired,
         spec: SpecContext::from_desired(desired, Some(model)),
         opts,
-        rec: Recorder::new(opts.redactor.clone()),
+        rec: Recorder::new(opts.redactor.clone(), opts.parallelism),
         hooks: hook::Runs::default(),
         rollouts: rollout::Rollouts::default(),
     };
@@ -319,7 +333,7 @@ pub async fn apply(
     let mut ok: BTreeSet<usize> = BTreeSet::new();
     let mut done: BTreeSet<usize> = BTreeSet::new();
     loop {
-        // Skip what can no longer run; start what is ready, up to the parallelism bound.
+        // Skip what can no longer run; start everything that is ready.
         let mut i = 0;
         while i < pending.len() {
             let a = pending[i];
@@ -369,7 +383,7 @@ pub async fn apply(
                 continue;
             }
             let ready = a.after.iter().all(|p| ok.contains(p));
-            if ready && running.len() < opts.parallelism.max(1) {
+            if ready {
                 pending.remove(i);
                 progress.started(a);
                 let ctx = &ctx;

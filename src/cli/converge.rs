@@ -34,6 +34,10 @@ pub struct PlanArgs {
     /// Plan as `apply --no-start` would: stopped containers are not planned to start.
     #[arg(long)]
     pub no_start: bool,
+    /// Inspect every container, also those the list call settles: finds a resource limit changed
+    /// with `docker update` since the container was created (see docs/architecture.md).
+    #[arg(long)]
+    pub inspect_all: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -43,11 +47,16 @@ pub struct ApplyArgs {
     /// Remove containers of services no longer in the desired state.
     #[arg(long)]
     pub remove_orphans: bool,
+    /// Inspect every container, also those the list call settles: finds a resource limit changed
+    /// with `docker update` since the container was created (see docs/architecture.md).
+    #[arg(long)]
+    pub inspect_all: bool,
     /// How long a container may take to become healthy (or running) before its change is rolled back (Go-style duration: 90s, 2m).
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// How many actions run at once.
-    #[arg(long, default_value_t = 4)]
+    /// How many engine writes (create, start, stop, …) run at once; 0 sets no bound, as Compose
+    /// does by default. Health gates and dependency waits never take a slot.
+    #[arg(long, default_value_t = 0)]
     pub parallelism: usize,
     /// Where the evidence record of this apply is appended (default: $SPINDLE_STATE_DIR or /var/lib/spindle).
     #[arg(long, value_name = "DIR")]
@@ -104,10 +113,30 @@ async fn observe_and_plan(
     remove_orphans: bool,
     no_start: bool,
     last_seen: &LastSeen,
+    inspect_all: bool,
 ) -> anyhow::Result<(Snapshot, Plan)> {
-    let snapshot = observe::snapshot(engine, &l.desired).await?;
+    let snapshot = observe_project(engine, l, inspect_all).await?;
     let plan = plan_of(l, &snapshot, remove_orphans, no_start, last_seen);
     Ok((snapshot, plan))
+}
+
+/// The project's snapshot: the list call settles the containers it can (docs/architecture.md,
+/// "The list-call rule"); `inspect_all` inspects every one.
+async fn observe_project(
+    engine: &Engine,
+    l: &Loaded,
+    inspect_all: bool,
+) -> anyhow::Result<Snapshot> {
+    let live_of = |s: &desired::typed::DesiredService| spindle::spec::live_config(s).ok();
+    let depth = if inspect_all {
+        observe::Depth::Full
+    } else {
+        observe::Depth::Listed {
+            live: &live_of,
+            inspect: &[],
+        }
+    };
+    Ok(observe::snapshot_with(engine, &l.desired, depth).await?)
 }
 
 fn plan_of(
@@ -158,6 +187,7 @@ pub fn plan_cmd(g: &Global, args: &PlanArgs) -> anyhow::Result<ExitCode> {
                 args.remove_orphans,
                 args.no_start,
                 &last_seen,
+                args.inspect_all,
             )
             .await
         })?
@@ -285,7 +315,7 @@ fn apply_recorded(
         let mut previous: Option<(LastSeen, Plan, apply::Report)> = None;
         let (snapshot, plan, mut report) = loop {
             round += 1;
-            let snapshot = observe::snapshot(&engine, &loaded.desired).await?;
+            let snapshot = observe_project(&engine, &loaded, args.inspect_all).await?;
             if let Some((planned, plan, report)) = previous.take() {
                 last_seen = spindle::seen::advance(
                     &last_seen,

@@ -97,7 +97,7 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let requested_profiles = req.profiles.clone();
     let settings = Settings {
         apply_timeout: args.timeout,
-        parallelism: 4,
+        parallelism: 0,
         unhealthy_grace: args.unhealthy_grace,
         restart_budget: args.restart_budget,
         restart_window: args.restart_window,

@@ -70,6 +70,27 @@ pub fn service_hash_input(
     marshal::service(&s)
 }
 
+/// Whether the service's hash depends on another service's container (`service:x` in
+/// `network_mode`, `ipc` or `pid`, or a `volumes_from` entry naming a service): then only
+/// [`service_hash_with_peers`], with the peers' container ids, gives Compose's hash.
+pub fn references_peers(service: &Tree) -> bool {
+    let from_service = service
+        .get("volumes_from")
+        .and_then(Tree::as_array)
+        .is_some_and(|entries| {
+            entries
+                .iter()
+                .any(|e| e.as_str().is_some_and(|t| !t.starts_with("container:")))
+        });
+    from_service
+        || ["network_mode", "ipc", "pid"].iter().any(|k| {
+            service
+                .get(*k)
+                .and_then(Tree::as_str)
+                .is_some_and(|m| m.starts_with("service:"))
+        })
+}
+
 /// `resolveVolumeFrom` then `resolveSharedNamespaces` of Compose's convergence.
 fn resolve_references(
     m: &mut serde_json::Map<String, Tree>,

@@ -193,12 +193,52 @@ pub(crate) fn scan(bytes: &[u8]) -> Scanned {
     }
     // Lines past the last record belong to the tail.
     lines.truncate(good_lines);
-    let tail = (good_end < bytes.len()).then(|| Tail {
+    Scanned {
+        lines,
+        tail: tail_after(bytes, good_end),
+    }
+}
+
+/// The torn tail: the bytes after `good_end`, if any.
+fn tail_after(bytes: &[u8], good_end: usize) -> Option<Tail> {
+    (good_end < bytes.len()).then(|| Tail {
         offset: good_end as u64,
         len: (bytes.len() - good_end) as u64,
         sha256: hex::encode(Sha256::digest(&bytes[good_end..])),
-    });
-    Scanned { lines, tail }
+    })
+}
+
+/// [`scan`] for the chain head only: the last record line (with its line number) and the torn
+/// tail, found from the end, so that opening the log does not parse every record of its newest
+/// segment (up to 8 MiB of JSON for each one-shot `spindle apply`).
+pub(crate) fn scan_last(bytes: &[u8]) -> Scanned {
+    let mut end = bytes.iter().rposition(|&b| b == b'\n');
+    while let Some(e) = end {
+        let start = bytes[..e]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let line = &bytes[start..e];
+        let parsed = serde_json::from_slice::<Value>(line)
+            .ok()
+            .and_then(|v| match v {
+                Value::Object(m) => Some(m),
+                _ => None,
+            })
+            .filter(is_record);
+        if let Some(m) = parsed {
+            let number = bytes[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+            return Scanned {
+                lines: vec![(number, line.to_vec(), Some(m))],
+                tail: tail_after(bytes, e + 1),
+            };
+        }
+        end = start.checked_sub(1);
+    }
+    Scanned {
+        lines: Vec::new(),
+        tail: tail_after(bytes, 0),
+    }
 }
 
 /// The append-only log in `<state-dir>/evidence/`.
@@ -330,7 +370,7 @@ impl EvidenceLog {
                 }
                 continue;
             }
-            let scanned = scan(&bytes);
+            let scanned = scan_last(&bytes);
             if !tail_checked {
                 tail_checked = true;
                 torn = scanned.tail.clone().map(|t| (*n, t));

@@ -479,6 +479,33 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
+    fn the_head_found_from_the_end_is_the_head_a_full_scan_finds(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                (0u64..50).prop_map(|n| format!("{{\"seq\":{n},\"hash\":\"h{n}\"}}\n")),
+                Just("not json\n".to_string()),
+                Just("{\"seq\":\"x\"}\n".to_string()),
+                Just("\n".to_string()),
+                Just("{\"seq\":7,\"ha".to_string()),
+                Just("[1]\n".to_string()),
+            ],
+            0..12,
+        )
+    ) {
+        let bytes = parts.concat().into_bytes();
+        let full = scan(&bytes);
+        let last = scan_last(&bytes);
+        prop_assert_eq!(
+            last.lines.last().map(|(n, l, m)| (*n, l.clone(), m.clone())),
+            full.lines.last().map(|(n, l, m)| (*n, l.clone(), m.clone()))
+        );
+        prop_assert_eq!(
+            last.tail.map(|t| (t.offset, t.len, t.sha256)),
+            full.tail.map(|t| (t.offset, t.len, t.sha256))
+        );
+    }
+
+    #[test]
     fn a_chain_of_random_records_verifies(bodies in bodies()) {
         let n = bodies.len() as u64;
         let tmp = chain(bodies);

@@ -1,9 +1,11 @@
-//! Observing the engine: a project's containers (inspected), networks, volumes and images, as a planner-ready snapshot.
+//! Observing the engine: a project's containers (listed, and inspected where the list does not settle them), networks, volumes and images, as a planner-ready snapshot.
 //!
-//! [`snapshot`] reads everything the planner needs about one project; the parsing of inspect
-//! documents ([`observed_from_inspect`], [`live_from_inspect`]) is pure and tested on captured
-//! documents.
+//! [`snapshot`] reads everything the planner needs about one project, inspecting every container;
+//! [`snapshot_with`] and [`Depth::Listed`] inspect only the containers the list call does not
+//! settle (see [`listed`]). The parsing of inspect documents ([`observed_from_inspect`],
+//! [`live_from_inspect`]) and of list entries is pure and tested on captured documents.
 
+pub mod listed;
 pub mod seen;
 pub mod snapshot;
 
@@ -40,10 +42,43 @@ pub enum ObserveError {
     },
 }
 
+/// How deeply [`snapshot_with`] looks at the project's containers.
+#[derive(Clone, Copy)]
+pub enum Depth<'a> {
+    /// Every container is inspected.
+    Full,
+    /// Only the containers the list call does not settle are inspected (see [`listed`]), and
+    /// those named in `inspect` (by name or ID): the list is a view the engine updates a moment
+    /// after the event it sends, so the container an event is about is inspected. A settled
+    /// container reads with the live settings `live` gives for its service.
+    Listed {
+        live: &'a listed::LiveOf,
+        inspect: &'a [String],
+    },
+}
+
+impl std::fmt::Debug for Depth<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Depth::Full => "Full",
+            Depth::Listed { .. } => "Listed",
+        })
+    }
+}
+
 /// Reads what the engine holds for the desired state's project: its containers (each inspected),
 /// networks, volumes, the local images the services use, and which external networks and
 /// volumes exist. Makes read calls only.
 pub async fn snapshot(engine: &Engine, desired: &DesiredState) -> Result<Snapshot, ObserveError> {
+    snapshot_with(engine, desired, Depth::Full).await
+}
+
+/// [`snapshot`], inspecting the containers `depth` asks for.
+pub async fn snapshot_with(
+    engine: &Engine,
+    desired: &DesiredState,
+    depth: Depth<'_>,
+) -> Result<Snapshot, ObserveError> {
     let project = desired.project.as_str();
     let wrap = |source: EngineError| ObserveError::Engine {
         project: project.to_string(),
@@ -51,17 +86,49 @@ pub async fn snapshot(engine: &Engine, desired: &DesiredState) -> Result<Snapsho
     };
     let selector = format!("{}={project}", labels::PROJECT);
 
-    let listed = engine.list_containers(&[&selector]).await.map_err(wrap)?;
-    let ids: Vec<String> = listed
-        .into_iter()
-        .filter(|c| {
-            c.labels
+    let all = engine.list_containers(&[&selector]).await.map_err(wrap)?;
+    let listed = all.len();
+    let mut containers = Vec::new();
+    let mut ids = Vec::new();
+    for c in all {
+        let one_off = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(labels::ONEOFF))
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let Some(id) = c.id.clone().filter(|_| !one_off) else {
+            continue;
+        };
+        if let Depth::Listed { live, inspect } = depth
+            && let Some(doc) = serde_json::to_value(&c)
+                .ok()
                 .as_ref()
-                .and_then(|l| l.get(labels::ONEOFF))
-                .is_none_or(|v| !v.eq_ignore_ascii_case("true"))
-        })
-        .filter_map(|c| c.id)
-        .collect();
+                .and_then(listed::inspect_shape)
+        {
+            let name = doc["Name"].as_str().unwrap_or("").trim_start_matches('/');
+            let named = inspect.iter().any(|n| *n == id || n == name);
+            match listed::settled_service(desired, &doc, engine.live_changed(&id))
+                .and_then(|svc| {
+                    if named {
+                        Err("an event names it")
+                    } else {
+                        Ok(svc)
+                    }
+                })
+                .and_then(|svc| live(svc).ok_or("its live settings cannot be computed"))
+            {
+                Ok(live) => {
+                    let mut o = observed_from_inspect(doc)?;
+                    o.live = live;
+                    containers.push(o);
+                    continue;
+                }
+                Err(why) => tracing::trace!(container = %id, why, "inspecting"),
+            }
+        }
+        ids.push(id);
+    }
+    let settled = containers.len();
     let inspected: Vec<Result<Option<Value>, EngineError>> = futures_util::stream::iter(ids)
         .map(|id| async move {
             // A container removed between the listing and the inspect is simply gone.
@@ -70,7 +137,13 @@ pub async fn snapshot(engine: &Engine, desired: &DesiredState) -> Result<Snapsho
         .buffer_unordered(INSPECT_CONCURRENCY)
         .collect()
         .await;
-    let mut containers = Vec::new();
+    tracing::debug!(
+        listed,
+        settled,
+        inspected = inspected.len(),
+        ?depth,
+        "observed the project's containers"
+    );
     for doc in inspected {
         if let Some(doc) = doc.map_err(wrap)? {
             let c = observed_from_inspect(doc)?;
