@@ -294,30 +294,12 @@ fn addresses(networks: Option<&Value>) -> BTreeMap<String, String> {
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
-                .filter_map(|(net, ep)| {
-                    let ip = ep.get("IPAddress").and_then(Value::as_str)?;
-                    (!ip.is_empty()).then(|| (net.clone(), ip.to_string()))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The addresses of a container as the list call (`GET /containers/json`) reports them: the same
-/// map [`observed_from_inspect`] reads into [`ObservedContainer::addresses`], so the recovery
-/// rule's memory (container id and addresses) needs no inspect.
-pub fn addresses_from_summary(
-    summary: &bollard::models::ContainerSummary,
-) -> BTreeMap<String, String> {
-    summary
-        .network_settings
-        .as_ref()
-        .and_then(|n| n.networks.as_ref())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(net, ep)| {
-                    let ip = ep.ip_address.as_deref().filter(|ip| !ip.is_empty())?;
-                    Some((net.clone(), ip.to_string()))
+                .map(|(net, ep)| {
+                    let ip = ep
+                        .get("IPAddress")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    (net.clone(), ip.to_string())
                 })
                 .collect()
         })
@@ -521,7 +503,7 @@ mod tests {
     }
 
     #[test]
-    fn addresses_read_the_same_from_an_inspect_document_and_from_the_list_call() {
+    fn addresses_name_every_attached_network_with_its_address_or_empty_while_it_has_none() {
         let networks = json!({
             "p_default": {"NetworkID": "n1", "IPAddress": "172.18.0.3", "IPPrefixLen": 16},
             "p_back": {"NetworkID": "n2", "IPAddress": "10.5.0.7"},
@@ -530,26 +512,19 @@ mod tests {
         let want = BTreeMap::from([
             ("p_back".to_string(), "10.5.0.7".to_string()),
             ("p_default".to_string(), "172.18.0.3".to_string()),
+            ("p_stopped".to_string(), String::new()),
         ]);
         let c =
             observed_from_inspect(json!({"Id": "a", "NetworkSettings": {"Networks": networks}}));
-        assert_eq!(c.ok().map(|c| c.addresses), Some(want.clone()));
-        // The list call's summary, as Docker 20.10 sends it.
-        let summary: bollard::models::ContainerSummary = serde_json::from_value(json!({
-            "Id": "a",
-            "Names": ["/p-web-1"],
-            "NetworkSettings": {"Networks": networks}
-        }))
-        .unwrap_or_default();
-        assert_eq!(addresses_from_summary(&summary), want);
+        assert_eq!(c.ok().map(|c| c.addresses), Some(want));
         assert_eq!(
             observed("web-1").addresses.len(),
             1,
             "a captured running container has its address"
         );
         assert!(
-            observed("late-2").addresses.is_empty(),
-            "a created container has none"
+            observed("late-2").addresses.values().all(String::is_empty),
+            "a created container has none yet"
         );
     }
 }

@@ -36,7 +36,8 @@ impl Slot {
 pub struct SeenContainer {
     /// The full container id.
     pub id: String,
-    /// Network name → IPv4 address, for the networks where it had one.
+    /// Network name → IPv4 address, for the networks it is attached to (empty while it has no
+    /// address there: stopped).
     #[serde(default)]
     pub addresses: BTreeMap<String, String>,
 }
@@ -61,7 +62,7 @@ impl SeenContainer {
         }
         self.addresses.iter().find_map(|(net, old)| {
             let new = now.addresses.get(net)?;
-            (new != old).then(|| Change::Readdressed {
+            (!old.is_empty() && !new.is_empty() && new != old).then(|| Change::Readdressed {
                 network: net.clone(),
                 old: old.clone(),
                 new: new.clone(),
@@ -69,15 +70,21 @@ impl SeenContainer {
         })
     }
 
-    /// `now`, keeping the addresses it has none for (a stopped container keeps its last address,
-    /// so that a start on another address is noticed).
+    /// `now`, keeping the last address on each network the same container is still attached to
+    /// without one (a stopped container keeps it, so that a start on another address is noticed).
+    /// A network it left is forgotten: a later attach on another address is no move.
     pub fn merged(&self, now: &SeenContainer) -> SeenContainer {
-        let mut addresses = if self.id == now.id {
-            self.addresses.clone()
-        } else {
-            BTreeMap::new()
-        };
-        addresses.extend(now.addresses.clone());
+        let addresses = now
+            .addresses
+            .iter()
+            .map(|(net, ip)| {
+                let kept = match self.addresses.get(net) {
+                    Some(last) if ip.is_empty() && self.id == now.id => last.clone(),
+                    _ => ip.clone(),
+                };
+                (net.clone(), kept)
+            })
+            .collect();
         SeenContainer {
             id: now.id.clone(),
             addresses,
@@ -140,5 +147,46 @@ impl LastSeen {
     /// was seen there yet, or nothing changed.
     pub fn change(&self, slot: &Slot, now: &ObservedContainer) -> Option<Change> {
         self.slots.get(slot)?.change_to(&SeenContainer::of(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(id: &str, addresses: &[(&str, &str)]) -> SeenContainer {
+        SeenContainer {
+            id: id.into(),
+            addresses: addresses
+                .iter()
+                .map(|(n, ip)| (n.to_string(), ip.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_stop_keeps_the_last_address_and_a_network_the_container_left_is_forgotten() {
+        let running = seen("a", &[("p_default", "172.18.0.3"), ("foreign", "10.9.0.4")]);
+        // Stopped: still attached to p_default without an address; `foreign` was disconnected.
+        let stopped = seen("a", &[("p_default", "")]);
+        assert_eq!(running.change_to(&stopped), None, "a stop is not a move");
+        let remembered = running.merged(&stopped);
+        assert_eq!(remembered, seen("a", &[("p_default", "172.18.0.3")]));
+        // Started on another address: a move.
+        let moved = seen("a", &[("p_default", "172.18.0.9")]);
+        assert_eq!(
+            remembered.change_to(&moved),
+            Some(Change::Readdressed {
+                network: "p_default".into(),
+                old: "172.18.0.3".into(),
+                new: "172.18.0.9".into(),
+            })
+        );
+        // Attached again to the network it left, on another address: not a move.
+        let back = seen("a", &[("p_default", "172.18.0.3"), ("foreign", "10.9.0.7")]);
+        assert_eq!(remembered.change_to(&back), None);
+        // Another container forgets the old one's addresses.
+        let other = seen("b", &[("p_default", "")]);
+        assert_eq!(running.merged(&other), other);
     }
 }

@@ -98,9 +98,10 @@ pub struct ObservedContainer {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub live: LiveConfig,
-    /// Network name → the container's IPv4 address on it, for the networks where it has one (a
-    /// stopped container has none). The container list call carries the same
-    /// (`NetworkSettings.Networks.*.IPAddress`, see [`crate::observe::addresses_from_summary`]).
+    /// Network name → the container's IPv4 address on it, for every network it is attached to;
+    /// empty while it has none (a stopped or only created container). The container list call
+    /// carries the same (`NetworkSettings.Networks.*.IPAddress`), so a container the list settles
+    /// has it too (`observe::listed`).
     pub addresses: BTreeMap<String, String>,
     /// The raw inspect document, for field-by-field comparison of containers spindle did not create.
     #[serde(skip)]

@@ -28,11 +28,8 @@ fn seen(entries: &[(&str, &str, &str)]) -> LastSeen {
                     Slot::new(service, 1),
                     SeenContainer {
                         id: id.to_string(),
-                        addresses: if ip.is_empty() {
-                            BTreeMap::new()
-                        } else {
-                            BTreeMap::from([("p_default".to_string(), ip.to_string())])
-                        },
+                        // Attached to p_default; an empty address is a stopped container.
+                        addresses: BTreeMap::from([("p_default".to_string(), ip.to_string())]),
                     },
                 )
             })
