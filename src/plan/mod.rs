@@ -39,13 +39,19 @@ impl Plan {
         self.actions.is_empty()
     }
 
-    /// The plan without its `start` actions, for `--no-start` (containers are created, or
-    /// left, stopped, as `docker compose up --no-start` leaves them).
+    /// The plan without the actions that start a container (`start`, and `restart`, which starts
+    /// a stopped one), for `--no-start` (containers are created, or left, stopped, as
+    /// `docker compose up --no-start` leaves them).
     pub fn without_starts(mut self) -> Self {
         let starts: BTreeSet<usize> = self
             .actions
             .iter()
-            .filter(|a| matches!(a.kind, ActionKind::Start { .. }))
+            .filter(|a| {
+                matches!(
+                    a.kind,
+                    ActionKind::Start { .. } | ActionKind::Restart { .. }
+                )
+            })
             .map(|a| a.id)
             .collect();
         self.remove_actions(&starts);

@@ -857,7 +857,7 @@ proptest! {
 }
 
 #[test]
-fn without_starts_drops_only_the_start_actions_and_renumbers_the_waits() {
+fn without_starts_drops_only_the_actions_that_start_a_container_and_renumbers_the_waits() {
     let c = |service: &str| ContainerRef {
         id: format!("id-{service}"),
         name: format!("p-{service}-1"),
@@ -897,6 +897,13 @@ fn without_starts_drops_only_the_start_actions_and_renumbers_the_waits() {
                     container: c("old"),
                 },
                 vec![1, 2],
+            ),
+            action(
+                4,
+                ActionKind::Restart {
+                    container: c("gateway"),
+                },
+                vec![3],
             ),
         ],
         ..Plan::default()
