@@ -147,7 +147,7 @@ pub fn parse(service: &Tree) -> Result<UpdateConfig, UpdateError> {
 }
 
 /// Fails when a second container of the service would collide with the first: one fixed
-/// container name, a fixed published host port, or a fixed address on a network.
+/// container name, a fixed published host port, or a fixed IP or MAC address.
 fn two_containers_possible(service: &Tree) -> Result<(), UpdateError> {
     if let Some(name) = service.get("container_name").and_then(Tree::as_str) {
         return Err(UpdateError::TwoContainersImpossible {
@@ -176,9 +176,17 @@ fn two_containers_possible(service: &Tree) -> Result<(), UpdateError> {
             });
         }
     }
+    if let Some(mac) = service.get("mac_address").and_then(Tree::as_str) {
+        return Err(UpdateError::TwoContainersImpossible {
+            why: format!(
+                "mac_address {mac} gives the container a fixed MAC address, which two containers on one network cannot share"
+            ),
+            fix: "remove mac_address".into(),
+        });
+    }
     if let Some(nets) = service.get("networks").and_then(Tree::as_object) {
         for (net, cfg) in nets {
-            for key in ["ipv4_address", "ipv6_address"] {
+            for key in ["ipv4_address", "ipv6_address", "mac_address"] {
                 if let Some(ip) = cfg.get(key).and_then(Tree::as_str) {
                     return Err(UpdateError::TwoContainersImpossible {
                         why: format!(
@@ -262,6 +270,14 @@ mod tests {
             (
                 json!({"networks": {"front": {"ipv4_address": "10.5.0.5"}}}),
                 "networks.front.ipv4_address",
+            ),
+            (
+                json!({"mac_address": "02:42:ac:11:00:02"}),
+                "mac_address 02:42:ac:11:00:02",
+            ),
+            (
+                json!({"networks": {"front": {"mac_address": "02:42:ac:11:00:03"}}}),
+                "networks.front.mac_address",
             ),
         ];
         for (mut svc, want) in table {
