@@ -161,17 +161,17 @@ pub struct DesiredVolume {
 pub enum TypedError {
     #[error("services.{service}: {message}")]
     Service { service: String, message: String },
-    #[error("services.{service}.x-spindle.{source}")]
+    // The inner error is the message's tail (it starts with its key path), not a chained
+    // source: a chain would print it twice.
+    #[error("services.{service}.x-spindle.{error}")]
     Extension {
         service: String,
-        #[source]
-        source: super::hook::HookError,
+        error: super::hook::HookError,
     },
-    #[error("services.{service}.{source}")]
+    #[error("services.{service}.{error}")]
     Update {
         service: String,
-        #[source]
-        source: super::update::UpdateError,
+        error: super::update::UpdateError,
     },
 }
 
@@ -370,13 +370,13 @@ fn service(
         .and_then(|x| x.get("pre-recreate"))
         .map(|h| super::hook::parse(h, hook_cx))
         .transpose()
-        .map_err(|source| TypedError::Extension {
+        .map_err(|error| TypedError::Extension {
             service: name.to_string(),
-            source,
+            error,
         })?;
-    let update = super::update::parse(s).map_err(|source| TypedError::Update {
+    let update = super::update::parse(s).map_err(|error| TypedError::Update {
         service: name.to_string(),
-        source,
+        error,
     })?;
     Ok(DesiredService {
         name: name.to_string(),
@@ -396,4 +396,27 @@ fn service(
         probes: Vec::new(),
         model: s.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_error_names_its_key_path_once_and_chains_no_source() {
+        let bad = serde_json::json!({"deploy": {"update_config": {"order": "sideways"}}});
+        let Err(error) = super::super::update::parse(&bad) else {
+            panic!("order sideways must be refused");
+        };
+        let e = TypedError::Update {
+            service: "web".into(),
+            error,
+        };
+        let text = format!("{:#}", anyhow::Error::from(e));
+        assert!(
+            text.starts_with("services.web.deploy.update_config.order"),
+            "{text}"
+        );
+        assert_eq!(text.matches("update_config.order").count(), 1, "{text}");
+    }
 }
