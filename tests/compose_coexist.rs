@@ -285,3 +285,48 @@ fn docker_compose_force_recreate_of_a_service_while_spindle_runs_succeeds_and_sp
     );
     run.assert_alive();
 }
+
+/// The documented limit: a container spindle changed in place (here `cpus`, as a profile switch
+/// does) keeps the config-hash label of its creation, so the next `docker compose up -d` recreates
+/// it, and only it, once; after that Compose and spindle agree again.
+#[test]
+fn a_container_spindle_updated_in_place_is_recreated_once_by_docker_compose_up_and_nothing_else() {
+    let p = TestProject::new("coexist_in_place", "coexist");
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "spindle apply");
+    assert_ready(&p, &SERVICES);
+    let worker = p.id_of("worker");
+    p.edit(
+        "compose.yaml",
+        "    command: [\"/usr/local/bin/idle\"]\n",
+        "    command: [\"/usr/local/bin/idle\"]\n    cpus: 0.5\n",
+    );
+    let out = p.spindle(&["apply"]);
+    assert_exit(&out, 0, "spindle apply of a cpus change");
+    assert_eq!(p.id_of("worker"), worker, "spindle updates cpus in place");
+    let before = p.fingerprint();
+
+    let out = p.compose(&["up", "-d", "--wait", "--wait-timeout", "150"]);
+    assert_exit(&out, 0, "docker compose up -d after an in-place update");
+    let after = p.fingerprint();
+    let changed: Vec<&String> = after
+        .iter()
+        .filter(|(name, fp)| before.get(*name) != Some(fp))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        changed,
+        vec![&p.container_name("worker", 1)],
+        "Compose recreates the updated container and nothing else\n{}",
+        describe(&out)
+    );
+    let out = p.compose(&["up", "-d", "--wait", "--wait-timeout", "150"]);
+    assert_exit(&out, 0, "docker compose up -d again");
+    assert_eq!(p.fingerprint(), after, "once only");
+    let out = p.spindle(&["plan"]);
+    assert_exit(
+        &out,
+        0,
+        "spindle plan after Compose's recreate plans nothing",
+    );
+}
