@@ -230,6 +230,7 @@ impl ProjectReconciler {
                 remove_orphans: false,
                 redactor: redactor.clone(),
                 last_seen: last_seen.clone(),
+                compare_fields: false,
             },
         );
         let planned = LastSeen::of(&snapshot);

@@ -182,6 +182,14 @@ fn compose_up_then_plan(p: &TestProject) {
     let (out, plan) = p.spindle_json(&["plan", "--format", "json"]);
     assert_exit(&out, 0, "spindle plan of a stack Compose made");
     assert_eq!(plan_actions(&plan), vec![], "{plan:#}");
+    // Settled by Compose's config-hash above; field by field here.
+    let (out, plan) = p.spindle_json(&["plan", "--compare-fields", "--format", "json"]);
+    assert_exit(
+        &out,
+        0,
+        "spindle plan --compare-fields of a stack Compose made",
+    );
+    assert_eq!(plan_actions(&plan), vec![], "{plan:#}");
 
     let out = p.spindle(&["apply"]);
     assert_exit(&out, 0, "spindle apply of a stack Compose made");
@@ -206,6 +214,63 @@ fn spindle_plan_after_docker_compose_up_of_services_sharing_another_services_nam
 fn spindle_plan_after_docker_compose_up_of_the_erp_stack_plans_nothing() {
     let p = TestProject::new("coexist_erp_up_then_plan", "erp");
     compose_up_then_plan(&p);
+}
+
+#[test]
+fn plan_compare_fields_finds_a_container_carrying_composes_config_hash_that_differs_field_by_field()
+{
+    let p = TestProject::new("coexist_compare_fields", "plain");
+    let out = p.compose(&["up", "--no-start"]);
+    assert_exit(&out, 0, "docker compose up --no-start");
+    // Replace b's container by one made by hand with the same labels (Compose's config-hash
+    // included), network and aliases, but without `init: true`, which the hash cannot show.
+    let b = p.container_name("b", 1);
+    let info = p.inspect(&b);
+    assert_exit(&p.docker(&["rm", "-f", &b]), 0, "docker rm");
+    let mut args: Vec<String> = ["create", "--name", &b, "--stop-timeout", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let network = format!("{}_default", p.name());
+    args.extend(["--network".into(), network.clone()]);
+    let aliases = &info["NetworkSettings"]["Networks"][&network]["Aliases"];
+    for alias in aliases.as_array().into_iter().flatten() {
+        let alias = alias.as_str().unwrap_or_default();
+        // The engine adds the short container id itself.
+        if !info["Id"].as_str().unwrap_or_default().starts_with(alias) {
+            args.extend(["--network-alias".into(), alias.to_string()]);
+        }
+    }
+    for (k, v) in info["Config"]["Labels"].as_object().into_iter().flatten() {
+        args.extend([
+            "--label".into(),
+            format!("{k}={}", v.as_str().unwrap_or_default()),
+        ]);
+    }
+    args.extend([
+        "spindle-test/busybox:1".into(),
+        "/usr/local/bin/idle".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_exit(&p.docker(&args), 0, "docker create");
+
+    // Compose's config-hash equals the desired service's: the plain plan adopts it, as Compose would.
+    let out = p.spindle(&["plan", "--no-start"]);
+    assert_exit(&out, 0, "spindle plan --no-start");
+    // Field by field, `Init` differs from what spindle would create.
+    let (out, plan) =
+        p.spindle_json(&["plan", "--no-start", "--compare-fields", "--format", "json"]);
+    assert_exit(&out, 2, "spindle plan --no-start --compare-fields");
+    assert_eq!(
+        plan_actions(&plan),
+        vec![("recreate".to_string(), "b".to_string())],
+        "{plan:#}"
+    );
+    let reason = plan["actions"][0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("not created by spindle and differs in:") && reason.contains("Init"),
+        "{reason}"
+    );
 }
 
 /// Sends SIGHUP and waits for the record of the reconcile it causes.

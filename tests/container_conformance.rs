@@ -3,7 +3,9 @@
 //!
 //! Per case, in a temporary copy of the case folder (so both tools see the same project directory):
 //! 1. `docker compose -p P1 up --no-start`, and Compose's containers are read;
-//! 2. adoption, direction 1: `spindle -p P1 plan --no-start` against Compose's containers plans nothing;
+//! 2. adoption, direction 1: `spindle -p P1 plan --no-start` against Compose's containers plans nothing, and so
+//!    does `plan --no-start --compare-fields` (each container compared field by field, not settled by Compose's
+//!    config-hash);
 //! 3. Compose's project is removed (so fixed names, subnets and addresses never collide) and
 //!    `spindle -p P2 apply --no-start` creates its own;
 //! 4. every container of P1 is compared with the one of P2 of the same name (`Config`, `HostConfig`, the endpoint
@@ -311,14 +313,22 @@ fn check(case: &Case, tag: &str) -> Result<(), String> {
     let mut left = BTreeMap::new();
     if by_compose.status.success() {
         left = comparable_project(&p1, Tool::Compose);
-        // Direction 1: spindle adopts what Compose made.
-        let plan = run.spindle(&p1, &["plan", "--no-start"]);
-        if plan.status.code() != Some(0) {
-            let _ = writeln!(
-                report,
-                "adoption: spindle plan against Compose's containers is not empty:\n{}",
-                describe(&plan)
-            );
+        // Direction 1: spindle adopts what Compose made, settled by Compose's config-hash and,
+        // with --compare-fields, field by field (the comparison that adopts a container whose
+        // hash differs, as one made by an older Compose).
+        for args in [
+            &["plan", "--no-start"][..],
+            &["plan", "--no-start", "--compare-fields"][..],
+        ] {
+            let plan = run.spindle(&p1, args);
+            if plan.status.code() != Some(0) {
+                let _ = writeln!(
+                    report,
+                    "adoption: spindle {} against Compose's containers is not empty:\n{}",
+                    args.join(" "),
+                    describe(&plan)
+                );
+            }
         }
     }
     remove_project(&p1);

@@ -38,6 +38,11 @@ pub struct PlanArgs {
     /// with `docker update` since the container was created (see docs/architecture.md).
     #[arg(long)]
     pub inspect_all: bool,
+    /// Diagnostic: compare every container spindle did not create with its service field by
+    /// field, also when Compose's config-hash label already settles it (implies --inspect-all;
+    /// see docs/cli.md).
+    #[arg(long)]
+    pub compare_fields: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -51,6 +56,11 @@ pub struct ApplyArgs {
     /// with `docker update` since the container was created (see docs/architecture.md).
     #[arg(long)]
     pub inspect_all: bool,
+    /// Diagnostic: compare every container spindle did not create with its service field by
+    /// field, also when Compose's config-hash label already settles it (implies --inspect-all;
+    /// see docs/cli.md).
+    #[arg(long)]
+    pub compare_fields: bool,
     /// How long a container may take to become healthy (or running) before its change is rolled back (Go-style duration: 90s, 2m).
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -114,9 +124,17 @@ async fn observe_and_plan(
     no_start: bool,
     last_seen: &LastSeen,
     inspect_all: bool,
+    compare_fields: bool,
 ) -> anyhow::Result<(Snapshot, Plan)> {
-    let snapshot = observe_project(engine, l, inspect_all).await?;
-    let plan = plan_of(l, &snapshot, remove_orphans, no_start, last_seen);
+    let snapshot = observe_project(engine, l, inspect_all || compare_fields).await?;
+    let plan = plan_of(
+        l,
+        &snapshot,
+        remove_orphans,
+        no_start,
+        last_seen,
+        compare_fields,
+    );
     Ok((snapshot, plan))
 }
 
@@ -145,6 +163,7 @@ fn plan_of(
     remove_orphans: bool,
     no_start: bool,
     last_seen: &LastSeen,
+    compare_fields: bool,
 ) -> Plan {
     let mut plan = plan::plan(
         &l.desired,
@@ -153,6 +172,7 @@ fn plan_of(
             remove_orphans,
             redactor: l.redactor.clone(),
             last_seen: last_seen.clone(),
+            compare_fields,
         },
     );
     plan.blockers.extend(l.findings.blockers.iter().cloned());
@@ -188,6 +208,7 @@ pub fn plan_cmd(g: &Global, args: &PlanArgs) -> anyhow::Result<ExitCode> {
                 args.no_start,
                 &last_seen,
                 args.inspect_all,
+                args.compare_fields,
             )
             .await
         })?
@@ -315,7 +336,8 @@ fn apply_recorded(
         let mut previous: Option<(LastSeen, Plan, apply::Report)> = None;
         let (snapshot, plan, mut report) = loop {
             round += 1;
-            let snapshot = observe_project(&engine, &loaded, args.inspect_all).await?;
+            let snapshot =
+                observe_project(&engine, &loaded, args.inspect_all || args.compare_fields).await?;
             if let Some((planned, plan, report)) = previous.take() {
                 last_seen = spindle::seen::advance(
                     &last_seen,
@@ -333,6 +355,7 @@ fn apply_recorded(
                 args.remove_orphans,
                 args.no_start,
                 &last_seen,
+                args.compare_fields,
             );
             let report = apply::apply(
                 &engine,

@@ -105,6 +105,7 @@ async fn offline(project: &desired::Project, state_dir: &std::path::Path) -> any
             remove_orphans: false,
             redactor: Redactor::new(project.secret_values.clone()),
             last_seen: last_seen.clone(),
+            compare_fields: false,
         },
     );
     plan.warnings

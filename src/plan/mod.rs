@@ -220,6 +220,11 @@ pub struct PlanOptions {
     /// a slot whose container changed since makes its `restart: true` dependents follow. Empty
     /// (the default) means nothing was seen yet: nothing follows an out-of-band change.
     pub last_seen: LastSeen,
+    /// Compares every container spindle did not create (no `io.spindle.*` labels) with the desired
+    /// service field by field, also when its `com.docker.compose.config-hash` equals Compose's
+    /// hash of that service (which otherwise settles it): a diagnostic for adoption
+    /// (`spindle plan --compare-fields`). Needs full inspect documents in the snapshot.
+    pub compare_fields: bool,
 }
 
 /// The document stored in a container's `io.spindle.spec` label and diffed by the planner:
@@ -766,13 +771,17 @@ impl<'a> Planner<'a> {
             }
             None => {
                 // A container spindle did not create (`docker compose up`). Compose's own hash
-                // equal to the desired service's settles it, as it settles it for Compose;
-                // otherwise it is adopted when it matches field by field.
+                // equal to the desired service's settles it, as it settles it for Compose
+                // (unless `compare_fields` asks for the comparison anyway); otherwise it is
+                // adopted when it matches field by field.
                 let peers = SnapshotPeers(self.observed);
                 let want = compose_hash::service_hash_with_peers(&svc.model, &|s| {
                     spec::Peers::first_container(&peers, s)
                 });
-                if c.compose_hash() == Some(want.as_str()) && !image_changed {
+                if !self.opts.compare_fields
+                    && c.compose_hash() == Some(want.as_str())
+                    && !image_changed
+                {
                     return match self.out_of_band(svc, number, c) {
                         Some(drift) => Comparison::Recreate {
                             reason: drift,

@@ -957,6 +957,37 @@ fn a_compose_made_container_whose_config_hash_is_composes_hash_of_the_service_is
 }
 
 #[test]
+fn compare_fields_compares_a_compose_made_container_field_by_field_even_when_its_config_hash_matches()
+ {
+    let d = erp();
+    let mut o = converged(&d);
+    for c in &mut o.containers {
+        let s = &d.services[&c.service];
+        *c = compose_made(&d, s, &compose_hash::compose_service_hash(s));
+    }
+    let opts = PlanOptions {
+        compare_fields: true,
+        ..PlanOptions::default()
+    };
+    // Every container carries Compose's hash of its service, but its inspect document matches
+    // nothing spindle would build: the field comparison, not the hash, decides.
+    let p = plan(&d, &o, &opts);
+    assert_eq!(p.actions.len(), o.containers.len(), "{:?}", kinds(&p));
+    for a in &p.actions {
+        assert_eq!(a.kind.verb(), "recreate", "{:?}", kinds(&p));
+        assert!(
+            a.reason
+                .starts_with("not created by spindle and differs in:"),
+            "{}",
+            a.reason
+        );
+    }
+    // Containers spindle created are still settled by its own spec hash.
+    let p = plan(&d, &converged(&d), &opts);
+    assert!(p.is_empty(), "{:?}", kinds(&p));
+}
+
+#[test]
 fn a_compose_made_container_with_composes_hash_but_a_new_image_id_is_recreated() {
     let d = erp();
     let mut o = converged(&d);
