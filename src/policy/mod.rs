@@ -302,8 +302,3 @@ pub fn findings(desired: &DesiredState, project: &crate::desired::Project) -> Fi
     }
     out
 }
-
-/// The violations of a loaded project in mode `enforce`, as plan blockers.
-pub fn blockers(desired: &DesiredState, project: &crate::desired::Project) -> Vec<String> {
-    findings(desired, project).blockers
-}
