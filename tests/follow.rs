@@ -535,6 +535,14 @@ fn spindle_plan_shows_and_spindle_apply_makes_the_follow_of_a_replacement_made_a
     });
     let (out, plan) = p.spindle_json(&["plan", "--format", "json"]);
     assert_exit(&out, 2, "spindle plan after the replacement");
+    // `--state-dir` names whose memory the plan reads: one that saw nothing has nothing to follow.
+    let elsewhere = state_dir();
+    let elsewhere = elsewhere.path().to_string_lossy().to_string();
+    assert_exit(
+        &p.spindle(&["plan", "--state-dir", &elsewhere]),
+        0,
+        "spindle plan with a state dir that saw nothing",
+    );
     let follows: Vec<(String, String)> = plan["actions"]
         .as_array()
         .into_iter()

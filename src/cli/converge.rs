@@ -43,6 +43,11 @@ pub struct PlanArgs {
     /// see docs/cli.md).
     #[arg(long)]
     pub compare_fields: bool,
+    /// The state dir of the `spindle run` or `apply` that manages the project, whose memory of
+    /// the containers (the recovery rule) shows follows still due (default: $SPINDLE_STATE_DIR
+    /// or /var/lib/spindle). Read only.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -196,8 +201,13 @@ pub fn plan_cmd(g: &Global, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let loaded = load(g)?;
     // The recovery rule's memory of `spindle run` and `spindle apply` (read only): the plan shows
     // the dependents that follow a replacement they have not followed yet.
-    let last_seen =
-        spindle::seen::load_or_nothing(&evidence::default_state_dir(), &loaded.desired.project);
+    let last_seen = spindle::seen::load_or_nothing(
+        &args
+            .state_dir
+            .clone()
+            .unwrap_or_else(evidence::default_state_dir),
+        &loaded.desired.project,
+    );
     let plan = runtime()?
         .block_on(async {
             let engine = Engine::connect().await?;
