@@ -11,6 +11,7 @@ pub mod hook;
 mod ops;
 mod rollout;
 mod startfirst;
+mod stopfirst;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
