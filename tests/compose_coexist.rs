@@ -298,7 +298,7 @@ fn requeued(record: &Value) -> bool {
 /// emits no event spindle listens to, so spindle must look again by itself.
 #[test]
 fn a_slot_compose_is_recreating_is_looked_at_again_soon_and_the_end_of_the_recreate_is_seen_without_an_event()
-{
+ {
     let p = TestProject::new("coexist_in_flight", "coexist");
     let state = state_dir();
     let mut run = p.spawn_run(state.path(), &[]);
@@ -323,7 +323,10 @@ fn a_slot_compose_is_recreating_is_looked_at_again_soon_and_the_end_of_the_recre
             .skip(before)
             .find(|(_, r)| r["plan"]["in_flight"][0]["replacement"]["name"] == temporary.as_str())
     });
-    assert_eq!(seen["plan"]["in_flight"][0]["service"], "backend", "{seen:#}");
+    assert_eq!(
+        seen["plan"]["in_flight"][0]["service"], "backend",
+        "{seen:#}"
+    );
     assert!(
         plan_actions(&seen["plan"])
             .iter()
@@ -346,13 +349,17 @@ fn a_slot_compose_is_recreating_is_looked_at_again_soon_and_the_end_of_the_recre
         0,
         "docker rename backend back",
     );
-    let done = wait_for("a requeued reconcile that sees nothing in flight", DEADLINE, || {
-        run.assert_alive();
-        evidence_records(state.path())
-            .into_iter()
-            .skip(renamed_at)
-            .find(|r| requeued(r) && r["plan"]["in_flight"].is_null())
-    });
+    let done = wait_for(
+        "a requeued reconcile that sees nothing in flight",
+        DEADLINE,
+        || {
+            run.assert_alive();
+            evidence_records(state.path())
+                .into_iter()
+                .skip(renamed_at)
+                .find(|r| requeued(r) && r["plan"]["in_flight"].is_null())
+        },
+    );
     assert!(touches(&done, "backend").is_empty(), "{done:#}");
     assert_eq!(p.id_of("backend"), id, "spindle kept the container");
     let records = evidence_records(state.path());
@@ -362,6 +369,9 @@ fn a_slot_compose_is_recreating_is_looked_at_again_soon_and_the_end_of_the_recre
         .map(|r| touches(r, "backend"))
         .filter(|t| !t.is_empty())
         .collect();
-    assert!(fights.is_empty(), "spindle recreated or removed backend: {fights:?}");
+    assert!(
+        fights.is_empty(),
+        "spindle recreated or removed backend: {fights:?}"
+    );
     run.assert_alive();
 }
