@@ -82,6 +82,45 @@ fn inspects_all(t: &Trigger) -> bool {
     )
 }
 
+/// How soon to look again when someone else is changing a container right now (a removal, or
+/// Compose's recreate in flight): the rest of that change may emit no event spindle listens to.
+pub const LOOK_AGAIN_SOON: Duration = Duration::from_millis(200);
+
+/// The longest wait between looks at a slot that stays in flight (a Compose killed halfway).
+pub const IN_FLIGHT_MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// What follows an apply that converged. Finishing an interrupted recreate may have put the old
+/// container back with the change still pending, and a dependency that changed during the apply
+/// (a start gave it another address) has dependents to follow: both look again at once. A slot
+/// someone else is recreating ([`plan::Plan::in_flight`]) is looked at again soon, after
+/// [`LOOK_AGAIN_SOON`] doubled for each reconcile in a row that found one (`streak`, from 1), at
+/// most [`IN_FLIGHT_MAX_WAIT`]; unhealthy containers in their grace period (`waiting`) too.
+fn after_converged(
+    plan: &plan::Plan,
+    unfollowed: bool,
+    waiting: Option<Duration>,
+    streak: u32,
+) -> Next {
+    if unfollowed
+        || plan
+            .actions
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::ResumeRecreate { .. }))
+    {
+        return Next::RequeueAfter(Duration::ZERO);
+    }
+    let in_flight = (!plan.in_flight.is_empty()).then(|| {
+        let doublings = streak.saturating_sub(1).min(16);
+        LOOK_AGAIN_SOON
+            .saturating_mul(1 << doublings)
+            .min(IN_FLIGHT_MAX_WAIT)
+    });
+    match waiting.into_iter().chain(in_flight).min() {
+        Some(d) => Next::RequeueAfter(d),
+        None => Next::AwaitChange,
+    }
+}
+
 /// Reconciles one project; owns what must survive between reconciles (budgets, the evidence log).
 pub struct ProjectReconciler {
     request: desired::Request,
@@ -100,6 +139,8 @@ pub struct ProjectReconciler {
     last_inputs: Option<String>,
     /// The recovery rule's memory: the container id and addresses last seen per slot.
     memory: crate::seen::Memory,
+    /// How many reconciles in a row found a slot someone else is recreating.
+    in_flight_streak: u32,
 }
 
 impl ProjectReconciler {
@@ -136,6 +177,7 @@ impl ProjectReconciler {
             view: View::default(),
             last_inputs: None,
             memory: crate::seen::Memory::default(),
+            in_flight_streak: 0,
         }
     }
 
@@ -337,31 +379,24 @@ impl ProjectReconciler {
         {
             // Someone is removing a container right now: its `destroy` will follow; look again
             // soon instead of backing off as if spindle had failed.
-            return Ok(Next::RequeueAfter(Duration::from_millis(200)));
+            return Ok(Next::RequeueAfter(LOOK_AGAIN_SOON));
         }
         if !report.converged {
             let msg = failed.join("; ");
             record.insert("error".into(), msg.clone().into());
             return Err(ReconcileError::NotConverged(msg));
         }
-        // Finishing an interrupted recreate may have put the old container back with the change
-        // still pending: look again at once.
-        if plan
-            .actions
-            .iter()
-            .any(|a| matches!(a.kind, ActionKind::ResumeRecreate { .. }))
-        {
-            return Ok(Next::RequeueAfter(Duration::ZERO));
-        }
-        // A dependency changed during the apply (a start gave it another address): its dependents
-        // follow in the next reconcile, at once.
-        if !unfollowed.is_empty() {
-            return Ok(Next::RequeueAfter(Duration::ZERO));
-        }
-        Ok(match waiting {
-            Some(d) => Next::RequeueAfter(d),
-            None => Next::AwaitChange,
-        })
+        self.in_flight_streak = if plan.in_flight.is_empty() {
+            0
+        } else {
+            self.in_flight_streak.saturating_add(1)
+        };
+        Ok(after_converged(
+            &plan,
+            !unfollowed.is_empty(),
+            waiting,
+            self.in_flight_streak,
+        ))
     }
 
     /// Restarts containers unhealthy for longer than the grace period, within the budget; past
@@ -631,5 +666,82 @@ mod tests {
         for t in &listed {
             assert!(!inspects_all(t), "{t:?}");
         }
+    }
+
+    fn in_flight_plan() -> plan::Plan {
+        plan::Plan {
+            project: "p".into(),
+            in_flight: vec![plan::InFlight {
+                service: "backend".into(),
+                number: 1,
+                replacement: ContainerRef {
+                    id: "fedcba9876543210".into(),
+                    name: "0123456789ab_p-backend-1".into(),
+                    service: "backend".into(),
+                    number: 1,
+                },
+            }],
+            ..plan::Plan::default()
+        }
+    }
+
+    #[test]
+    fn a_plan_with_a_recreate_in_flight_looks_again_soon_not_at_the_next_change() {
+        let p = in_flight_plan();
+        assert!(p.actions.is_empty());
+        assert_eq!(
+            after_converged(&p, false, None, 1),
+            Next::RequeueAfter(LOOK_AGAIN_SOON)
+        );
+        // An unhealthy container's grace period does not delay it, nor does it the other way.
+        assert_eq!(
+            after_converged(&p, false, Some(Duration::from_secs(30)), 1),
+            Next::RequeueAfter(LOOK_AGAIN_SOON)
+        );
+        assert_eq!(
+            after_converged(&p, false, Some(Duration::from_millis(50)), 1),
+            Next::RequeueAfter(Duration::from_millis(50))
+        );
+        // Dependents to follow go first.
+        assert_eq!(
+            after_converged(&p, true, None, 1),
+            Next::RequeueAfter(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn a_slot_that_stays_in_flight_is_looked_at_less_and_less_often_up_to_the_maximum() {
+        let p = in_flight_plan();
+        let waits: Vec<Next> = (1..=10)
+            .map(|s| after_converged(&p, false, None, s))
+            .collect();
+        let ms = |m| Next::RequeueAfter(Duration::from_millis(m));
+        assert_eq!(
+            waits,
+            vec![
+                ms(200),
+                ms(400),
+                ms(800),
+                ms(1600),
+                ms(3200),
+                ms(6400),
+                ms(12800),
+                ms(25600),
+                Next::RequeueAfter(IN_FLIGHT_MAX_WAIT),
+                Next::RequeueAfter(IN_FLIGHT_MAX_WAIT),
+            ]
+        );
+        assert_eq!(
+            after_converged(&p, false, None, u32::MAX),
+            Next::RequeueAfter(IN_FLIGHT_MAX_WAIT)
+        );
+    }
+
+    #[test]
+    fn a_plan_with_nothing_in_flight_awaits_the_next_change() {
+        assert_eq!(
+            after_converged(&plan::Plan::default(), false, None, 0),
+            Next::AwaitChange
+        );
     }
 }

@@ -301,6 +301,7 @@ mod tests {
             in_sync: Vec::new(),
             blockers: Vec::new(),
             warnings: Vec::new(),
+            in_flight: Vec::new(),
         }
     }
 

@@ -395,3 +395,93 @@ fn a_container_spindle_updated_in_place_is_recreated_once_by_docker_compose_up_a
         "spindle plan after Compose's recreate plans nothing",
     );
 }
+
+/// Whether a record's triggers include a requeue (the reconcile looked again by itself, not on an event).
+fn requeued(record: &Value) -> bool {
+    record["triggers"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|t| t["kind"] == "requeue"))
+}
+
+/// Compose's recreate in flight, made by hand so that it stays in flight as long as the test wants: backend under
+/// the temporary name Compose gives a replacement (`<old id 12>_<name>`). Its end (Compose's rename, then start)
+/// emits no event spindle listens to, so spindle must look again by itself.
+#[test]
+fn a_slot_compose_is_recreating_is_looked_at_again_soon_and_the_end_of_the_recreate_is_seen_without_an_event()
+ {
+    let p = TestProject::new("coexist_in_flight", "coexist");
+    let state = state_dir();
+    let mut run = p.spawn_run(state.path(), &[]);
+    assert_ready(&p, &SERVICES);
+    let backend = p.container_name("backend", 1);
+    let id = p.id_of("backend");
+    let temporary = format!("{}_{backend}", &id[..12]);
+    let before = evidence_records(state.path()).len();
+
+    assert_exit(
+        &p.docker(&["rename", &backend, &temporary]),
+        0,
+        "docker rename backend to Compose's temporary name",
+    );
+    reconcile_now(&mut run, state.path());
+    // A reconcile that saw the slot in flight planned nothing for it, and the next one came by itself.
+    let (seen_at, seen) = wait_for("a reconcile that saw backend in flight", DEADLINE, || {
+        run.assert_alive();
+        evidence_records(state.path())
+            .into_iter()
+            .enumerate()
+            .skip(before)
+            .find(|(_, r)| r["plan"]["in_flight"][0]["replacement"]["name"] == temporary.as_str())
+    });
+    assert_eq!(
+        seen["plan"]["in_flight"][0]["service"], "backend",
+        "{seen:#}"
+    );
+    assert!(
+        plan_actions(&seen["plan"])
+            .iter()
+            .all(|(_, s)| s != "backend"),
+        "nothing is planned for a slot in flight: {seen:#}"
+    );
+    wait_for("a requeue after the in-flight reconcile", DEADLINE, || {
+        run.assert_alive();
+        evidence_records(state.path())
+            .iter()
+            .skip(seen_at + 1)
+            .any(requeued)
+            .then_some(())
+    });
+
+    // "Compose" renames its replacement: no event spindle listens to, and spindle sees it anyway.
+    let renamed_at = evidence_records(state.path()).len();
+    assert_exit(
+        &p.docker(&["rename", &temporary, &backend]),
+        0,
+        "docker rename backend back",
+    );
+    let done = wait_for(
+        "a requeued reconcile that sees nothing in flight",
+        DEADLINE,
+        || {
+            run.assert_alive();
+            evidence_records(state.path())
+                .into_iter()
+                .skip(renamed_at)
+                .find(|r| requeued(r) && r["plan"]["in_flight"].is_null())
+        },
+    );
+    assert!(touches(&done, "backend").is_empty(), "{done:#}");
+    assert_eq!(p.id_of("backend"), id, "spindle kept the container");
+    let records = evidence_records(state.path());
+    let fights: Vec<Vec<String>> = records
+        .iter()
+        .skip(before)
+        .map(|r| touches(r, "backend"))
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert!(
+        fights.is_empty(),
+        "spindle recreated or removed backend: {fights:?}"
+    );
+    run.assert_alive();
+}

@@ -141,15 +141,17 @@ pub async fn run(ctx: &Ctx<'_>, action: &Action) -> Res {
                     ctx.engine.start(&container.id),
                 )
                 .await
-                .map_err(|e| match e {
+                .or_else(|e| match e {
+                    // Someone else started it first (Compose finishing its recreate): fine.
+                    ApplyError::Engine(ref inner) if inner.status() == Some(304) => Ok(()),
                     // `docker rm -f` kills first: the container looks stopped until it is gone.
                     ApplyError::Engine(ref inner)
                         if inner.is_not_found()
                             || (inner.is_conflict() && inner.to_string().contains("removal")) =>
                     {
-                        ApplyError::BeingRemoved(container.name.clone())
+                        Err(ApplyError::BeingRemoved(container.name.clone()))
                     }
-                    other => other,
+                    other => Err(other),
                 })?;
             gated(wait_gated(ctx, &container.id, &container.name, svc).await?)
         }

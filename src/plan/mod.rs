@@ -32,6 +32,10 @@ pub struct Plan {
     /// a container spindle leaves alone, …
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Slots someone else is changing right now (Compose recreating a container): nothing is
+    /// planned for them, and whoever applies the plan looks again shortly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_flight: Vec<InFlight>,
 }
 
 impl Plan {
@@ -81,6 +85,15 @@ impl Plan {
             })
             .collect();
     }
+}
+
+/// A slot left to someone else's change in flight, with the container that shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InFlight {
+    pub service: String,
+    pub number: u32,
+    /// Compose's replacement, under its temporary name `<old id 12>_<name>`.
+    pub replacement: ContainerRef,
 }
 
 /// A container named in a plan.
@@ -555,12 +568,17 @@ impl<'a> Planner<'a> {
                 .filter(|c| c.number == number)
                 .collect();
             // Compose is recreating this slot (it names the new container `<old id>_<name>`
-            // until the old one is gone): leave the slot to it and look again when it is done.
+            // until the old one is gone): leave the slot to it, and say so in `in_flight`.
             let expected_name = spec::container_name(&self.desired.project, svc, number);
-            if same
+            if let Some(tmp) = same
                 .iter()
-                .any(|c| compose_recreate_in_flight(&c.name, &expected_name))
+                .find(|c| compose_recreate_in_flight(&c.name, &expected_name))
             {
+                self.plan.in_flight.push(InFlight {
+                    service: svc.name.clone(),
+                    number,
+                    replacement: container_ref(tmp),
+                });
                 in_sync = false;
                 continue;
             }

@@ -1054,6 +1054,17 @@ fn a_slot_compose_is_recreating_is_left_to_compose() {
         kinds(&p)
     );
     assert!(!p.in_sync.contains(&"backend".to_string()));
+    let marker = vec![InFlight {
+        service: "backend".into(),
+        number: 1,
+        replacement: ContainerRef {
+            id: tmp.id.clone(),
+            name: tmp.name.clone(),
+            service: "backend".into(),
+            number: 1,
+        },
+    }];
+    assert_eq!(p.in_flight, marker);
     // Compose has removed the old one; the replacement is not yet renamed.
     o.containers
         .retain(|c| c.service != "backend" || c.id == tmp.id);
@@ -1065,6 +1076,19 @@ fn a_slot_compose_is_recreating_is_left_to_compose() {
         "{:?}",
         kinds(&p)
     );
+    assert_eq!(p.in_flight, marker);
+    // Renamed: the slot is Compose's no longer, and nothing is in flight.
+    for c in o.containers.iter_mut().filter(|c| c.id == tmp.id) {
+        c.name = "p-backend-1".into();
+        c.state = RunState::Running;
+    }
+    assert!(run(&d, &o).in_flight.is_empty());
+}
+
+#[test]
+fn a_host_without_a_recreate_in_flight_plans_none() {
+    let d = erp();
+    assert!(run(&d, &converged(&d)).in_flight.is_empty());
 }
 
 #[test]
