@@ -134,15 +134,7 @@ pub fn settled_service<'d>(
     if doc.pointer("/State/Status").and_then(Value::as_str) != Some("running") {
         return Err("it is not running");
     }
-    let all: BTreeMap<String, String> = doc
-        .pointer("/Config/Labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let all = super::config_labels(doc);
     if !compose_hash_settles(svc, &all) {
         if label(labels::SPEC_HASH) != Some(svc.spec_hash.as_str()) {
             return Err("its spec hash label differs from the desired service's");

@@ -246,15 +246,7 @@ pub fn observed_from_inspect(doc: Value) -> Result<ObservedContainer, ObserveErr
     let name = text(&doc, &["Name"])
         .map(|n| n.trim_start_matches('/').to_string())
         .unwrap_or_default();
-    let labels: BTreeMap<String, String> = doc
-        .pointer("/Config/Labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let labels = config_labels(&doc);
     let service = labels.get(labels::SERVICE).cloned().unwrap_or_default();
     let number = labels
         .get(labels::CONTAINER_NUMBER)
@@ -301,6 +293,18 @@ fn addresses(networks: Option<&Value>) -> BTreeMap<String, String> {
                         .unwrap_or_default();
                     (net.clone(), ip.to_string())
                 })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `Config.Labels` of an inspect document (or a list entry in inspect shape), string values only.
+pub fn config_labels(doc: &Value) -> BTreeMap<String, String> {
+    doc.pointer("/Config/Labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
                 .collect()
         })
         .unwrap_or_default()
