@@ -282,8 +282,10 @@ fn a_timed_out_one_off_hook_blocks_the_recreate_and_leaves_no_container_behind()
 fn a_timed_out_exec_hook_is_killed_inside_the_old_container() {
     let p = project(
         "exec_timeout",
+        // 5 s, not 1 s: on a loaded machine the exec's shell may not have reported the hook's
+        // process ID within 1 s, and a hook whose PID is unknown cannot be killed.
         r#"        exec: ["sleep", "43"]
-        timeout: 1s"#,
+        timeout: 5s"#,
     );
     let before = p.fingerprint();
     change_db(&p);
@@ -291,7 +293,7 @@ fn a_timed_out_exec_hook_is_killed_inside_the_old_container() {
     let out = p.spindle(&["apply"]);
     assert_exit(&out, 1, "spindle apply with a timing-out exec hook");
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("timed out after 1s and was killed"),
+        String::from_utf8_lossy(&out.stdout).contains("timed out after 5s and was killed"),
         "{}",
         describe(&out)
     );
