@@ -397,8 +397,27 @@ pub(super) fn created() -> Res {
     })
 }
 
-pub(super) fn next_name(name: &str) -> String {
+fn next_name(name: &str) -> String {
     format!("{name}-next")
+}
+
+/// Creates the replacement of container `name` beside it, under its temporary name
+/// ([`next_name`]): the first step of either recreate order. Returns that name and the new id.
+pub(super) async fn create_replacement(
+    ctx: &Ctx<'_>,
+    name: &str,
+    body: &Value,
+) -> Result<(String, String), ApplyError> {
+    let tmp = next_name(name);
+    let id = ctx
+        .rec
+        .write(
+            "create container",
+            &tmp,
+            ctx.engine.create_container(&tmp, body),
+        )
+        .await?;
+    Ok((tmp, id))
 }
 
 async fn recreate(ctx: &Ctx<'_>, svc: &DesiredService, number: u32, old: &ContainerRef) -> Res {

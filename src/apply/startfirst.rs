@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::gate::{wait_gated, wait_ready};
-use super::ops::{Failure, Res, connect_extra, gated, next_name};
+use super::ops::{Failure, Res, connect_extra, create_replacement, gated};
 use super::rollout::monitor;
 use super::{ApplyError, Ctx};
 use crate::desired::typed::DesiredService;
@@ -62,16 +62,8 @@ pub(super) async fn replace(
     body: &Value,
     extra: &[(String, Value)],
 ) -> Res {
-    let tmp = next_name(name);
     // A bad image or configuration fails here, before anything else happens.
-    let new_id = ctx
-        .rec
-        .write(
-            "create container",
-            &tmp,
-            ctx.engine.create_container(&tmp, body),
-        )
-        .await?;
+    let (tmp, new_id) = create_replacement(ctx, name, body).await?;
     let mut step = Overlap::Created;
     let switched = async {
         connect_extra(ctx, &new_id, &tmp, extra).await?;

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::gate::{wait_gated, wait_ready};
-use super::ops::{Failure, Res, connect_extra, created, gated, next_name};
+use super::ops::{Failure, Res, connect_extra, create_replacement, created, gated};
 use super::{ApplyError, Ctx};
 use crate::desired::typed::DesiredService;
 use crate::plan::ContainerRef;
@@ -36,17 +36,9 @@ pub(super) async fn swap(
     body: &Value,
     extra: &[(String, Value)],
 ) -> Res {
-    let tmp = next_name(name);
     // 1. The replacement is created while the old container still runs: a bad image or
     //    configuration fails here, before anything is stopped.
-    let new_id = ctx
-        .rec
-        .write(
-            "create container",
-            &tmp,
-            ctx.engine.create_container(&tmp, body),
-        )
-        .await?;
+    let (tmp, new_id) = create_replacement(ctx, name, body).await?;
     let mut step = Swap::Created;
     let swapped = async {
         connect_extra(ctx, &new_id, &tmp, extra).await?;
