@@ -106,7 +106,7 @@ fn base64_core(
     // Characters touching the leading filler bytes: none, two, three.
     let skip = [0, 2, 3][shift];
     // The last character of a partial group also holds bits of the following (unknown) byte.
-    let drop_tail = usize::from(padded.len() % 3 != 0);
+    let drop_tail = usize::from(!padded.len().is_multiple_of(3));
     let end = enc.len().checked_sub(drop_tail)?;
     let core = enc.get(skip..end)?;
     (core.len() >= 4).then(|| core.to_string())

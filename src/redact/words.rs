@@ -144,7 +144,7 @@ pub fn is_secret_key_with(key: &str, words: &[&str]) -> bool {
     let url_key = |i: usize| {
         URL_WORDS.contains(&parts[i])
             && !(i > 0 && PUBLIC_URL_PREFIXES.contains(&parts[i - 1]))
-            && !(parts.len() == 1)
+            && parts.len() != 1
     };
     parts.iter().enumerate().any(|(i, w)| {
         words.iter().any(|s| s.eq_ignore_ascii_case(w)) && (!URL_WORDS.contains(w) || url_key(i))
