@@ -281,12 +281,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         .project_name
         .clone()
         .or_else(|| manifest.as_ref().and_then(|m| m.project.clone()));
-    let secret_values: Vec<String> = environment
-        .iter()
-        .filter(|(k, v)| redact::is_secret_key(k) && !v.is_empty())
-        .map(|(_, v)| v.clone())
-        .collect();
-    redact::register_secrets(secret_values.iter().cloned());
+    let env_secrets = super::secrets::from_environment(&environment);
     let inputs = Inputs {
         working_dir: working_dir.clone(),
         files: files.clone(),
@@ -299,7 +294,19 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         model,
         extensions,
         declared_services,
-    } = load_model(&inputs)?;
+    } = match load_model(&inputs) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            // The error may quote the environment's secrets; the model that would tell public
+            // names apart is not there.
+            redact::register_secrets(env_secrets);
+            return Err(e);
+        }
+    };
+    let secrets = super::secrets::collect(&inputs.environment, &model, &name);
+    redact::register_secrets(secrets.values.iter().cloned());
+    warnings.extend(secrets.warnings);
+    let secret_values = secrets.values;
     if let (Some(m), Some(path)) = (&manifest, &manifest_path) {
         crate::health::check_gates(&m.probes, &|s| declared_services.contains(s)).map_err(
             |message| DesiredError::Folder {
