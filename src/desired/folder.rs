@@ -207,7 +207,9 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
             if file_env.contains_key(&key) || req.shell_env.contains_key(&key) {
                 continue;
             }
-            if redact::is_secret_key(&key) {
+            if redact::is_secret_key(&key)
+                && (value.is_empty() || redact::is_secret_entry(&key, &value))
+            {
                 return Err(DesiredError::SecretMissing {
                     key,
                     example: example.clone(),
