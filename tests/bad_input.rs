@@ -315,7 +315,7 @@ fn a_valid_project_given_with_f_prints_json() {
 }
 
 #[test]
-fn a_secret_value_that_breaks_a_field_is_redacted_in_the_error() {
+fn a_secret_value_that_breaks_a_field_is_not_quoted_in_the_error() {
     let project = Project::new()
         .file(".env", "DB_PASSWORD=hunter2-very-secret\n")
         .file(
@@ -323,8 +323,8 @@ fn a_secret_value_that_breaks_a_field_is_redacted_in_the_error() {
             "services:\n  web:\n    image: nginx\n    mem_limit: ${DB_PASSWORD}\n",
         );
     let stderr = project.config_error();
-    assert!(!stderr.contains("hunter2-very-secret"), "{stderr}");
-    assert_mentions(&stderr, &["services.web", "mem_limit", "<redacted>"]);
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert_mentions(&stderr, &["services.web", "mem_limit", "byte size"]);
 }
 
 #[test]

@@ -312,4 +312,62 @@ mod tests {
         assert_eq!(s.values, vec!["abc12".to_string()]);
         assert!(s.warnings[0].starts_with("DB_PASSWORD:") && !s.warnings[0].contains("abc12"));
     }
+
+    #[test]
+    fn loading_collects_every_source_and_leaves_public_names_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join(".env"),
+            "ADMIN_TOKEN=postgres\nAPI_KEY=dotenv-secret-1\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("web.env"), "MYSQLPASSWORD=envfile-secret-2\n").unwrap();
+        std::fs::write(
+            d.join("compose.yaml"),
+            "services:\n  db:\n    image: postgres:16\n    env_file: [web.env]\n    environment:\n      - SMTP_PASS=literal-secret-3\n      - PGPASSWORD=abc12\n",
+        )
+        .unwrap();
+        let req = crate::desired::Request {
+            desired_state: Some(d.to_path_buf()),
+            files: Vec::new(),
+            env_files: Vec::new(),
+            project_name: Some("app".into()),
+            project_directory: None,
+            profiles: Vec::new(),
+            shell_env: Environment::new(),
+            cwd: d.to_path_buf(),
+        };
+        let p = crate::desired::load(&req).unwrap();
+        for want in [
+            "dotenv-secret-1",
+            "envfile-secret-2",
+            "literal-secret-3",
+            "abc12",
+        ] {
+            assert!(
+                p.secret_values.contains(&want.to_string()),
+                "{want}: {:?}",
+                p.secret_values
+            );
+        }
+        assert!(!p.secret_values.contains(&"postgres".to_string()));
+        let mut model = p.model.clone();
+        redact::Redactor::new(p.secret_values.clone()).tree(&mut model);
+        assert_eq!(model["services"]["db"]["image"], "postgres:16");
+        assert_eq!(
+            model["services"]["db"]["environment"]["SMTP_PASS"],
+            redact::REDACTED
+        );
+        let warnings = p.warnings.join("\n");
+        assert!(
+            warnings.contains("ADMIN_TOKEN:") && warnings.contains("PGPASSWORD"),
+            "{warnings}"
+        );
+        assert!(
+            !warnings.contains("abc12") && !warnings.contains("postgres:"),
+            "{warnings}"
+        );
+        assert_eq!(redact::scrub("x envfile-secret-2 y"), "x <redacted> y");
+    }
 }
