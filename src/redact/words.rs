@@ -80,10 +80,19 @@ pub fn is_secret_key(key: &str) -> bool {
     }
 }
 
-/// True when the value under `key` is a secret: the key is secret-like, and it is not a URL key
-/// (`*_URL`, `*_URI`, `*_DSN`) whose value is a URL without userinfo.
+/// A flag is not a secret (`AUTH_ENABLED=true`, `REQUIRE_TOKEN=1`): a key whose value is one of
+/// these words is an on/off switch, and replacing every standalone `true` or `1` in output would
+/// garble it.
+const FLAG_VALUES: &[&str] = &["true", "false", "yes", "no", "on", "off", "0", "1"];
+
+/// True when the value under `key` is a secret: the key is secret-like, the value is not a flag
+/// (`true`, `0`, …), and it is not a URL key (`*_URL`, `*_URI`, `*_DSN`) whose value is a URL
+/// without userinfo.
 pub fn is_secret_entry(key: &str, value: &str) -> bool {
-    if value.is_empty() || !is_secret_key(key) {
+    if value.is_empty()
+        || FLAG_VALUES.iter().any(|f| f.eq_ignore_ascii_case(value))
+        || !is_secret_key(key)
+    {
         return false;
     }
     let upper = split_camel(key).to_ascii_uppercase();
@@ -215,6 +224,14 @@ mod tests {
         assert!(is_secret_entry("DB_PASSWORD_URL", "http://x"));
         assert!(is_secret_entry("DB_PASSWORD", "http://x"));
         assert!(!is_secret_entry("DB_PASSWORD", ""));
+    }
+
+    #[test]
+    fn a_flag_under_a_secret_like_key_is_not_a_secret() {
+        for v in ["true", "FALSE", "yes", "no", "on", "off", "0", "1"] {
+            assert!(!is_secret_entry("AUTH_ENABLED", v), "{v}");
+        }
+        assert!(is_secret_entry("AUTH_TOKEN", "2"));
     }
 
     #[test]
