@@ -307,7 +307,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
     };
     let secrets = super::secrets::collect(&inputs.environment, &model, &name);
     redact::register_secrets(secrets.values.iter().cloned());
-    warnings.extend(secrets.warnings);
+    warnings.extend(secrets.warnings.into_iter().filter(|w| first_time(w)));
     let secret_values = secrets.values;
     if let (Some(m), Some(path)) = (&manifest, &manifest_path) {
         crate::health::check_gates(&m.probes, &|s| declared_services.contains(s)).map_err(
@@ -363,6 +363,16 @@ pub fn switching(
             file: path.to_path_buf(),
             message: e.to_string(),
         })
+}
+
+/// True the first time this process sees `warning`: the warnings about secrets are given once,
+/// not at every reconcile of `spindle run`.
+fn first_time(warning: &str) -> bool {
+    static SEEN: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    SEEN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(warning.to_string())
 }
 
 /// A serde error message without the values it quotes (`invalid type: string "…"` becomes
