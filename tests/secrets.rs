@@ -473,6 +473,76 @@ fn no_form_of_the_reported_secrets_leaks_from_any_source_into_any_output() {
     assert_no_leak("fixed", &secrets);
 }
 
+/// A pre-recreate `exec` hook runs in the old container, whose environment still holds the secrets of its time. After
+/// a rotation the desired state knows only the new ones; the old ones, printed by the hook, must not reach the
+/// evidence either. The hook prints them raw (their other forms are the redactor's concern, tested above); searched
+/// in every form: the apply's output and the state dir (without `-vvv`: the engine client's own debug logs are the
+/// redact layer's concern too).
+#[test]
+fn a_hook_in_the_old_container_cannot_leak_the_secrets_rotated_out_since() {
+    let p = TestProject::with_prefix(PREFIX, "rotated", "plain");
+    let old_token = format!("old-token-{}", common::random_hex(12));
+    let old_password = format!("old-pass-{}", common::random_hex(12));
+    let env = |token: &str, password: &str| format!("API_TOKEN={token}\nDB_PASSWORD={password}\n");
+    p.write(".env", &env(&old_token, &old_password));
+    let hook = "for v in \"$APP_SETTING\" \"$DB_PASSWORD\"; do echo \"was=$v\"; done";
+    p.write(
+        "compose.yaml",
+        &format!(
+            r#"services:
+  app:
+    image: spindle-test/busybox:1
+    command: ["/usr/local/bin/idle"]
+    init: true
+    stop_grace_period: 1s
+    environment:
+      APP_SETTING: ${{API_TOKEN}}
+      DB_PASSWORD: ${{DB_PASSWORD}}
+    x-spindle:
+      pre-recreate:
+        exec: {}
+        timeout: 30s
+"#,
+            yaml_literal(hook)
+        ),
+    );
+    assert_exit(&p.spindle(&["apply"]), 0, "the first apply");
+    p.write(
+        ".env",
+        &env(
+            &format!("new-token-{}", common::random_hex(12)),
+            &format!("new-pass-{}", common::random_hex(12)),
+        ),
+    );
+    let out = p.spindle(&["apply", "--format", "json"]);
+    assert_exit(&out, 0, "the apply that rotates the secrets");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("was=<redacted>"), "the hook ran: {report}");
+    let mut c = Collected::default();
+    c.output("spindle apply", &out);
+    for file in all_files(p.state_dir()) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        c.add(
+            format!("state dir file {}", file.display()),
+            String::from_utf8_lossy(&bytes),
+        );
+    }
+    for (what, secret) in [
+        ("old API_TOKEN", &old_token),
+        ("old DB_PASSWORD", &old_password),
+    ] {
+        let leaks: Vec<String> =
+            c.0.iter()
+                .flat_map(|(where_, text)| {
+                    forms::find_leaks(text, secret)
+                        .into_iter()
+                        .map(move |l| format!("{what} as {} in {where_}: {}", l.form, l.context))
+                })
+                .collect();
+        assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+    }
+}
+
 /// Characters a secret is made of: letters and digits, quotes, backslashes, `$`, percent-encodable characters,
 /// other punctuation, unicode (2, 3 and 4 bytes in UTF-8) and newlines.
 fn secret_char() -> impl Strategy<Value = char> {
