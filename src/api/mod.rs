@@ -5,6 +5,7 @@
 //! configured every mutation is refused (403). Each accepted mutation is appended to the evidence
 //! log as a record of kind `api` naming the token's id; refused ones are logged. See docs/api.md.
 
+pub mod scrub;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -103,6 +104,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .route("/profile", post(profile))
         .route("/pause", post(pause))
         .route("/resume", post(resume))
+        .layer(axum::middleware::from_fn(scrub::responses))
         .with_state(ctx)
 }
 
