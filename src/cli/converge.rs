@@ -262,8 +262,15 @@ pub fn apply_cmd(g: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
                 "cannot append the evidence record of this apply to {}",
                 log.dir().display()
             )
-        })?;
-        tracing::info!(record = %appended.id, dir = %log.dir().display(), "evidence recorded");
+        });
+        match (appended, &result) {
+            (Ok(a), _) => {
+                tracing::info!(record = %a.id, dir = %log.dir().display(), "evidence recorded")
+            }
+            // The apply's own error (an unrecorded intent: nothing changed) says more.
+            (Err(e), Err(_)) => tracing::error!(error = %redact::scrub(&format!("{e:#}"))),
+            (Err(e), Ok(_)) => return Err(e),
+        }
     }
     result
 }
