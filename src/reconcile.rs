@@ -644,8 +644,17 @@ impl Reconciler for ProjectReconciler {
             .get("error")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let appended =
-            crate::evidence::lock_shared(&self.evidence).append(record, &redact::registered())?;
+        let appended = match crate::evidence::lock_shared(&self.evidence)
+            .append(record, &redact::registered())
+        {
+            Ok(a) => a,
+            // The reconcile's own error (an unrecorded intent: nothing changed) says more.
+            Err(e) if result.is_err() => {
+                warn!(error = %redact::scrub(&e.to_string()), "the record of a failed reconcile cannot be written");
+                return result;
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.feed_runtime(outcome, error, &appended.id, clock.elapsed());
         let _guard = span.enter();
         match &result {

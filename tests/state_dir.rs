@@ -351,3 +351,43 @@ fn an_apply_records_its_intent_before_its_result_and_the_log_verifies() {
     assert_eq!(records[0].kind(), "reconcile");
     assert_eq!(records.len(), 3);
 }
+
+#[test]
+fn a_reconcile_of_spindle_run_whose_intent_cannot_be_written_changes_nothing() {
+    if !is_root() {
+        eprintln!("skipped: needs root to mount a tmpfs");
+        return;
+    }
+    let Some(fs) = TinyFs::mount() else {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    };
+    let p = project("intent-full-run");
+    let state = fs.path().join("state");
+    drop(
+        spindle::evidence::EvidenceLog::open(&spindle::evidence::evidence_dir(&state))
+            .expect("open"),
+    );
+    fs.fill();
+    let mut run = p.spawn_run(&state, &["--listen", "off"]);
+    common::wait_for(
+        "spindle run to report the unrecorded intent",
+        std::time::Duration::from_secs(60),
+        || {
+            run.stderr()
+                .contains("cannot record the intent of this apply")
+                .then_some(())
+        },
+    );
+    assert!(
+        run.stderr().contains("nothing on the host was changed"),
+        "{}",
+        run.stderr_tail(20)
+    );
+    assert!(
+        p.containers().is_empty(),
+        "run changed the host: {:?}",
+        p.containers()
+    );
+    run.terminate(std::time::Duration::from_secs(20));
+}
