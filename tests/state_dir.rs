@@ -391,3 +391,74 @@ fn a_reconcile_of_spindle_run_whose_intent_cannot_be_written_changes_nothing() {
     );
     run.terminate(std::time::Duration::from_secs(20));
 }
+
+/// The API address `spindle run --listen 127.0.0.1:0` logged.
+fn api_addr(run: &mut common::SpindleProcess) -> String {
+    common::wait_for(
+        "the API address in the log",
+        std::time::Duration::from_secs(60),
+        || {
+            let log = run.stderr();
+            let at = log.find("HTTP API listening addr=")?;
+            let rest = &log[at + "HTTP API listening addr=".len()..];
+            Some(rest.split_whitespace().next()?.to_string())
+        },
+    )
+}
+
+/// `GET /healthz` with a 2 s deadline: true on a 200.
+fn healthz(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 200")
+}
+
+#[test]
+fn while_another_process_holds_the_evidence_lock_the_api_answers_and_the_append_fails_in_bounded_time()
+ {
+    let p = project("held-evidence-lock");
+    let state = p.state_dir().to_path_buf();
+    let mut run = p.spawn_run(&state, &["--listen", "127.0.0.1:0", "--resync", "1s"]);
+    let addr = api_addr(&mut run);
+    let dir = spindle::evidence::evidence_dir(&state);
+    common::wait_for(
+        "the first record",
+        std::time::Duration::from_secs(60),
+        || {
+            (!spindle::evidence::list(&dir, 1)
+                .unwrap_or_default()
+                .is_empty())
+            .then_some(())
+        },
+    );
+    let lock = std::fs::File::open(dir.join(".lock")).expect("open the lock");
+    lock.lock().expect("hold the lock");
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(13) {
+        assert!(
+            healthz(&addr),
+            "/healthz did not answer while the log was locked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    common::wait_for(
+        "the append to give up",
+        std::time::Duration::from_secs(30),
+        || {
+            run.stderr()
+                .contains("stayed locked by another process")
+                .then_some(())
+        },
+    );
+    run.assert_alive();
+    drop(lock);
+    run.terminate(std::time::Duration::from_secs(20));
+}
