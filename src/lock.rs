@@ -22,7 +22,7 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the lock folder is unsafe")]
+    #[error("cannot use the lock folder")]
     Unsafe(#[source] StateDirError),
     #[error(
         "no folder for project locks is known: give --state-dir DIR or set SPINDLE_LOCK_DIR (spindle never keeps locks in /tmp)"
