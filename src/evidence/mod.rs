@@ -588,8 +588,15 @@ impl EvidenceLog {
     }
 }
 
+/// Fsyncs a folder, opened without following a link.
 fn sync_dir(dir: &Path) -> Result<(), EvidenceError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
 }
 
 #[cfg(test)]
