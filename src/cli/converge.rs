@@ -281,10 +281,11 @@ fn open_evidence(state_dir: Option<&PathBuf>) -> anyhow::Result<EvidenceLog> {
         .cloned()
         .unwrap_or_else(evidence::default_state_dir);
     let dir = evidence::evidence_dir(&state_dir);
-    spindle::statedir::StateDir::open(&state_dir)
+    // The state dir itself is checked (owner, mode, no link) before the log inside it is opened.
+    let opened = spindle::statedir::StateDir::open(&state_dir)
         .map_err(anyhow::Error::from)
-        .and_then(|_| Ok(EvidenceLog::open(&dir)?))
-        .with_context(|| {
+        .and_then(|_| Ok(EvidenceLog::open(&dir)?));
+    opened.with_context(|| {
         format!(
             "cannot write the evidence log in {}: spindle apply records every change there and changes nothing without it; \
              give a writable state directory with --state-dir DIR or SPINDLE_STATE_DIR (or, for development only, pass --no-evidence)",
