@@ -372,7 +372,7 @@ fn record_mutation(
     action: &str,
     extra: Map<String, Value>,
 ) -> Result<String, Box<Response>> {
-    let mut log = ctx.evidence.lock().unwrap_or_else(|e| e.into_inner());
+    let mut log = crate::evidence::lock_shared(&ctx.evidence);
     append_mutation(ctx, &mut log, caller, action, extra)
 }
 
@@ -472,7 +472,7 @@ async fn profile(
     };
     // A switch asks for its reconcile from inside `pin`; the evidence log stays locked from the
     // pin to this record, so the record always precedes the reconcile the pin causes.
-    let mut log = ctx.evidence.lock().unwrap_or_else(|e| e.into_inner());
+    let mut log = crate::evidence::lock_shared(&ctx.evidence);
     match switcher.pin(wanted.clone()) {
         Ok(()) => {}
         Err(e @ crate::runtime::PinError::Unknown(_)) => {
