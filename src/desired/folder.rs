@@ -196,6 +196,8 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
     // `.env.example`: canonical keys; non-secret ones fall back to their example value.
     let example = env_dir.join(".env.example");
     let mut env_example = None;
+    // Keys `.env.example` declares without a default: the host's values of them are secret.
+    let mut declared_empty = std::collections::BTreeSet::new();
     if example.is_file() {
         let text = read(&example)?;
         env_example = Some(text.clone());
@@ -204,6 +206,9 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
             source,
         })?;
         for (key, value) in defaults {
+            if value.is_empty() {
+                declared_empty.insert(key.clone());
+            }
             if file_env.contains_key(&key) || req.shell_env.contains_key(&key) {
                 continue;
             }
@@ -283,7 +288,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         .project_name
         .clone()
         .or_else(|| manifest.as_ref().and_then(|m| m.project.clone()));
-    let env_secrets = super::secrets::from_environment(&environment);
+    let env_secrets = super::secrets::from_environment(&environment, &declared_empty);
     let inputs = Inputs {
         working_dir: working_dir.clone(),
         files: files.clone(),
@@ -305,7 +310,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
             return Err(e);
         }
     };
-    let secrets = super::secrets::collect(&inputs.environment, &model, &name);
+    let secrets = super::secrets::collect(&inputs.environment, &declared_empty, &model, &name);
     redact::register_secrets(secrets.values.iter().cloned());
     warnings.extend(secrets.warnings.into_iter().filter(|w| first_time(w)));
     let secret_values = secrets.values;

@@ -18,9 +18,9 @@ pub struct Secrets {
 
 /// The values of secret-like keys in the interpolation environment (shell and `.env` files):
 /// what is known before the compose files are read.
-pub fn from_environment(environment: &Environment) -> Vec<String> {
+pub fn from_environment(environment: &Environment, declared: &BTreeSet<String>) -> Vec<String> {
     let mut found = Found::default();
-    env_source(environment, &mut found);
+    env_source(environment, declared, &mut found);
     found.entries.into_iter().map(|(_, v)| v).collect()
 }
 
@@ -32,13 +32,22 @@ pub fn from_environment(environment: &Environment) -> Vec<String> {
 /// - credentials by their shape anywhere in the environment or the model (URL userinfo
 ///   passwords, known token formats).
 ///
+/// `declared` names the keys that `.env.example` declares without a default: the folder's
+/// convention is that the repo leaves secrets empty there, so the host's values of those keys are
+/// secret whatever their names.
+///
 /// A value that is also a public identifier of the desired state (a path component of an image
 /// reference, a service, network or volume name, the project name) is not secret: replacing it
 /// would garble the output (`ADMIN_TOKEN=postgres` and `image: postgres:16`). Loading warns,
 /// naming the key, for it and for a secret shorter than [`MIN_SUBSTRING_LEN`].
-pub fn collect(environment: &Environment, model: &Tree, project: &str) -> Secrets {
+pub fn collect(
+    environment: &Environment,
+    declared: &BTreeSet<String>,
+    model: &Tree,
+    project: &str,
+) -> Secrets {
     let mut found = Found::default();
-    env_source(environment, &mut found);
+    env_source(environment, declared, &mut found);
     model_sources(environment, model, &mut found);
     let public = public_identifiers(model, project);
     let mut out = Secrets::default();
@@ -93,9 +102,9 @@ impl Found {
     }
 }
 
-fn env_source(environment: &Environment, found: &mut Found) {
+fn env_source(environment: &Environment, declared: &BTreeSet<String>, found: &mut Found) {
     for (k, v) in environment {
-        if redact::is_secret_entry(k, v) {
+        if redact::is_secret_entry(k, v) || declared.contains(k) {
             found.add(k.clone(), v);
         } else {
             found.shapes(k, v);
@@ -247,7 +256,12 @@ mod tests {
     #[test]
     fn a_secret_equal_to_an_image_name_is_public_and_warned_about() {
         let model = json!({"services": {"db": {"image": "postgres:16"}}});
-        let s = collect(&env(&[("ADMIN_TOKEN", "postgres")]), &model, "app");
+        let s = collect(
+            &env(&[("ADMIN_TOKEN", "postgres")]),
+            &BTreeSet::new(),
+            &model,
+            "app",
+        );
         assert!(s.values.is_empty());
         assert_eq!(s.warnings.len(), 1);
         assert!(
@@ -279,11 +293,14 @@ mod tests {
                 ("DB_PASSWORD", "from-dotenv"),
                 ("PLAIN", "env-sourced"),
                 ("HOME", "/root"),
+                ("BACKUP_SEED", "declared-empty"),
             ]),
+            &BTreeSet::from(["BACKUP_SEED".to_string()]),
             &model,
             "app",
         );
         for want in [
+            "declared-empty",
             "from-dotenv",
             "literal-map",
             "postgres://u:url-pass@db/x",
@@ -308,7 +325,12 @@ mod tests {
 
     #[test]
     fn a_short_secret_is_kept_and_warned_about_by_key() {
-        let s = collect(&env(&[("DB_PASSWORD", "abc12")]), &json!({}), "app");
+        let s = collect(
+            &env(&[("DB_PASSWORD", "abc12")]),
+            &BTreeSet::new(),
+            &json!({}),
+            "app",
+        );
         assert_eq!(s.values, vec!["abc12".to_string()]);
         assert!(s.warnings[0].starts_with("DB_PASSWORD:") && !s.warnings[0].contains("abc12"));
     }
