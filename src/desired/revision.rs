@@ -70,7 +70,10 @@ pub fn revision_with(git: &Path, dir: &Path, timeout: Duration) -> Option<String
 fn blank_filters(names: &str) -> Option<Vec<String>> {
     names
         .lines()
-        .filter(|k| k.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("filter.")))
+        .filter(|k| {
+            k.get(..7)
+                .is_some_and(|p| p.eq_ignore_ascii_case("filter."))
+        })
         .map(|k| (!k.contains('=')).then(|| format!("{k}=")))
         .collect()
 }
@@ -94,7 +97,11 @@ fn run_git(
         .env("GIT_ATTR_NOSYSTEM", "1")
         .arg("-C")
         .arg(dir);
-    for c in HARDENED.iter().copied().chain(config.iter().map(String::as_str)) {
+    for c in HARDENED
+        .iter()
+        .copied()
+        .chain(config.iter().map(String::as_str))
+    {
         cmd.arg("-c").arg(c);
     }
     cmd.args(args)
