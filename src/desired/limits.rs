@@ -30,6 +30,8 @@ pub enum LimitError {
     TooLarge { limit: u64 },
     #[error("{var} must be a whole number greater than 0")]
     Setting { var: &'static str },
+    #[error("not a regular file (a pipe, socket or device could block the loader); use a file")]
+    NotAFile,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,10 +105,15 @@ pub fn current() -> Limits {
         .unwrap_or_else(Limits::from_process_env)
 }
 
+/// `O_NONBLOCK` (Linux): opening a named pipe does not wait for a writer.
+const O_NONBLOCK: i32 = 0o4000;
+
 /// `std::fs::read_to_string`, refusing a file larger than the size limit before reading it (and
-/// stopping at the limit for files whose size is not known ahead, such as pipes). A refusal is an
-/// I/O error of kind `FileTooLarge` whose message says how to raise the limit.
+/// stopping at the limit should it grow meanwhile). A refusal is an I/O error of kind
+/// `FileTooLarge` whose message says how to raise the limit. Only regular files and `/dev/null`
+/// are read: a named pipe, socket or device is refused without waiting on it.
 pub fn read_to_string(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
     let limit = current().max_bytes;
     let too_large = || {
         std::io::Error::new(
@@ -114,11 +121,18 @@ pub fn read_to_string(path: &Path) -> std::io::Result<String> {
             LimitError::TooLarge { limit },
         )
     };
-    let file = std::fs::File::open(path)?;
-    if file
-        .metadata()
-        .is_ok_and(|m| m.is_file() && m.len() > limit)
-    {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() && path != Path::new("/dev/null") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            LimitError::NotAFile,
+        ));
+    }
+    if meta.len() > limit {
         return Err(too_large());
     }
     let mut text = String::new();
@@ -224,13 +238,20 @@ mod tests {
     }
 
     #[test]
-    fn a_device_without_a_size_is_read_only_up_to_the_limit() {
-        let small = Limits {
-            max_bytes: 1000,
-            max_depth: 10,
-        };
-        let e = scoped(small, || read_to_string(Path::new("/dev/zero"))).expect_err("endless");
-        assert_eq!(e.kind(), std::io::ErrorKind::FileTooLarge);
+    fn a_named_pipe_or_a_device_is_refused_without_waiting_for_it() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        for path in [fifo.as_path(), Path::new("/dev/zero")] {
+            let e = read_to_string(path).expect_err("not a file");
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+            assert!(e.to_string().starts_with("not a regular file"), "{e}");
+        }
+        assert_eq!(read_to_string(Path::new("/dev/null")).expect("empty"), "");
     }
 
     #[test]
