@@ -148,6 +148,7 @@ fn converged(d: &DesiredState) -> Snapshot {
             .collect(),
         external_networks: Vec::new(),
         external_volumes: Vec::new(),
+        unreadable: Vec::new(),
     }
 }
 
@@ -776,3 +777,4 @@ fn without_starts_drops_only_the_actions_that_start_a_container_and_renumbers_th
 mod compose;
 mod follow;
 mod network_drift;
+mod unreadable;
