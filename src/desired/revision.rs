@@ -5,7 +5,8 @@
 //! the checkout's config declares is blanked on the command line), no optional locks, no prompt,
 //! a cleared environment and a timeout after which git is killed. A checkout owned by another
 //! user is refused by git itself (`safe.directory` is read only from the ignored global and
-//! system config), which reads as "no revision". The reconciler reads the revision once per
+//! system config), which reads as "no revision" unless the operator sets
+//! `SPINDLE_GIT_SAFE_DIRECTORY`. The reconciler reads the revision once per
 //! reconcile; `GET /version` shows the value it stored (see docs/api.md).
 
 use std::io::Read;
@@ -15,6 +16,9 @@ use std::time::{Duration, Instant};
 
 /// How long one git command may run before it is killed and the revision is unknown.
 pub const GIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The operator's opt-in to read a checkout another user owns: its value is passed to git as
+/// `safe.directory` (`*`, or the folder's path). Unset, git refuses such a checkout.
+pub const SAFE_DIRECTORY_VAR: &str = "SPINDLE_GIT_SAFE_DIRECTORY";
 
 /// Configuration passed to every git command, whatever the checkout's own config says.
 const HARDENED: &[&str] = &[
@@ -28,12 +32,30 @@ const HARDENED: &[&str] = &[
 /// git, in a checkout git refuses, or when git takes longer than [`GIT_TIMEOUT`]).
 /// Blocking: async code calls it through `spawn_blocking`.
 pub fn revision(dir: &Path) -> Option<String> {
-    revision_with(Path::new("git"), dir, GIT_TIMEOUT)
+    let safe = std::env::var(SAFE_DIRECTORY_VAR).ok();
+    revision_with(
+        Path::new("git"),
+        dir,
+        GIT_TIMEOUT,
+        safe.as_deref().filter(|s| !s.is_empty()),
+    )
 }
 
-/// [`revision`] with the git program and the timeout given (for tests).
-pub fn revision_with(git: &Path, dir: &Path, timeout: Duration) -> Option<String> {
-    let run = |config: &[String], args: &[&str]| run_git(git, dir, config, args, timeout);
+/// [`revision`] with the git program, the timeout and the `safe.directory` given (for tests).
+pub fn revision_with(
+    git: &Path,
+    dir: &Path,
+    timeout: Duration,
+    safe_directory: Option<&str>,
+) -> Option<String> {
+    let safe: Vec<String> = safe_directory
+        .map(|s| format!("safe.directory={s}"))
+        .into_iter()
+        .collect();
+    let run = |config: &[String], args: &[&str]| {
+        let config: Vec<String> = safe.iter().chain(config).cloned().collect();
+        run_git(git, dir, &config, args, timeout)
+    };
     let commit = run(&[], &["rev-parse", "--verify", "HEAD"])?;
     let commit = String::from_utf8(commit).ok()?.trim().to_string();
     if commit.is_empty() {
@@ -50,6 +72,8 @@ pub fn revision_with(git: &Path, dir: &Path, timeout: Duration) -> Option<String
                     "status",
                     "--porcelain",
                     "--untracked-files=normal",
+                    // A submodule's status runs in its own repository, whose config is not blanked.
+                    "--ignore-submodules=all",
                     "--",
                     ".",
                 ],
@@ -104,6 +128,7 @@ fn run_git(
     {
         cmd.arg("-c").arg(c);
     }
+
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -236,7 +261,7 @@ mod tests {
         std::fs::set_permissions(&git, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let started = Instant::now();
         assert_eq!(
-            revision_with(&git, dir.path(), Duration::from_millis(200)),
+            revision_with(&git, dir.path(), Duration::from_millis(200), None),
             None
         );
         assert!(started.elapsed() < Duration::from_secs(20), "not killed");
@@ -251,7 +276,47 @@ mod tests {
             return;
         }
         sh(repo.path(), "chown -R nobody .");
-        assert_eq!(revision(repo.path()), None);
+        let git = Path::new("git");
+        assert_eq!(revision_with(git, repo.path(), GIT_TIMEOUT, None), None);
+        // The operator's opt-in reads it, still without running what its config names.
+        let outside = tempfile::tempdir().expect("a temp dir");
+        let marker = outside.path().join("ran");
+        hook(&outside.path().join("fsmonitor"), &marker);
+        sh(
+            repo.path(),
+            &format!(
+                "git -c safe.directory='*' config core.fsmonitor '{}'",
+                outside.path().join("fsmonitor").display()
+            ),
+        );
+        let rev = revision_with(git, repo.path(), GIT_TIMEOUT, Some("*")).expect("a revision");
+        assert_eq!(rev.len(), 40, "{rev}");
+        assert!(!marker.exists(), "the fsmonitor hook ran");
+    }
+
+    #[test]
+    fn a_submodule_whose_config_declares_a_clean_filter_does_not_run_it() {
+        let top = tempfile::tempdir().expect("a temp dir");
+        let outside = tempfile::tempdir().expect("a temp dir");
+        let marker = outside.path().join("ran");
+        let clean = outside.path().join("clean");
+        hook(&clean, &marker);
+        sh(
+            top.path(),
+            &format!(
+                "git init -q sub && cd sub && echo a > f && echo '* filter=x' > .gitattributes && \
+                 git add . && git -c user.email=t@t -c user.name=t commit -qm s && cd .. && \
+                 git init -q main && cd main && \
+                 git -c protocol.file.allow=always submodule add -q ../sub sub && \
+                 git -c user.email=t@t -c user.name=t commit -qm m && \
+                 git -C sub config filter.x.clean '{c}' && git -C sub config filter.x.process '{c}' && \
+                 sleep 1 && echo b > sub/f",
+                c = clean.display()
+            ),
+        );
+        let rev = revision(&top.path().join("main")).expect("a revision");
+        assert_eq!(rev.trim_end_matches("-dirty").len(), 40, "{rev}");
+        assert!(!marker.exists(), "the submodule's clean filter ran");
     }
 
     #[test]
