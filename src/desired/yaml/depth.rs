@@ -11,6 +11,13 @@ pub fn too_deep_at(text: &str, limit: usize) -> Option<usize> {
     Scan::new(text.as_bytes(), limit).run()
 }
 
+#[derive(Clone, Copy)]
+struct Indent {
+    col: usize,
+    dash: bool,
+    levels: usize,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Between tokens: the next non-blank character starts one.
@@ -25,15 +32,20 @@ struct Scan<'a> {
     line: usize,
     limit: usize,
     flow: usize,
-    /// Indentation columns of the enclosing block lines.
-    indents: Vec<usize>,
+    /// The enclosing block lines: their column, whether they begin with `- `, and how many
+    /// levels each opens.
+    indents: Vec<Indent>,
     /// Block depth of the current line.
     block: usize,
-    /// Indentation of the line the current plain scalar began on (for its continuation lines).
+    /// The column of the block collection holding the current plain scalar: a later line
+    /// continues the scalar only when indented past it (libyaml's rule).
     plain_indent: usize,
-    /// Where the current line begins, and its indentation once known.
+    /// The column of the block collection holding what comes next on this line (the line's
+    /// indentation, the last `- `, or the last key), and where the last token began.
+    container_col: usize,
+    token_col: usize,
+    /// Where the current line begins.
     bol: usize,
-    bol_indent: Option<usize>,
 }
 
 fn blank(c: u8) -> bool {
@@ -55,8 +67,9 @@ impl<'a> Scan<'a> {
             indents: Vec::new(),
             block: 0,
             plain_indent: 0,
+            container_col: 0,
+            token_col: 0,
             bol: 0,
-            bol_indent: None,
         }
     }
 
@@ -73,7 +86,6 @@ impl<'a> Scan<'a> {
         self.i += 1;
         self.line += 1;
         self.bol = self.i;
-        self.bol_indent = None;
     }
 
     /// The column of the first non-space character of the line starting at `i`, and whether
@@ -93,11 +105,8 @@ impl<'a> Scan<'a> {
         if empty || self.flow > 0 {
             return false;
         }
-        while self.indents.last().is_some_and(|&top| top >= col) {
-            self.indents.pop();
-        }
-        self.indents.push(col);
-        // Compact entries: `- - - x` nests one sequence per dash.
+        // Compact entries: `- - - x` nests one sequence per dash, and `- key: v` a mapping in
+        // the last one.
         let mut k = self.i + col;
         let mut dashes = 0;
         while self.b.get(k) == Some(&b'-') && self.b.get(k + 1).is_none_or(|&c| blank(c)) {
@@ -107,8 +116,36 @@ impl<'a> Scan<'a> {
                 k += 1;
             }
         }
-        self.block = self.indents.len() + dashes;
+        let dash = dashes > 0;
+        // A sequence may sit at the column of the key that holds it (`a:` then `- x`): it is
+        // nested in that key's line, not its sibling.
+        while self
+            .indents
+            .last()
+            .is_some_and(|top| top.col > col || (top.col == col && (top.dash || !dash)))
+        {
+            self.indents.pop();
+        }
+        let levels = if dash {
+            dashes + usize::from(self.has_key(k))
+        } else {
+            1
+        };
+        self.indents.push(Indent { col, dash, levels });
+        self.block = self.indents.iter().map(|i| i.levels).sum();
         self.too_deep()
+    }
+
+    /// Whether the line from `k` holds a mapping key (`key: ` or `key:` at its end), by a
+    /// look that errs towards yes.
+    fn has_key(&self, k: usize) -> bool {
+        let end = self.b[k..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(self.b.len(), |p| k + p);
+        let line = &self.b[k..end];
+        line.windows(2).any(|w| w[0] == b':' && blank(w[1]))
+            || line.trim_ascii_end().ends_with(b":")
     }
 
     fn run(mut self) -> Option<usize> {
@@ -122,6 +159,7 @@ impl<'a> Scan<'a> {
                     state == State::Plain && (self.flow > 0 || empty || col > self.plain_indent);
                 if !continues_plain {
                     state = State::Token;
+                    self.container_col = col;
                     if self.block_line() {
                         return Some(self.line);
                     }
@@ -158,6 +196,10 @@ impl<'a> Scan<'a> {
                     if c == b':'
                         && (blank(self.at(1)) || (self.flow > 0 && flow_indicator(self.at(1))))
                     {
+                        // The scalar was a key: what follows is held by its mapping.
+                        if self.flow == 0 {
+                            self.container_col = self.token_col;
+                        }
                         self.i += 1;
                         state = State::Token;
                         continue;
@@ -190,12 +232,28 @@ impl<'a> Scan<'a> {
                             self.i += 1;
                         }
                         b',' => self.i += 1,
-                        b'\'' | b'"' => self.quoted(c),
+                        b'\'' | b'"' => {
+                            self.token_col = self.i - self.bol;
+                            self.quoted(c);
+                        }
                         b'|' | b'>' if self.flow == 0 => {
                             self.block_scalar();
                             line_start = true;
                         }
-                        b'-' | b'?' | b':' if blank(self.at(1)) => self.i += 1,
+                        b'-' if blank(self.at(1)) => {
+                            if self.flow == 0 {
+                                self.container_col = self.i - self.bol;
+                            }
+                            self.i += 1;
+                        }
+                        b':' if blank(self.at(1)) => {
+                            // After a quoted key: what follows is held by its mapping.
+                            if self.flow == 0 {
+                                self.container_col = self.token_col;
+                            }
+                            self.i += 1;
+                        }
+                        b'?' if blank(self.at(1)) => self.i += 1,
                         b'?' | b':' if self.flow > 0 => self.i += 1,
                         b'&' | b'*' | b'!' => {
                             // Anchor, alias or tag: up to a blank (or a flow indicator in flow context).
@@ -209,7 +267,8 @@ impl<'a> Scan<'a> {
                         }
                         _ => {
                             state = State::Plain;
-                            self.plain_indent = self.line_indent();
+                            self.token_col = self.i - self.bol;
+                            self.plain_indent = self.container_col;
                             self.i += 1;
                         }
                     }
@@ -217,14 +276,6 @@ impl<'a> Scan<'a> {
             }
         }
         None
-    }
-
-    /// The indentation of the line holding `i` (computed once per line).
-    fn line_indent(&mut self) -> usize {
-        let bol = self.bol;
-        *self
-            .bol_indent
-            .get_or_insert_with(|| self.b[bol..].iter().take_while(|&&c| c == b' ').count())
     }
 
     fn skip_line(&mut self) {
@@ -263,18 +314,32 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// A block scalar whose header is at `i`: skips the header and every line more indented than
-    /// the header's line (and blank lines); leaves `i` at the start of the next line.
+    /// A block scalar whose header (`|` or `>`, then an indentation and a chomping indicator) is
+    /// at `i`: skips the header and the content lines, whose indentation is the indicator's past
+    /// the holding collection, else that of the first non-empty line (libyaml's rules); leaves
+    /// `i` at the start of the next line.
     fn block_scalar(&mut self) {
-        let indent = self.line_indent();
+        let parent = self.container_col;
+        let mut content: Option<usize> = None;
+        for k in 1..=2 {
+            match self.at(k) {
+                d @ b'1'..=b'9' => content = Some(parent + usize::from(d - b'0')),
+                b'+' | b'-' => {}
+                _ => break,
+            }
+        }
         self.skip_line();
         while self.i < self.b.len() {
             self.newline();
             let (col, _) = self.indentation();
             let rest = &self.b[self.i + col..];
             let empty = rest.first().is_none_or(|&c| c == b'\n' || c == b'\r');
-            if !empty && col <= indent {
-                return;
+            if !empty {
+                match content {
+                    None if col > parent => content = Some(col),
+                    Some(indent) if col >= indent => {}
+                    _ => return,
+                }
             }
             self.skip_line();
         }
@@ -346,6 +411,58 @@ mod tests {
     fn a_document_marker_does_not_hide_the_flow_after_it() {
         let text = format!("---\n--- {}\n", "[".repeat(50));
         assert_eq!(too_deep_at(&text, 20), Some(2));
+    }
+
+    #[test]
+    fn a_sequence_at_the_column_of_its_key_and_compact_mappings_count_every_level() {
+        // map a, seq, map b, seq, map c, seq: six levels at `d`.
+        let text = "a:\n- b:\n  - c:\n    - d\n";
+        assert_eq!(too_deep_at(text, 6), None);
+        assert_eq!(too_deep_at(text, 5), Some(4));
+        assert_eq!(too_deep_at(text, 4), Some(3));
+        assert_eq!(too_deep_at(text, 2), Some(2));
+    }
+
+    proptest::proptest! {
+        /// Whatever a document nests, the pre-scan sees at least as deep, in the block style
+        /// yaml_serde writes and in flow style (JSON).
+        #[test]
+        fn the_pre_scan_never_sees_shallower_than_the_document(v in nested_value()) {
+            let depth = value_depth(&v);
+            for text in [yaml_serde::to_string(&v).expect("yaml"), serde_json::to_string(&v).expect("json")] {
+                proptest::prop_assert!(too_deep_at(&text, depth - 1).is_some(), "depth {depth} unseen in\n{text}");
+            }
+        }
+
+        /// The pre-scan reads anything without panicking.
+        #[test]
+        fn any_text_is_scanned(text in "[-\\[\\]{}:#'\" |>a\n,!&*?]{0,200}") {
+            let _ = too_deep_at(&text, 3);
+        }
+    }
+
+    fn value_depth(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::Array(a) => 1 + a.iter().map(value_depth).max().unwrap_or(0),
+            serde_json::Value::Object(m) => 1 + m.values().map(value_depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    fn nested_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            "[-\\[\\]{}:#'\" a,|>\n]{0,12}".prop_map(serde_json::Value::String),
+            any::<i32>().prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(8, 64, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 1..4).prop_map(serde_json::Value::Array),
+                proptest::collection::btree_map("[a-z:#\\[ ]{1,6}", inner, 1..4)
+                    .prop_map(|m| { serde_json::Value::Object(m.into_iter().collect()) }),
+            ]
+        })
+        .prop_filter("a collection", |v| v.is_array() || v.is_object())
     }
 
     #[test]
