@@ -1378,6 +1378,12 @@ fn is_connection_error(e: &BollardError) -> bool {
 
 /// The innermost cause of a bollard error, in words ("connection refused", "permission denied").
 fn reason_of(e: &BollardError) -> String {
+    if let BollardError::JsonDataError { column, .. } = e {
+        // Its message quotes the reply.
+        return format!(
+            "the engine's reply does not have the shape spindle reads (near column {column})"
+        );
+    }
     let mut cause: &dyn std::error::Error = e;
     while let Some(next) = cause.source() {
         cause = next;
@@ -1399,6 +1405,18 @@ fn reason_of(e: &BollardError) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_unreadable_reply_is_described_without_quoting_it() {
+        let e = BollardError::JsonDataError {
+            message: "invalid type: string \"s3cret-value\", expected i64".into(),
+            contents: "[{\"Created\": \"s3cret-value\"}]".into(),
+            column: 14,
+        };
+        let reason = reason_of(&e);
+        assert!(!reason.contains("s3cret"), "{reason}");
+        assert!(reason.contains("column 14"), "{reason}");
+    }
 
     #[test]
     fn unix_and_tcp_addresses_are_understood() {
