@@ -30,6 +30,9 @@ use serde_json::Value;
 
 use crate::redact::{self, Redactor};
 
+pub mod replies;
+pub use replies::{Listed, Unreadable};
+
 /// The output of an attached exec, as chunks of bytes.
 pub type ExecOutput =
     std::pin::Pin<Box<dyn Stream<Item = Result<Vec<u8>, EngineError>> + Send + 'static>>;
@@ -84,6 +87,14 @@ pub enum EngineError {
     ImageNotFound { image: String, message: String },
     #[error("pull {image}: {message}; check the registry is reachable, or load the image locally")]
     PullFailed { image: String, message: String },
+    #[error(
+        "{op} {target}: the engine's reply does not have the shape spindle reads (near column {column}); it was not used"
+    )]
+    UnreadableReply {
+        op: &'static str,
+        target: String,
+        column: usize,
+    },
     #[error("{op} {target}: invalid request body: {message}")]
     InvalidBody {
         op: &'static str,
@@ -135,6 +146,11 @@ impl EngineError {
     /// The engine could not be reached at all.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Self::Unreachable { .. })
+    }
+
+    /// The engine answered, but its reply does not have the shape spindle reads.
+    pub fn is_unreadable_reply(&self) -> bool {
+        matches!(self, Self::UnreadableReply { .. })
     }
 
     /// The image could not be made present (absent from the registry, or the registry unreachable).
@@ -633,6 +649,10 @@ impl Engine {
         let clean = |m: &str| redact::scrub(&redactor.text(m.trim()));
         let target = target.to_string();
         match e {
+            // Its message quotes the reply, and its contents are the whole reply: neither is kept.
+            BollardError::JsonDataError { column, .. } => {
+                EngineError::UnreadableReply { op, target, column }
+            }
             BollardError::DockerResponseServerError {
                 status_code,
                 ref message,
@@ -678,25 +698,82 @@ impl Engine {
             .map(|_| ())
     }
 
-    /// Containers (running or not) carrying every given label selector (`key=value` or `key`).
+    /// Containers (running or not) carrying every given label selector (`key=value` or `key`);
+    /// those whose description cannot be read are skipped (and logged, see [`Engine::list_call`]).
     pub async fn list_containers(
         &self,
         labels: &[&str],
     ) -> Result<Vec<ContainerSummary>, EngineError> {
+        Ok(self.list_containers_checked(labels).await?.items)
+    }
+
+    /// [`Engine::list_containers`], with the containers whose description cannot be read.
+    pub async fn list_containers_checked(
+        &self,
+        labels: &[&str],
+    ) -> Result<Listed<ContainerSummary>, EngineError> {
         let options = ListContainersOptions {
             all: true,
             filters: label_filters(labels),
             ..Default::default()
         };
         let target = labels.join(",");
-        self.call(
-            Kind::Read,
+        self.list_call(
             "list containers",
             &target,
-            self.timeout,
+            "container",
+            None,
             self.docker.list_containers(Some(options)),
         )
         .await
+    }
+
+    /// Runs a list call like [`Engine::call`]. When bollard cannot read the reply as a whole, it
+    /// is read again item by item (`key`: the member holding the array): the items that read are
+    /// kept, the others are returned as [`Unreadable`] and logged by ID, never by value.
+    async fn list_call<T, F>(
+        &self,
+        op: &'static str,
+        target: &str,
+        kind: &'static str,
+        key: Option<&str>,
+        fut: F,
+    ) -> Result<Listed<T>, EngineError>
+    where
+        T: DeserializeOwned,
+        F: Future<Output = Result<Vec<T>, BollardError>>,
+    {
+        self.count(Kind::Read);
+        match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => Err(EngineError::Timeout {
+                op,
+                target: target.to_string(),
+                after: self.timeout,
+            }),
+            Ok(Ok(items)) => Ok(Listed {
+                items,
+                unreadable: Vec::new(),
+            }),
+            Ok(Err(BollardError::JsonDataError {
+                contents, column, ..
+            })) => {
+                let Some(listed) = replies::per_item::<T>(kind, &contents, key) else {
+                    return Err(EngineError::UnreadableReply {
+                        op,
+                        target: target.to_string(),
+                        column,
+                    });
+                };
+                for u in &listed.unreadable {
+                    tracing::warn!(
+                        item = %u.describe(),
+                        "{op}: the engine's description of this {kind} cannot be read; it is skipped"
+                    );
+                }
+                Ok(listed)
+            }
+            Ok(Err(e)) => Err(self.classify(op, target, e, &Redactor::default())),
+        }
     }
 
     /// A container's inspect document.
@@ -718,17 +795,17 @@ impl Engine {
         Ok(InspectedContainer { raw, typed })
     }
 
-    /// Networks carrying every given label selector.
-    pub async fn list_networks(&self, labels: &[&str]) -> Result<Vec<Network>, EngineError> {
+    /// Networks carrying every given label selector, with those whose description cannot be read.
+    pub async fn list_networks(&self, labels: &[&str]) -> Result<Listed<Network>, EngineError> {
         let options = ListNetworksOptions {
             filters: label_filters(labels),
         };
         let target = labels.join(",");
-        self.call(
-            Kind::Read,
+        self.list_call(
             "list networks",
             &target,
-            self.timeout,
+            "network",
+            None,
             self.docker.list_networks(Some(options)),
         )
         .await
@@ -747,22 +824,21 @@ impl Engine {
         .await
     }
 
-    /// Volumes carrying every given label selector.
-    pub async fn list_volumes(&self, labels: &[&str]) -> Result<Vec<Volume>, EngineError> {
+    /// Volumes carrying every given label selector, with those whose description cannot be read.
+    pub async fn list_volumes(&self, labels: &[&str]) -> Result<Listed<Volume>, EngineError> {
         let options = ListVolumesOptions {
             filters: label_filters(labels),
         };
         let target = labels.join(",");
-        let listed = self
-            .call(
-                Kind::Read,
-                "list volumes",
-                &target,
-                self.timeout,
-                self.docker.list_volumes(Some(options)),
-            )
-            .await?;
-        Ok(listed.volumes.unwrap_or_default())
+        let list = self.docker.list_volumes(Some(options));
+        self.list_call(
+            "list volumes",
+            &target,
+            "volume",
+            Some("Volumes"),
+            async move { list.await.map(|l| l.volumes.unwrap_or_default()) },
+        )
+        .await
     }
 
     /// A volume by name.
@@ -1339,6 +1415,12 @@ fn is_connection_error(e: &BollardError) -> bool {
 
 /// The innermost cause of a bollard error, in words ("connection refused", "permission denied").
 fn reason_of(e: &BollardError) -> String {
+    if let BollardError::JsonDataError { column, .. } = e {
+        // Its message quotes the reply.
+        return format!(
+            "the engine's reply does not have the shape spindle reads (near column {column})"
+        );
+    }
     let mut cause: &dyn std::error::Error = e;
     while let Some(next) = cause.source() {
         cause = next;
@@ -1360,6 +1442,18 @@ fn reason_of(e: &BollardError) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_unreadable_reply_is_described_without_quoting_it() {
+        let e = BollardError::JsonDataError {
+            message: "invalid type: string \"s3cret-value\", expected i64".into(),
+            contents: "[{\"Created\": \"s3cret-value\"}]".into(),
+            column: 14,
+        };
+        let reason = reason_of(&e);
+        assert!(!reason.contains("s3cret"), "{reason}");
+        assert!(reason.contains("column 14"), "{reason}");
+    }
 
     #[test]
     fn unix_and_tcp_addresses_are_understood() {

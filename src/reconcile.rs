@@ -221,7 +221,16 @@ impl ProjectReconciler {
                 request.profiles.push(p);
             }
         }
-        let project = match desired::load(&request) {
+        // Loading reads files and runs git: off the runtime threads.
+        let loaded = tokio::task::spawn_blocking(move || {
+            desired::load(&request).map(|p| {
+                let revision = desired::revision::revision(&p.working_dir);
+                (p, revision)
+            })
+        })
+        .await
+        .map_err(|e| ReconcileError::Desired(format!("the loader stopped: {e}")))?;
+        let (project, revision) = match loaded {
             Ok(p) => p,
             Err(e) => {
                 let msg = redact::scrub(&e.to_string());
@@ -233,7 +242,7 @@ impl ProjectReconciler {
             }
         };
         let redactor = Redactor::new(project.secret_values.clone());
-        let revision = desired::revision::revision(&project.working_dir);
+        self.runtime.board.set_revision(revision.clone());
         let inputs = crate::record::insert_loaded(record, &project, revision.as_deref());
         let same_inputs = self.last_inputs.as_deref() == Some(inputs.as_str());
         self.last_inputs = Some(inputs);

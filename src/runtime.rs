@@ -69,6 +69,9 @@ pub struct BoardState {
     pub services: Option<ServicesStatus>,
     /// Violations of policies in mode `warn`, from the last reconcile that loaded the desired state.
     pub warnings: Vec<String>,
+    /// The git revision of the desired-state folder, as the last reconcile that loaded it read
+    /// it (`GET /version` shows it; the API never runs git itself).
+    pub desired_revision: Option<String>,
 }
 
 /// Written by the reconciler after each reconcile, read by the API.
@@ -100,6 +103,16 @@ impl Board {
     /// Replaces the policy warnings (each reconcile that loads the desired state sets them).
     pub fn set_warnings(&self, warnings: Vec<String>) {
         self.lock().warnings = warnings;
+    }
+
+    /// Replaces the desired-state revision (each reconcile that loads the desired state sets it).
+    pub fn set_revision(&self, revision: Option<String>) {
+        self.lock().desired_revision = revision;
+    }
+
+    /// The desired-state revision the last reconcile that loaded read.
+    pub fn revision(&self) -> Option<String> {
+        self.lock().desired_revision.clone()
     }
 
     /// The conditions computed last (to keep their transition times).

@@ -205,11 +205,7 @@ fn profile_view(ctx: &ApiContext) -> Value {
 }
 
 async fn version(State(ctx): State<ApiContext>) -> Json<Value> {
-    let folder = ctx.folder.clone();
-    let revision = tokio::task::spawn_blocking(move || crate::desired::revision::revision(&folder))
-        .await
-        .ok()
-        .flatten();
+    let revision = ctx.runtime.board.revision();
     Json(json!({
         "spindle": env!("CARGO_PKG_VERSION"),
         "git_revision": GIT_REVISION,

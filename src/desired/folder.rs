@@ -118,8 +118,14 @@ pub struct Project {
     pub inactive_files: Vec<PathBuf>,
 }
 
-/// Resolves the request into inputs and loads the project.
+/// Resolves the request into inputs and loads the project, within the input limits that
+/// `SPINDLE_MAX_INPUT_BYTES` and `SPINDLE_MAX_INPUT_DEPTH` of the request's environment set.
 pub fn load(req: &Request) -> Result<Project, DesiredError> {
+    let limits = super::limits::Limits::from_env(&req.shell_env)?;
+    super::limits::scoped(limits, || load_within_limits(req))
+}
+
+fn load_within_limits(req: &Request) -> Result<Project, DesiredError> {
     // Every path is absolute and cleaned where Compose makes it so (Go's `filepath.Abs`), so
     // the working-dir and config-files labels are Compose's whatever the current directory.
     let abs = |p: &Path| -> PathBuf { absolute(&req.cwd, p) };
@@ -174,7 +180,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
     let mut file_env = Environment::new();
     let mut used_env_files = Vec::new();
     for f in &env_files {
-        let text = match std::fs::read_to_string(f) {
+        let text = match super::limits::read_to_string(f) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit_env => continue,
             Err(source) => {
@@ -403,13 +409,16 @@ pub(crate) fn without_values(msg: &str) -> String {
 
 fn read_manifest(path: &Path) -> Result<Manifest, DesiredError> {
     let text = read(path)?;
+    super::yaml::check_depth(path, &text)?;
     yaml_serde::from_str(&text).map_err(|e| {
         let loc = e
             .location()
             .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
             .unwrap_or_default();
         let msg = e.to_string();
-        let msg = without_values(msg.split(" at line ").next().unwrap_or(&msg));
+        let msg = super::limits::shorten_quoted(&without_values(
+            msg.split(" at line ").next().unwrap_or(&msg),
+        ));
         DesiredError::Folder {
             file: path.to_path_buf(),
             message: format!("{loc}{msg}"),

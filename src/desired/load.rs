@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
+use super::limits::excerpt;
 use super::tree::{KeyPath, Map, Tree};
 use super::yaml::Marker;
 use super::{
@@ -28,9 +29,9 @@ pub struct Inputs {
     pub profiles: Vec<String>,
 }
 
-/// Reads a file, naming it in the error.
+/// Reads a file within the size limit ([`super::limits`]), naming it in the error.
 pub(crate) fn read(path: &Path) -> Result<String, DesiredError> {
-    std::fs::read_to_string(path).map_err(|source| DesiredError::Io {
+    super::limits::read_to_string(path).map_err(|source| DesiredError::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -435,8 +436,10 @@ fn extend_service(
                 return Err(DesiredError::Invalid {
                     path: path.key("extends"),
                     message: format!(
-                        "cannot extend service {name:?} in {}: service {base_name:?} not found",
-                        file.display()
+                        "cannot extend service {:?} in {}: service {:?} not found",
+                        excerpt(name),
+                        file.display(),
+                        excerpt(&base_name)
                     ),
                 });
             }
@@ -457,7 +460,8 @@ fn extend_service(
                 return Err(DesiredError::Invalid {
                     path: path.key("extends"),
                     message: format!(
-                        "cannot extend service {name:?}: {} has no services section",
+                        "cannot extend service {:?}: {} has no services section",
+                        excerpt(name),
                         other.display()
                     ),
                 });
@@ -467,7 +471,9 @@ fn extend_service(
                 return Err(DesiredError::Invalid {
                     path: path.key("extends"),
                     message: format!(
-                        "cannot extend service {name:?}: service {base_name:?} not found in {}",
+                        "cannot extend service {:?}: service {:?} not found in {}",
+                        excerpt(name),
+                        excerpt(&base_name),
                         other.display()
                     ),
                 });
@@ -560,7 +566,7 @@ fn resolve_service_files(
     let read_env = |entry: &emit::EnvFileEntry<'_>,
                     l: emit::Lookup<'_>|
      -> Result<Option<IndexMap<String, String>>, String> {
-        match std::fs::read_to_string(entry.path) {
+        match super::limits::read_to_string(entry.path) {
             Ok(text) if entry.format == Some("raw") => Ok(Some(parse_raw_env(&text))),
             Ok(text) => dotenv::parse(&text, l).map(Some).map_err(|e| e.to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !entry.required => Ok(None),
@@ -568,7 +574,7 @@ fn resolve_service_files(
         }
     };
     let read_labels = |p: &Path, l: emit::Lookup<'_>| -> Result<IndexMap<String, String>, String> {
-        let text = std::fs::read_to_string(p).map_err(|e| e.to_string())?;
+        let text = super::limits::read_to_string(p).map_err(|e| e.to_string())?;
         dotenv::parse(&text, l).map_err(|e| e.to_string())
     };
     if let Some(Tree::Object(services)) = model.get_mut("services") {

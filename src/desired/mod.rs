@@ -19,6 +19,7 @@ pub mod folder;
 pub mod hash;
 pub mod hook;
 pub mod interpolate;
+pub mod limits;
 pub mod load;
 pub mod merge;
 pub mod normalize;
@@ -44,6 +45,8 @@ pub enum DesiredError {
     },
     #[error(transparent)]
     Yaml(#[from] yaml::YamlError),
+    #[error(transparent)]
+    Limit(#[from] limits::LimitError),
     #[error("{file}: {source}")]
     Dotenv {
         file: PathBuf,
@@ -87,7 +90,8 @@ pub enum DesiredError {
     #[error("empty compose file: define at least one service")]
     Empty,
     #[error(
-        "invalid project name {name:?}: use only lowercase letters, digits, hyphens and underscores, starting with a letter or digit"
+        "invalid project name {:?}: use only lowercase letters, digits, hyphens and underscores, starting with a letter or digit",
+        limits::excerpt(name)
     )]
     ProjectName { name: String },
     #[error(

@@ -106,8 +106,9 @@ impl fmt::Display for KeyPath {
         }
         for (i, s) in self.0.iter().enumerate() {
             match s {
-                Seg::Key(k) if i == 0 => write!(f, "{k}")?,
-                Seg::Key(k) => write!(f, ".{k}")?,
+                // A key is input: echoed no longer than an excerpt.
+                Seg::Key(k) if i == 0 => write!(f, "{}", super::limits::excerpt(k))?,
+                Seg::Key(k) => write!(f, ".{}", super::limits::excerpt(k))?,
                 Seg::Index(n) => write!(f, "[{n}]")?,
             }
         }

@@ -6,6 +6,8 @@ use yaml_serde::Value as Yaml;
 
 use super::tree::{KeyPath, Map, Tree};
 
+pub mod depth;
+
 #[derive(Debug, thiserror::Error)]
 pub enum YamlError {
     #[error("{file}: line {line}, column {column}: {message}")]
@@ -22,6 +24,15 @@ pub enum YamlError {
         file: PathBuf,
         path: KeyPath,
         message: String,
+    },
+    #[error(
+        "{file}: line {line}: nested deeper than the input limit of {limit} levels; raise {} to load it",
+        super::limits::DEPTH_VAR
+    )]
+    TooDeep {
+        file: PathBuf,
+        line: usize,
+        limit: usize,
     },
 }
 
@@ -45,8 +56,23 @@ pub struct Document {
 /// Most nodes a document may expand to once aliases are followed (a "billion laughs" guard).
 const MAX_NODES: usize = 1_000_000;
 
-/// Parses every document of a compose file.
+/// Refuses `text` when it nests deeper than the depth limit ([`super::limits`]), in time linear
+/// in its length and before any parsing.
+pub fn check_depth(file: &Path, text: &str) -> Result<(), YamlError> {
+    let limit = super::limits::current().max_depth;
+    match depth::too_deep_at(text, limit) {
+        None => Ok(()),
+        Some(line) => Err(YamlError::TooDeep {
+            file: file.to_path_buf(),
+            line,
+            limit,
+        }),
+    }
+}
+
+/// Parses every document of a compose file (after [`check_depth`]).
 pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Document>, YamlError> {
+    check_depth(file, text)?;
     let mut docs = Vec::new();
     for de in yaml_serde::Deserializer::from_str(text) {
         let value: Yaml = serde::de::DeserializeSeed::deserialize(NodeSeed { src: text }, de)
@@ -67,7 +93,9 @@ pub fn top_level_name(text: &str) -> Option<String> {
     struct Named {
         name: Option<yaml_serde::Value>,
     }
-    if !text.contains("name") {
+    if !text.contains("name")
+        || depth::too_deep_at(text, super::limits::current().max_depth).is_some()
+    {
         return None;
     }
     let mut found = None;
@@ -84,7 +112,7 @@ pub fn top_level_name(text: &str) -> Option<String> {
 }
 
 fn syntax(file: &Path, e: &yaml_serde::Error) -> YamlError {
-    let text = e.to_string();
+    let text = super::limits::shorten_quoted(&e.to_string());
     let Some(at) = e.location().map(|l| (l.line(), l.column())) else {
         return YamlError::Invalid {
             file: file.to_path_buf(),

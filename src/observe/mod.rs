@@ -86,10 +86,18 @@ pub async fn snapshot_with(
     };
     let selector = format!("{}={project}", labels::PROJECT);
 
-    let all = engine.list_containers(&[&selector]).await.map_err(wrap)?;
+    let crate::engine::Listed {
+        items: all,
+        mut unreadable,
+    } = engine
+        .list_containers_checked(&[&selector])
+        .await
+        .map_err(wrap)?;
     let listed = all.len();
     let mut containers = Vec::new();
     let mut ids = Vec::new();
+    // The service of each container to inspect, should its inspect document be unreadable.
+    let mut service_of: BTreeMap<String, Option<String>> = BTreeMap::new();
     for c in all {
         let one_off = c
             .labels
@@ -126,17 +134,26 @@ pub async fn snapshot_with(
                 Err(why) => tracing::trace!(container = %id, why, "inspecting"),
             }
         }
+        service_of.insert(
+            id.clone(),
+            c.labels
+                .as_ref()
+                .and_then(|l| l.get(labels::SERVICE))
+                .cloned(),
+        );
         ids.push(id);
     }
     let settled = containers.len();
-    let inspected: Vec<Result<Option<Value>, EngineError>> = futures_util::stream::iter(ids)
-        .map(|id| async move {
-            // A container removed between the listing and the inspect is simply gone.
-            optional(engine.inspect_container(&id).await).map(|i| i.map(|i| i.raw))
-        })
-        .buffer_unordered(INSPECT_CONCURRENCY)
-        .collect()
-        .await;
+    let inspected: Vec<(String, Result<Option<Value>, EngineError>)> =
+        futures_util::stream::iter(ids)
+            .map(|id| async move {
+                // A container removed between the listing and the inspect is simply gone.
+                let doc = optional(engine.inspect_container(&id).await).map(|i| i.map(|i| i.raw));
+                (id, doc)
+            })
+            .buffer_unordered(INSPECT_CONCURRENCY)
+            .collect()
+            .await;
     tracing::debug!(
         listed,
         settled,
@@ -144,7 +161,24 @@ pub async fn snapshot_with(
         ?depth,
         "observed the project's containers"
     );
-    for doc in inspected {
+    for (id, doc) in inspected {
+        let doc = match doc {
+            Err(e) if e.is_unreadable_reply() => {
+                let u = crate::engine::Unreadable {
+                    kind: "container",
+                    id: Some(id.clone()),
+                    name: None,
+                    service: service_of.remove(&id).flatten(),
+                };
+                tracing::warn!(
+                    item = %u.describe(),
+                    "inspect container: the engine's description of this container cannot be read; it is skipped"
+                );
+                unreadable.push(u);
+                continue;
+            }
+            doc => doc,
+        };
         if let Some(doc) = doc.map_err(wrap)? {
             let c = observed_from_inspect(doc)?;
             // The label may have changed between listing and inspect (a rename by another tool).
@@ -158,7 +192,9 @@ pub async fn snapshot_with(
     });
 
     let mut networks = BTreeMap::new();
-    for n in engine.list_networks(&[&selector]).await.map_err(wrap)? {
+    let listed_networks = engine.list_networks(&[&selector]).await.map_err(wrap)?;
+    unreadable.extend(listed_networks.unreadable);
+    for n in listed_networks.items {
         let Some(name) = n.name else { continue };
         let labels: BTreeMap<String, String> = n.labels.unwrap_or_default().into_iter().collect();
         networks.insert(
@@ -174,7 +210,9 @@ pub async fn snapshot_with(
     }
 
     let mut volumes = BTreeMap::new();
-    for v in engine.list_volumes(&[&selector]).await.map_err(wrap)? {
+    let listed_volumes = engine.list_volumes(&[&selector]).await.map_err(wrap)?;
+    unreadable.extend(listed_volumes.unreadable);
+    for v in listed_volumes.items {
         volumes.insert(
             v.name.clone(),
             ObservedVolume {
@@ -228,6 +266,7 @@ pub async fn snapshot_with(
         images,
         external_networks,
         external_volumes,
+        unreadable,
     })
 }
 

@@ -20,6 +20,11 @@ pub struct Snapshot {
     /// External networks and volumes that exist, by name (they are never created).
     pub external_networks: Vec<String>,
     pub external_volumes: Vec<String>,
+    /// Containers, networks and volumes of the project whose description the engine gave in a
+    /// shape spindle cannot read: left out of the lists above, and reported. The planner holds
+    /// what they may concern (see `plan::unreadable`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<crate::engine::Unreadable>,
 }
 
 /// The lifecycle state Docker reports.

@@ -995,9 +995,11 @@ pub fn plan(desired: &DesiredState, observed: &Snapshot, opts: &PlanOptions) -> 
     for svc in desired.ordered_services() {
         p.service(svc);
     }
+    unreadable::hold(&mut p.plan, &observed.unreadable);
     p.plan
 }
 
 mod drift;
 #[cfg(test)]
 mod tests;
+mod unreadable;

@@ -148,6 +148,7 @@ fn converged(d: &DesiredState) -> Snapshot {
             .collect(),
         external_networks: Vec::new(),
         external_volumes: Vec::new(),
+        unreadable: Vec::new(),
     }
 }
 
@@ -777,3 +778,4 @@ mod compose;
 mod follow;
 mod network_drift;
 mod redacted_diff;
+mod unreadable;
