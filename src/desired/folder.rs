@@ -116,10 +116,20 @@ pub struct Project {
     /// Compose files of `spindle.yaml` profiles that are not active, for checks over every file
     /// of the folder (`spindle verify`); they are not loaded.
     pub inactive_files: Vec<PathBuf>,
+    /// The paths the desired state writes relative (binds, env files, includes, `extends.file`,
+    /// `.env`, …) and where they resolve, for the `paths` policy (docs/policies.md).
+    pub path_refs: Vec<super::sources::PathRef>,
 }
 
 /// Resolves the request into inputs and loads the project.
 pub fn load(req: &Request) -> Result<Project, DesiredError> {
+    let recording = super::sources::Recording::start();
+    let mut project = load_recorded(req)?;
+    project.path_refs = recording.finish();
+    Ok(project)
+}
+
+fn load_recorded(req: &Request) -> Result<Project, DesiredError> {
     // Every path is absolute and cleaned where Compose makes it so (Go's `filepath.Abs`), so
     // the working-dir and config-files labels are Compose's whatever the current directory.
     let abs = |p: &Path| -> PathBuf { absolute(&req.cwd, p) };
@@ -167,8 +177,15 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
             true,
         )
     } else if let Some(list) = manifest.as_ref().and_then(|m| m.env_files.clone()) {
+        for (i, p) in list.iter().enumerate() {
+            let key = || format!("{MANIFEST}:env_files[{i}]");
+            super::sources::note_joined(key, &p.to_string_lossy(), &env_dir);
+        }
         (list.iter().map(|p| absolute(&env_dir, p)).collect(), false)
     } else {
+        if env_dir.join(".env").is_file() {
+            super::sources::note_joined(|| ".env".into(), ".env", &env_dir);
+        }
         (vec![env_dir.join(".env")], false)
     };
     let mut file_env = Environment::new();
@@ -197,6 +214,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
     let example = env_dir.join(".env.example");
     let mut env_example = None;
     if example.is_file() {
+        super::sources::note_joined(|| ".env.example".into(), ".env.example", &env_dir);
         let text = read(&example)?;
         env_example = Some(text.clone());
         let defaults = dotenv::parse(&text, &|_| None).map_err(|source| DesiredError::Dotenv {
@@ -245,6 +263,10 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
     if let Some(m) = &manifest {
         for p in &profiles {
             if let Some(prof) = m.profiles.get(p) {
+                for (i, f) in prof.compose_files.iter().enumerate() {
+                    let key = || format!("{MANIFEST}:profiles.{p}.compose_files[{i}]");
+                    super::sources::note_joined(key, &f.to_string_lossy(), &env_dir);
+                }
                 files.extend(prof.compose_files.iter().map(|f| absolute(&env_dir, f)));
             }
         }
@@ -323,6 +345,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
             .map(|m| m.probes.clone())
             .unwrap_or_default(),
         inactive_files,
+        path_refs: Vec::new(),
         policies: manifest.map(|m| m.policies).unwrap_or_default(),
         env_example,
         extensions,
@@ -384,6 +407,10 @@ fn compose_files(
         return Ok(req.files.iter().map(|p| abs(p)).collect());
     }
     if let Some(m) = manifest.filter(|m| !m.compose_files.is_empty()) {
+        for (i, f) in m.compose_files.iter().enumerate() {
+            let key = || format!("{MANIFEST}:compose_files[{i}]");
+            super::sources::note_joined(key, &f.to_string_lossy(), working_dir);
+        }
         return Ok(m
             .compose_files
             .iter()

@@ -1,0 +1,609 @@
+//! Table tests of the `host_access` and `paths` rules: each finding, what passes, allowlists, modes, and the relative paths a real load records.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::host_access::covers;
+use super::*;
+use crate::desired::sources::PathRef;
+use crate::desired::typed::{DesiredService, PullPolicy};
+
+fn service(name: &str, model: Value) -> DesiredService {
+    DesiredService {
+        name: name.to_string(),
+        image: "img:1".to_string(),
+        spec_hash: String::new(),
+        replicas: 1,
+        depends_on: Vec::new(),
+        has_healthcheck: false,
+        pull_policy: PullPolicy::Missing,
+        container_name: None,
+        on_dependency_change: None,
+        pre_recreate: None,
+        update: Default::default(),
+        probes: Vec::new(),
+        model,
+    }
+}
+
+fn state_with(model: Value, top: Value) -> DesiredState {
+    let s = service("web", model);
+    DesiredState {
+        project: "p".to_string(),
+        working_dir: PathBuf::from("/nonexistent"),
+        config_files: Vec::new(),
+        environment_files: Vec::new(),
+        revision: None,
+        services: BTreeMap::from([("web".to_string(), s)]),
+        networks: BTreeMap::new(),
+        volumes: BTreeMap::new(),
+        model: top,
+    }
+}
+
+fn cfg(yaml: &str) -> PolicyConfig {
+    yaml_serde::from_str(yaml).expect("valid policy config")
+}
+
+/// The host_access violations of one service `web` with `model`, by key path.
+fn host_paths(model: Value, state_dir: Option<&Path>) -> Vec<String> {
+    let s = state_with(model, json!({}));
+    let ctx = Context {
+        state_dir,
+        path_refs: &[],
+    };
+    check_in(&s, None, &PolicyConfig::default(), &ctx)
+        .into_iter()
+        .inspect(|v| assert_eq!(v.policy, PolicyKind::HostAccess, "{v}"))
+        .map(|v| v.path)
+        .collect()
+}
+
+fn bind(source: &str) -> Value {
+    json!({ "volumes": [{ "type": "bind", "source": source, "target": "/x" }] })
+}
+
+#[test]
+fn privileged_and_host_namespaces_break_the_host_access_rule() {
+    let table: &[(Value, &[&str])] = &[
+        (json!({ "privileged": true }), &["services.web.privileged"]),
+        (json!({ "privileged": false }), &[]),
+        (json!({ "pid": "host" }), &["services.web.pid"]),
+        (json!({ "ipc": "host" }), &["services.web.ipc"]),
+        (
+            json!({ "userns_mode": "host" }),
+            &["services.web.userns_mode"],
+        ),
+        (json!({ "uts": "host" }), &["services.web.uts"]),
+        (
+            json!({ "network_mode": "host" }),
+            &["services.web.network_mode"],
+        ),
+        (json!({ "cgroup": "host" }), &["services.web.cgroup"]),
+        (json!({ "pid": "service:db" }), &[]),
+        (json!({ "ipc": "shareable" }), &[]),
+        (json!({ "cgroup": "private" }), &[]),
+        (json!({ "network_mode": "none" }), &[]),
+        (
+            json!({ "privileged": true, "pid": "host", "ipc": "host" }),
+            &[
+                "services.web.privileged",
+                "services.web.pid",
+                "services.web.ipc",
+            ],
+        ),
+    ];
+    for (model, want) in table {
+        assert_eq!(host_paths(model.clone(), None), *want, "{model}");
+    }
+}
+
+#[test]
+fn capabilities_beyond_dockers_default_set_break_the_host_access_rule_in_any_spelling() {
+    let flagged = [
+        "ALL",
+        "all",
+        "SYS_ADMIN",
+        "sys_admin",
+        "CAP_SYS_ADMIN",
+        "cap_net_admin",
+        "SYS_PTRACE",
+        "SYS_MODULE",
+        "DAC_READ_SEARCH",
+        "NET_ADMIN",
+        "SYS_TIME",
+        "BPF",
+    ];
+    for cap in flagged {
+        assert_eq!(
+            host_paths(json!({ "cap_add": [cap] }), None),
+            ["services.web.cap_add[0]"],
+            "{cap}"
+        );
+    }
+    let defaults = [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FSETID",
+        "FOWNER",
+        "MKNOD",
+        "NET_RAW",
+        "cap_net_raw",
+        "SETGID",
+        "SETUID",
+        "SETFCAP",
+        "SETPCAP",
+        "NET_BIND_SERVICE",
+        "SYS_CHROOT",
+        "Kill",
+        "CAP_AUDIT_WRITE",
+    ];
+    for cap in defaults {
+        assert!(
+            host_paths(json!({ "cap_add": [cap] }), None).is_empty(),
+            "{cap}"
+        );
+    }
+    assert_eq!(
+        host_paths(json!({ "cap_add": ["CHOWN", "SYS_ADMIN"] }), None),
+        ["services.web.cap_add[1]"]
+    );
+}
+
+#[test]
+fn unconfined_security_options_break_the_host_access_rule_and_others_pass() {
+    for opt in [
+        "seccomp:unconfined",
+        "seccomp=unconfined",
+        "SECCOMP=UNCONFINED",
+        "apparmor:unconfined",
+        "apparmor=unconfined",
+        "label:disable",
+        "label=disable",
+        "systempaths=unconfined",
+    ] {
+        assert_eq!(
+            host_paths(json!({ "security_opt": [opt] }), None),
+            ["services.web.security_opt[0]"],
+            "{opt}"
+        );
+    }
+    for opt in [
+        "no-new-privileges:false",
+        "no-new-privileges:true",
+        "no-new-privileges",
+        "label=type:svirt_apache_t",
+        "seccomp=/etc/docker/profile.json",
+        "apparmor=docker-default",
+    ] {
+        assert!(
+            host_paths(json!({ "security_opt": [opt] }), None).is_empty(),
+            "{opt}"
+        );
+    }
+}
+
+#[test]
+fn any_device_or_device_cgroup_rule_breaks_the_host_access_rule() {
+    assert_eq!(
+        host_paths(
+            json!({ "devices": [
+                { "source": "/dev/null", "target": "/dev/n", "permissions": "rwm" },
+                { "source": "/dev/fuse", "target": "/dev/fuse", "permissions": "rwm" }
+            ] }),
+            None
+        ),
+        ["services.web.devices[0]", "services.web.devices[1]"]
+    );
+    assert_eq!(
+        host_paths(json!({ "device_cgroup_rules": ["c 1:3 mr"] }), None),
+        ["services.web.device_cgroup_rules[0]"]
+    );
+    assert!(host_paths(json!({ "devices": [] }), None).is_empty());
+}
+
+#[test]
+fn binds_of_sensitive_host_paths_break_the_host_access_rule_and_ordinary_ones_pass() {
+    let state = Path::new("/srv/spindle-state");
+    let flagged = [
+        "/",
+        "/etc",
+        "/etc/nginx",
+        "/etc/../etc/shadow",
+        "/var/run/docker.sock",
+        "/run/docker.sock",
+        "/var/run",
+        "/run",
+        "/var",
+        "/proc",
+        "/proc/1",
+        "/sys",
+        "/sys/fs/cgroup",
+        "/boot",
+        "/dev",
+        "/dev/kmsg",
+        "/root",
+        "/root/.ssh",
+        "/var/lib/docker",
+        "/var/lib/docker/volumes",
+        "/var/lib",
+        "/srv/spindle-state",
+        "/srv/spindle-state/evidence",
+        "/srv",
+    ];
+    for src in flagged {
+        assert_eq!(
+            host_paths(bind(src), Some(state)),
+            ["services.web.volumes[0].source"],
+            "{src}"
+        );
+    }
+    for src in [
+        "/srv/data",
+        "/home/app",
+        "/etc2",
+        "/opt/app/config",
+        "/var/log/app",
+        "/srv/spindle-state2",
+    ] {
+        assert!(host_paths(bind(src), Some(state)).is_empty(), "{src}");
+    }
+    // Without a state dir, only the fixed list counts.
+    assert!(host_paths(bind("/srv/spindle-state"), None).is_empty());
+}
+
+#[test]
+fn a_top_level_volume_that_binds_a_sensitive_path_breaks_the_rule_for_the_services_mounting_it() {
+    let top = |device: &str| {
+        json!({ "volumes": { "v": { "driver": "local",
+            "driver_opts": { "type": "none", "o": "bind", "device": device } } } })
+    };
+    let model = json!({ "volumes": [{ "type": "volume", "source": "v", "target": "/x" }] });
+    let s = state_with(model.clone(), top("/etc"));
+    let v = check(&s, None, &PolicyConfig::default());
+    assert_eq!(
+        v.iter().map(|v| v.path.as_str()).collect::<Vec<_>>(),
+        ["services.web.volumes[0]"]
+    );
+    assert!(v[0].message.contains("volume `v`"), "{}", v[0].message);
+    let s = state_with(model, top("/srv/data"));
+    assert!(check(&s, None, &PolicyConfig::default()).is_empty());
+}
+
+#[test]
+fn a_bind_through_a_symbolic_link_to_a_sensitive_path_breaks_the_rule() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let link = dir.path().join("innocent");
+    std::os::unix::fs::symlink("/etc", &link).expect("a symbolic link");
+    let s = state_with(bind(&link.display().to_string()), json!({}));
+    let v = check(&s, None, &PolicyConfig::default());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("through symbolic links"), "{}", v[0]);
+}
+
+#[test]
+fn a_host_access_finding_says_why_and_how_to_allow_it_and_blocks_by_default() {
+    let s = state_with(json!({ "privileged": true }), json!({}));
+    let v = check(&s, None, &PolicyConfig::default());
+    assert_eq!(v[0].mode, Mode::Enforce);
+    let m = &v[0].message;
+    assert!(
+        m.contains("root on the host")
+            && m.contains("policies.host_access.allow")
+            && m.contains("service: web")
+            && m.contains("access: \"privileged\""),
+        "{m}"
+    );
+    let v = check(&s, None, &cfg("host_access:\n  mode: warn\n"));
+    assert_eq!(v[0].mode, Mode::Warn);
+}
+
+#[test]
+fn an_allowlist_access_covers_its_own_access_its_family_and_binds_below_it() {
+    let table = [
+        ("privileged", "privileged", true),
+        ("pid", "ipc", false),
+        ("cap_add", "cap_add:SYS_ADMIN", true),
+        ("cap_add:CAP_sys_admin", "cap_add:SYS_ADMIN", true),
+        ("cap_add:NET_ADMIN", "cap_add:SYS_ADMIN", false),
+        ("security_opt", "security_opt:seccomp", true),
+        ("security_opt:SECCOMP", "security_opt:seccomp", true),
+        ("security_opt:apparmor", "security_opt:seccomp", false),
+        ("bind", "bind:/", true),
+        ("bind:/var/run", "bind:/var/run/docker.sock", true),
+        (
+            "bind:/var/run/docker.sock",
+            "bind:/var/run/docker.sock",
+            true,
+        ),
+        ("bind:/var/run/docker.sock", "bind:/var/run", false),
+        ("bind:/etc/nginx", "bind:/etc", false),
+        ("devices", "devices", true),
+        ("privileged:x", "privileged", false),
+    ];
+    for (allowed, grant, want) in table {
+        assert_eq!(covers(allowed, grant), want, "{allowed} covers {grant}");
+    }
+}
+
+#[test]
+fn a_host_access_allowlist_entry_needs_its_service_and_a_reason() {
+    let s = state_with(
+        json!({ "privileged": true, "cap_add": ["SYS_ADMIN"] }),
+        json!({}),
+    );
+    let ok = cfg(
+        "host_access:\n  allow:\n    - service: web\n      access: [privileged, cap_add:SYS_ADMIN]\n      reason: the node agent\n",
+    );
+    assert!(check(&s, None, &ok).is_empty());
+    let one = cfg(
+        "host_access:\n  allow:\n    - service: web\n      access: privileged\n      reason: the node agent\n",
+    );
+    assert_eq!(check(&s, None, &one).len(), 1);
+    let other = cfg(
+        "host_access:\n  allow:\n    - service: db\n      access: [privileged, cap_add]\n      reason: not web\n",
+    );
+    assert_eq!(check(&s, None, &other).len(), 2);
+    let r: Result<PolicyConfig, _> = yaml_serde::from_str(
+        "host_access:\n  allow:\n    - service: web\n      access: privileged\n",
+    );
+    assert!(r.is_err());
+    let r: Result<PolicyConfig, _> = yaml_serde::from_str(
+        "host_access:\n  allow:\n    - service: web\n      access: privileged\n      reason: \" \"\n",
+    );
+    assert!(r.is_err());
+    let mut c = PolicyConfig::default();
+    c.host_access.allow.push(AllowHostAccess {
+        service: "web".into(),
+        access: vec!["privileged".into()],
+        reason: String::new(),
+    });
+    assert_eq!(c.validate().map_err(|e| e.len()), Err(1));
+    assert_eq!(check(&s, None, &c).len(), 2);
+}
+
+/// A folder `root/stack` with a file inside, a file beside it, and symbolic links.
+struct Folder {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+fn tree() -> Folder {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let base = dir.path().canonicalize().expect("canonical");
+    let root = base.join("stack");
+    std::fs::create_dir_all(root.join("data")).expect("folders");
+    std::fs::create_dir_all(base.join("shared/certs")).expect("folders");
+    std::fs::write(root.join("inside.env"), "A=1\n").expect("a file");
+    std::fs::write(base.join("outside.env"), "A=1\n").expect("a file");
+    std::os::unix::fs::symlink(base.join("outside.env"), root.join(".env")).expect("a link");
+    std::os::unix::fs::symlink("inside.env", root.join("ok.env")).expect("a link");
+    std::os::unix::fs::symlink("/etc", root.join("etc-link")).expect("a link");
+    std::os::unix::fs::symlink(&root, base.join("current")).expect("a link");
+    Folder { _dir: dir, root }
+}
+
+fn refs(root: &Path, written: &[&str]) -> Vec<PathRef> {
+    written
+        .iter()
+        .enumerate()
+        .map(|(i, w)| PathRef {
+            key: format!("k[{i}]"),
+            written: (*w).to_string(),
+            resolved: root.join(w),
+        })
+        .collect()
+}
+
+fn outside_keys(root: &Path, written: &[&str], c: &PolicyConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    super::paths::check(root, &refs(root, written), c, &mut out);
+    assert!(out.iter().all(|v| v.policy == PolicyKind::Paths));
+    out.into_iter().map(|v| v.path).collect()
+}
+
+#[test]
+fn relative_paths_that_leave_the_folder_break_the_paths_rule_also_through_symbolic_links() {
+    let t = tree();
+    let d = PolicyConfig::default();
+    let table: &[(&str, bool)] = &[
+        ("./data", false),
+        ("data/new/file", false),
+        ("inside.env", false),
+        ("ok.env", false),
+        ("sub/../data", false),
+        (".", false),
+        ("..", true),
+        ("../outside.env", true),
+        ("../../etc", true),
+        ("data/../../outside.env", true),
+        (".env", true),
+        ("etc-link", true),
+        ("etc-link/passwd", true),
+    ];
+    for (written, broken) in table {
+        let got = outside_keys(&t.root, &[written], &d);
+        assert_eq!(!got.is_empty(), *broken, "{written}: {got:?}");
+    }
+}
+
+#[test]
+fn a_folder_reached_through_a_symbolic_link_is_compared_real_with_real() {
+    let t = tree();
+    let link = t.root.parent().expect("a parent").join("current");
+    let d = PolicyConfig::default();
+    assert!(outside_keys(&link, &["./data", "inside.env", "ok.env"], &d).is_empty());
+    assert_eq!(
+        outside_keys(&link, &["../outside.env", ".env"], &d),
+        ["k[0]", "k[1]"]
+    );
+}
+
+#[test]
+fn a_paths_violation_names_the_target_and_how_to_allow_it_and_the_allowlist_covers_below_it() {
+    let t = tree();
+    let mut out = Vec::new();
+    super::paths::check(
+        &t.root,
+        &refs(&t.root, &[".env"]),
+        &PolicyConfig::default(),
+        &mut out,
+    );
+    assert_eq!(out[0].mode, Mode::Enforce);
+    assert!(
+        out[0].message.contains("symbolic link")
+            && out[0].message.contains("outside.env")
+            && out[0].message.contains("policies.paths.allow_outside"),
+        "{}",
+        out[0].message
+    );
+    let allow = cfg(
+        "paths:\n  allow_outside:\n    - path: ../shared\n      reason: certificates shared by the stacks of this host\n",
+    );
+    assert!(outside_keys(&t.root, &["../shared/certs", "../shared"], &allow).is_empty());
+    assert_eq!(outside_keys(&t.root, &["../outside.env"], &allow), ["k[0]"]);
+    let shared = t.root.parent().expect("a parent").join("shared");
+    let abs = cfg(&format!(
+        "paths:\n  allow_outside:\n    - path: {}\n      reason: shared\n",
+        shared.display()
+    ));
+    assert!(outside_keys(&t.root, &["../shared/certs"], &abs).is_empty());
+    let warn = cfg("paths:\n  mode: warn\n");
+    let mut out = Vec::new();
+    super::paths::check(&t.root, &refs(&t.root, &[".."]), &warn, &mut out);
+    assert_eq!(out[0].mode, Mode::Warn);
+    let r: Result<PolicyConfig, _> =
+        yaml_serde::from_str("paths:\n  allow_outside:\n    - path: ../shared\n");
+    assert!(r.is_err());
+}
+
+/// Loads `root/stack` (with `spindle.yaml` when given) and returns the paths violations' keys.
+fn loaded_outside(compose: &str, manifest: Option<&str>) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let base = dir.path();
+    let root = base.join("stack");
+    std::fs::create_dir_all(root.join("sub")).expect("folders");
+    for (f, text) in [
+        ("outside.env", "A=1\n"),
+        ("secret.txt", "s\n"),
+        ("inc.yaml", "services:\n  inc:\n    image: img:1\n"),
+        ("base.yaml", "services:\n  base:\n    image: img:1\n"),
+    ] {
+        std::fs::write(base.join(f), text).expect("a file");
+    }
+    std::fs::write(root.join("compose.yaml"), compose).expect("compose");
+    std::fs::write(root.join("in.env"), "B=2\n").expect("a file");
+    if let Some(m) = manifest {
+        std::fs::write(root.join("spindle.yaml"), m).expect("manifest");
+    }
+    let req = crate::desired::Request {
+        desired_state: Some(root.clone()),
+        cwd: root.clone(),
+        ..Default::default()
+    };
+    let project = crate::desired::load(&req).expect("the project loads");
+    let desired = DesiredState::from_project(&project, None).expect("typed");
+    let ctx = Context {
+        state_dir: None,
+        path_refs: &project.path_refs,
+    };
+    check_in(&desired, None, &project.policies, &ctx)
+        .into_iter()
+        .filter(|v| v.policy == PolicyKind::Paths)
+        .map(|v| v.path)
+        .collect()
+}
+
+#[test]
+fn a_load_records_every_kind_of_relative_path_and_those_leaving_the_folder_are_refused() {
+    let svc = "services:\n  web:\n    image: img:1\n";
+    let table: &[(&str, &[&str])] = &[
+        ("    volumes: [\"./data:/data\", \"/srv/x:/x\"]\n", &[]),
+        (
+            "    volumes: [\"../../etc:/host-etc\"]\n",
+            &["services.web.volumes[0].source"],
+        ),
+        (
+            "    volumes:\n      - type: bind\n        source: ../\n        target: /x\n",
+            &["services.web.volumes[0].source"],
+        ),
+        ("    env_file: [in.env]\n", &[]),
+        (
+            "    env_file: [../outside.env]\n",
+            &["services.web.env_file[0].path"],
+        ),
+        ("    build: ..\n", &["services.web.build.context"]),
+        (
+            "    secrets: [s]\nsecrets:\n  s:\n    file: ../secret.txt\n",
+            &["secrets.s.file"],
+        ),
+        (
+            "    configs: [c]\nconfigs:\n  c:\n    file: ./sub/../../secret.txt\n",
+            &["configs.c.file"],
+        ),
+    ];
+    for (extra, want) in table {
+        let got = loaded_outside(&format!("{svc}{extra}"), None);
+        assert_eq!(got, *want, "{extra}");
+    }
+    assert_eq!(
+        loaded_outside(&format!("include: [../inc.yaml]\n{svc}"), None),
+        ["include[0].path[0]"]
+    );
+    assert_eq!(
+        loaded_outside(
+            "services:\n  web:\n    extends:\n      file: ../base.yaml\n      service: base\n",
+            None
+        ),
+        ["services.web.extends.file"]
+    );
+    assert_eq!(
+        loaded_outside(svc, Some("env_files: [../outside.env]\n")),
+        ["spindle.yaml:env_files[0]"]
+    );
+    // Allowlisted with a reason, it passes.
+    assert!(
+        loaded_outside(
+            &format!("{svc}    env_file: [../outside.env]\n"),
+            Some(
+                "policies:\n  paths:\n    allow_outside:\n      - path: ../outside.env\n        reason: the host's own settings\n"
+            )
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn a_dot_env_that_is_a_symbolic_link_out_of_the_folder_is_refused_and_one_inside_passes() {
+    for (target, broken) in [("../outside.env", true), ("in.env", false)] {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let root = dir.path().join("stack");
+        std::fs::create_dir_all(&root).expect("folders");
+        std::fs::write(dir.path().join("outside.env"), "A=1\n").expect("a file");
+        std::fs::write(root.join("in.env"), "A=1\n").expect("a file");
+        std::fs::write(
+            root.join("compose.yaml"),
+            "services:\n  web:\n    image: img:1\n",
+        )
+        .expect("compose");
+        std::os::unix::fs::symlink(target, root.join(".env")).expect("a link");
+        let req = crate::desired::Request {
+            desired_state: Some(root.clone()),
+            cwd: root.clone(),
+            ..Default::default()
+        };
+        let project = crate::desired::load(&req).expect("the project loads");
+        let desired = DesiredState::from_project(&project, None).expect("typed");
+        let found = findings(&desired, &project, None);
+        assert_eq!(
+            found
+                .blockers
+                .iter()
+                .any(|b| b.starts_with("policy paths: .env:")),
+            broken,
+            "{target}: {found:?}"
+        );
+    }
+}
