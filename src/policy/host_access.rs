@@ -332,6 +332,23 @@ fn service_findings(
     out
 }
 
+/// The host paths the `x-spindle.pre-recreate` one-off container of `s` binds, by index.
+pub(super) fn hook_binds(s: &crate::desired::typed::DesiredService) -> Vec<(usize, &Path)> {
+    use crate::desired::hook::{HookMode, MountSource};
+    let Some(HookMode::Run(spec)) = s.pre_recreate.as_ref().map(|p| &p.mode) else {
+        return Vec::new();
+    };
+    spec.volumes
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, m)| match &m.source {
+            MountSource::Bind(p) => Some((i, p.as_path())),
+            MountSource::Volume(_) => None,
+        })
+        .collect()
+}
+
 /// The host path a top-level volume binds (`driver_opts` with `o: bind` and `device:`), if any.
 fn bind_device(desired: &DesiredState, key: &str) -> Option<String> {
     let v = desired.model.get("volumes")?.get(key)?;
@@ -355,7 +372,20 @@ pub(super) fn check(
     out: &mut Vec<Violation>,
 ) {
     for (name, s) in &desired.services {
-        for f in service_findings(desired, name, &s.model, state_dir) {
+        let mut found = service_findings(desired, name, &s.model, state_dir);
+        for (i, source) in hook_binds(s) {
+            if let Some(why) = sensitive(source, state_dir) {
+                found.push(Finding {
+                    grant: format!("bind:{}", clean(source).display()),
+                    path: format!("services.{name}.x-spindle.pre-recreate.volumes[{i}]"),
+                    why: format!(
+                        "the pre-recreate hook's bind of `{}` {why}",
+                        source.display()
+                    ),
+                });
+            }
+        }
+        for f in found {
             if cfg.host_access_allowed(name, &f.grant) {
                 continue;
             }

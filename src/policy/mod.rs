@@ -117,7 +117,24 @@ pub fn check_in(
     }
     check_ports(desired, cfg, &mut out);
     host_access::check(desired, cfg, ctx.state_dir, &mut out);
-    paths::check(&desired.working_dir, ctx.path_refs, cfg, &mut out);
+    // The pre-recreate hook's relative binds are resolved by the typed model, after the load's
+    // recording: one joined to the folder was written relative.
+    let mut refs = ctx.path_refs.to_vec();
+    for (name, s) in &desired.services {
+        for (i, p) in host_access::hook_binds(s) {
+            if p.starts_with(&desired.working_dir) {
+                refs.push(crate::desired::sources::PathRef {
+                    key: format!("services.{name}.x-spindle.pre-recreate.volumes[{i}]"),
+                    written: p
+                        .strip_prefix(&desired.working_dir)
+                        .map(|r| r.display().to_string())
+                        .unwrap_or_default(),
+                    resolved: p.to_path_buf(),
+                });
+            }
+        }
+    }
+    paths::check(&desired.working_dir, &refs, cfg, &mut out);
     out
 }
 

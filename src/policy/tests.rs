@@ -607,3 +607,54 @@ fn a_dot_env_that_is_a_symbolic_link_out_of_the_folder_is_refused_and_one_inside
         );
     }
 }
+
+#[test]
+fn the_pre_recreate_hooks_binds_are_checked_by_both_rules() {
+    use crate::desired::hook::{HookMode, HookMount, MountSource, PreRecreate, RunSpec};
+    let t = tree();
+    let hook = |sources: &[PathBuf]| PreRecreate {
+        mode: HookMode::Run(RunSpec {
+            command: vec!["true".into()],
+            image: None,
+            volumes: Some(
+                sources
+                    .iter()
+                    .map(|p| HookMount {
+                        source: MountSource::Bind(p.clone()),
+                        target: "/x".into(),
+                        read_only: false,
+                    })
+                    .collect(),
+            ),
+            networks: false,
+        }),
+        timeout: std::time::Duration::from_secs(1),
+        artifact: None,
+    };
+    let mut s = state_with(json!({}), json!({}));
+    s.working_dir = t.root.clone();
+    let web = s.services.get_mut("web").expect("web");
+    web.pre_recreate = Some(hook(&[
+        t.root.join("./data"),
+        PathBuf::from("/srv/dumps"),
+        PathBuf::from("/var/run/docker.sock"),
+        t.root.join("./../outside.env"),
+    ]));
+    let v: Vec<(PolicyKind, String)> = check(&s, None, &PolicyConfig::default())
+        .into_iter()
+        .map(|v| (v.policy, v.path))
+        .collect();
+    assert_eq!(
+        v,
+        [
+            (
+                PolicyKind::HostAccess,
+                "services.web.x-spindle.pre-recreate.volumes[2]".to_string()
+            ),
+            (
+                PolicyKind::Paths,
+                "services.web.x-spindle.pre-recreate.volumes[3]".to_string()
+            ),
+        ]
+    );
+}
