@@ -329,6 +329,37 @@ fn service_findings(
             }
         }
     }
+    for section in ["secrets", "configs"] {
+        let Some(Tree::Array(refs)) = model.get(section) else {
+            continue;
+        };
+        for (i, r) in refs.iter().enumerate() {
+            let key = match r {
+                Tree::String(k) => Some(k.as_str()),
+                other => other.get("source").and_then(Tree::as_str),
+            };
+            let Some(key) = key else { continue };
+            let Some(file) = desired
+                .model
+                .get(section)
+                .and_then(|t| t.get(key))
+                .and_then(|d| d.get("file"))
+                .and_then(Tree::as_str)
+                .filter(|f| f.starts_with('/'))
+            else {
+                continue;
+            };
+            if let Some(why) = sensitive(Path::new(file), state_dir) {
+                out.push(Finding {
+                    grant: format!("bind:{}", clean(Path::new(file)).display()),
+                    path: format!("{}[{i}]", at(section)),
+                    why: format!(
+                        "`{section}.{key}.file` mounts `{file}` into the container, which {why}"
+                    ),
+                });
+            }
+        }
+    }
     out
 }
 

@@ -658,3 +658,20 @@ fn the_pre_recreate_hooks_binds_are_checked_by_both_rules() {
         ]
     );
 }
+
+#[test]
+fn a_secret_or_config_file_at_a_sensitive_path_is_a_bind_of_it() {
+    for section in ["secrets", "configs"] {
+        let top = |file: &str| json!({ section: { "s": { "file": file } } });
+        let model = json!({ section: [{ "source": "s", "target": "s" }] });
+        let s = state_with(model.clone(), top("/etc/shadow"));
+        let v = check(&s, None, &PolicyConfig::default());
+        assert_eq!(
+            v.iter().map(|v| v.path.clone()).collect::<Vec<_>>(),
+            [format!("services.web.{section}[0]")],
+            "{section}"
+        );
+        let s = state_with(model, top("/srv/app/secret.txt"));
+        assert!(check(&s, None, &PolicyConfig::default()).is_empty());
+    }
+}
