@@ -283,6 +283,9 @@ impl ProjectReconciler {
         // Policies are checked before every apply; a violation in mode `enforce` blocks it, one
         // in mode `warn` is only reported (both are recorded and shown in `/status`).
         let findings = crate::policy::findings(&desired, &project, self.state_dir.as_deref());
+        if !findings.allowed.is_empty() {
+            record.insert("allowed".into(), json!(findings.allowed));
+        }
         plan.blockers.extend(findings.blockers);
         plan.warnings.extend(findings.warnings);
         self.runtime.board.set_warnings(plan.warnings.clone());

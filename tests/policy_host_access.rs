@@ -115,6 +115,17 @@ fn a_privileged_service_is_refused_until_it_is_allowlisted_with_a_reason() {
     let out = p.spindle(&["apply", "--no-start"]);
     assert_exit(&out, 0, "spindle apply of the allowlisted stack");
     assert!(!text(&out).contains("host_access"), "{}", text(&out));
+    // The grant is not silent: the record says what was allowed, for which service and why.
+    let records = evidence_records(p.state_dir());
+    let last = records.last().expect("a record");
+    assert_eq!(
+        last["allowed"],
+        serde_json::json!([
+            "policy host_access: services.web.privileged: `privileged` allowed for service web \
+             (the test needs a privileged container)"
+        ]),
+        "{last:#}"
+    );
     let web = p.inspect(&p.container_name("web", 1));
     assert_eq!(web["HostConfig"]["Privileged"], true, "{web:#}");
 }
@@ -170,6 +181,15 @@ fn a_bind_climbing_out_of_the_folder_and_a_dot_env_linked_out_of_it_are_refused(
     );
     let out = p.spindle(&["apply"]);
     assert_exit(&out, 0, "spindle apply with the .env target allowlisted");
+    let records = evidence_records(p.state_dir());
+    let last = records.last().expect("a record");
+    assert!(
+        last["allowed"][0]
+            .as_str()
+            .is_some_and(|a| a.starts_with("policy paths: .env: ")
+                && a.ends_with("(the host keeps this stack's settings there)")),
+        "{last:#}"
+    );
 }
 
 #[test]

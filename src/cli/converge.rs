@@ -115,6 +115,9 @@ fn load(g: &Global, state_dir: &std::path::Path) -> anyhow::Result<Loaded> {
     record::insert_loaded(&mut head, &project, revision.as_deref());
     let desired = DesiredState::from_project(&project, revision)?;
     let findings = spindle::policy::findings(&desired, &project, Some(state_dir));
+    if !findings.allowed.is_empty() {
+        head.insert("allowed".into(), json!(findings.allowed));
+    }
     Ok(Loaded {
         desired,
         findings,

@@ -319,17 +319,32 @@ impl PolicyConfig {
         })
     }
 
-    /// The allowlist entry that lets `service` have `grant` (see [`AllowHostAccess::access`]).
-    pub(super) fn host_access_allowed(&self, service: &str, grant: &str) -> bool {
-        let by_entry = self.host_access.allow.iter().any(|a| {
+    /// The reason of the allowlist entry that lets `service` have `grant` (see
+    /// [`AllowHostAccess::access`]), if any.
+    pub(super) fn host_access_allowed(&self, service: &str, grant: &str) -> Option<&str> {
+        let by_entry = self.host_access.allow.iter().find(|a| {
             has_reason(&a.reason)
                 && a.service == service
                 && a.access
                     .iter()
                     .any(|x| super::host_access::covers(x, grant))
         });
+        if let Some(a) = by_entry {
+            return Some(&a.reason);
+        }
         // `network_mode: host` was the network policy's; its allowlist entries keep working.
-        by_entry || (grant == "network_mode" && self.network_mode_allowed(service, "host"))
+        if grant != "network_mode" {
+            return None;
+        }
+        self.networks
+            .allow_network_mode
+            .iter()
+            .find(|a| {
+                has_reason(&a.reason)
+                    && a.network_mode.trim() == "host"
+                    && a.service.as_deref().is_none_or(|s| s == service)
+            })
+            .map(|a| a.reason.as_str())
     }
 
     pub(super) fn port_allowed(&self, service: &str, published: Option<(u16, u16)>) -> bool {

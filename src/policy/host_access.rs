@@ -396,11 +396,14 @@ fn bind_device(desired: &DesiredState, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Adds the violations to `out`, and to `allowed` one line per finding an allowlist entry lets
+/// through (`policy host_access: <path>: allowed (<reason>)`).
 pub(super) fn check(
     desired: &DesiredState,
     cfg: &PolicyConfig,
     state_dir: Option<&Path>,
     out: &mut Vec<Violation>,
+    allowed: &mut Vec<String>,
 ) {
     for (name, s) in &desired.services {
         let mut found = service_findings(desired, name, &s.model, state_dir);
@@ -417,7 +420,11 @@ pub(super) fn check(
             }
         }
         for f in found {
-            if cfg.host_access_allowed(name, &f.grant) {
+            if let Some(reason) = cfg.host_access_allowed(name, &f.grant) {
+                allowed.push(format!(
+                    "policy host_access: {}: `{}` allowed for service {name} ({reason})",
+                    f.path, f.grant
+                ));
                 continue;
             }
             out.push(Violation {

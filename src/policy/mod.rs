@@ -108,6 +108,18 @@ pub fn check_in(
     cfg: &PolicyConfig,
     ctx: &Context<'_>,
 ) -> Vec<Violation> {
+    check_all(desired, env_example, cfg, ctx, &mut Vec::new())
+}
+
+/// [`check_in`], also adding to `allowed` one line per `host_access` or `paths` finding an
+/// allowlist entry lets through, with its reason.
+fn check_all(
+    desired: &DesiredState,
+    env_example: Option<&str>,
+    cfg: &PolicyConfig,
+    ctx: &Context<'_>,
+    allowed: &mut Vec<String>,
+) -> Vec<Violation> {
     let mut out = Vec::new();
     check_images(desired, cfg, &mut out);
     network::check_external(desired, cfg, &mut out);
@@ -116,7 +128,7 @@ pub fn check_in(
         check_env_example(text, cfg.env_example.mode, &mut out);
     }
     check_ports(desired, cfg, &mut out);
-    host_access::check(desired, cfg, ctx.state_dir, &mut out);
+    host_access::check(desired, cfg, ctx.state_dir, &mut out, allowed);
     // The pre-recreate hook's relative binds are resolved by the typed model, after the load's
     // recording: one joined to the folder was written relative.
     let mut refs = ctx.path_refs.to_vec();
@@ -134,7 +146,7 @@ pub fn check_in(
             }
         }
     }
-    paths::check(&desired.working_dir, &refs, cfg, &mut out);
+    paths::check(&desired.working_dir, &refs, cfg, &mut out, allowed);
     out
 }
 
@@ -340,6 +352,9 @@ pub fn inventory(
 pub struct Findings {
     pub blockers: Vec<String>,
     pub warnings: Vec<String>,
+    /// What an allowlist entry of `host_access` or `paths` let through, with its reason: the
+    /// evidence records it (`allowed`), so a granted host access is never silent.
+    pub allowed: Vec<String>,
 }
 
 /// Checks a loaded project's policies (see [`check_in`]) and splits the violations by mode.
@@ -354,11 +369,12 @@ pub fn findings(
         state_dir,
         path_refs: &project.path_refs,
     };
-    for v in check_in(
+    for v in check_all(
         desired,
         project.env_example.as_deref(),
         &project.policies,
         &ctx,
+        &mut out.allowed,
     ) {
         let line = format!("policy {}: {}: {}", v.policy, v.path, v.message);
         match v.mode {

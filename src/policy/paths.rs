@@ -60,8 +60,16 @@ fn outside(resolved: &Path, root: &Path) -> Option<PathBuf> {
     None
 }
 
-pub(super) fn check(root: &Path, refs: &[PathRef], cfg: &PolicyConfig, out: &mut Vec<Violation>) {
-    let allowed: Vec<(PathBuf, PathBuf)> = cfg
+/// Adds the violations to `out`, and to `granted` one line per path an allowlist entry lets
+/// out (`policy paths: <key>: allowed (<reason>)`).
+pub(super) fn check(
+    root: &Path,
+    refs: &[PathRef],
+    cfg: &PolicyConfig,
+    out: &mut Vec<Violation>,
+    granted: &mut Vec<String>,
+) {
+    let allowed: Vec<(PathBuf, PathBuf, &str)> = cfg
         .paths
         .allow_outside
         .iter()
@@ -69,7 +77,7 @@ pub(super) fn check(root: &Path, refs: &[PathRef], cfg: &PolicyConfig, out: &mut
         .map(|a| {
             let p = clean(&root.join(a.path.trim()));
             let r = real(&p);
-            (p, r)
+            (p, r, a.reason.as_str())
         })
         .collect();
     let mut seen = std::collections::BTreeSet::new();
@@ -79,11 +87,16 @@ pub(super) fn check(root: &Path, refs: &[PathRef], cfg: &PolicyConfig, out: &mut
         };
         let lexical = clean(&r.resolved);
         let real_target = real(&lexical);
-        if allowed.iter().any(|(p, rp)| {
+        if let Some((_, _, reason)) = allowed.iter().find(|(p, rp, _)| {
             [&lexical, &target, &real_target]
                 .iter()
                 .any(|t| t.starts_with(p) || t.starts_with(rp))
         }) {
+            granted.push(format!(
+                "policy paths: {}: `{}` allowed outside the folder ({reason})",
+                r.key,
+                target.display()
+            ));
             continue;
         }
         if !seen.insert(r.key.clone()) {

@@ -399,7 +399,7 @@ fn refs(root: &Path, written: &[&str]) -> Vec<PathRef> {
 
 fn outside_keys(root: &Path, written: &[&str], c: &PolicyConfig) -> Vec<String> {
     let mut out = Vec::new();
-    super::paths::check(root, &refs(root, written), c, &mut out);
+    super::paths::check(root, &refs(root, written), c, &mut out, &mut Vec::new());
     assert!(out.iter().all(|v| v.policy == PolicyKind::Paths));
     out.into_iter().map(|v| v.path).collect()
 }
@@ -450,6 +450,7 @@ fn a_paths_violation_names_the_target_and_how_to_allow_it_and_the_allowlist_cove
         &refs(&t.root, &[".env"]),
         &PolicyConfig::default(),
         &mut out,
+        &mut Vec::new(),
     );
     assert_eq!(out[0].mode, Mode::Enforce);
     assert!(
@@ -472,7 +473,13 @@ fn a_paths_violation_names_the_target_and_how_to_allow_it_and_the_allowlist_cove
     assert!(outside_keys(&t.root, &["../shared/certs"], &abs).is_empty());
     let warn = cfg("paths:\n  mode: warn\n");
     let mut out = Vec::new();
-    super::paths::check(&t.root, &refs(&t.root, &[".."]), &warn, &mut out);
+    super::paths::check(
+        &t.root,
+        &refs(&t.root, &[".."]),
+        &warn,
+        &mut out,
+        &mut Vec::new(),
+    );
     assert_eq!(out[0].mode, Mode::Warn);
     let r: Result<PolicyConfig, _> =
         yaml_serde::from_str("paths:\n  allow_outside:\n    - path: ../shared\n");
