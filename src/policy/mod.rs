@@ -18,6 +18,8 @@ mod host_access;
 mod image;
 mod network;
 mod paths;
+#[cfg(test)]
+mod paths_tests;
 mod secret;
 #[cfg(test)]
 mod tests;
