@@ -143,6 +143,8 @@ pub struct ProjectReconciler {
     memory: crate::seen::Memory,
     /// How many reconciles in a row found a slot someone else is recreating.
     in_flight_streak: u32,
+    /// spindle's state dir, which no service may bind (the `host_access` policy).
+    state_dir: Option<std::path::PathBuf>,
 }
 
 impl ProjectReconciler {
@@ -180,6 +182,7 @@ impl ProjectReconciler {
             last_inputs: None,
             memory: crate::seen::Memory::default(),
             in_flight_streak: 0,
+            state_dir: None,
         }
     }
 
@@ -187,6 +190,7 @@ impl ProjectReconciler {
     /// restart of spindle does not forget which containers it last saw.
     pub fn with_state_dir(mut self, state_dir: &std::path::Path) -> Self {
         self.memory = crate::seen::Memory::in_dir(state_dir);
+        self.state_dir = Some(state_dir.to_path_buf());
         self
     }
 
@@ -289,7 +293,10 @@ impl ProjectReconciler {
         let planned = LastSeen::of(&snapshot);
         // Policies are checked before every apply; a violation in mode `enforce` blocks it, one
         // in mode `warn` is only reported (both are recorded and shown in `/status`).
-        let findings = crate::policy::findings(&desired, &project);
+        let findings = crate::policy::findings(&desired, &project, self.state_dir.as_deref());
+        if !findings.allowed.is_empty() {
+            record.insert("allowed".into(), json!(findings.allowed));
+        }
         plan.blockers.extend(findings.blockers);
         plan.warnings.extend(findings.warnings);
         self.runtime.board.set_warnings(plan.warnings.clone());

@@ -321,9 +321,8 @@ fn network_mode_state(modes: &[(&str, &str)]) -> DesiredState {
 }
 
 #[test]
-fn network_mode_host_or_another_stacks_container_or_an_unknown_service_breaks_the_network_rule() {
+fn network_mode_of_another_stacks_container_or_an_unknown_service_breaks_the_network_rule() {
     let table = [
-        ("host", true),
         ("container:other-stack-db-1", true),
         ("container:0123456789ab", true),
         ("service:nope", true),
@@ -358,9 +357,31 @@ fn network_mode_host_or_another_stacks_container_or_an_unknown_service_breaks_th
 }
 
 #[test]
+fn network_mode_host_is_the_host_access_rule_and_is_reported_once() {
+    let s = network_mode_state(&[("web", "host")]);
+    let v = check(&s, None, &PolicyConfig::default());
+    assert_eq!(
+        kinds(&v),
+        [(PolicyKind::HostAccess, "services.web.network_mode".into())]
+    );
+    assert_eq!(v[0].mode, Mode::Enforce);
+    assert!(
+        v[0].message.contains("network_mode: host") && v[0].message.contains("host_access"),
+        "{}",
+        v[0].message
+    );
+    // The network rule's mode no longer decides it; the host_access rule's does.
+    let v = check(&s, None, &cfg("networks:\n  mode: warn\n"));
+    assert_eq!(modes(&v), [(PolicyKind::HostAccess, Mode::Enforce)]);
+    let v = check(&s, None, &cfg("host_access:\n  mode: warn\n"));
+    assert_eq!(modes(&v), [(PolicyKind::HostAccess, Mode::Warn)]);
+}
+
+#[test]
 fn a_network_mode_allowlisted_with_a_reason_passes_for_its_service_or_for_all() {
     let s = network_mode_state(&[("web", "container:vpn-gateway"), ("mon", "host")]);
     assert_eq!(check(&s, None, &PolicyConfig::default()).len(), 2);
+    // An allow_network_mode entry for `host` (written before host_access existed) still allows it.
     let c = cfg(
         "networks:\n  allow_network_mode:\n    - service: web\n      network_mode: container:vpn-gateway\n      reason: the shared VPN sidecar\n    - network_mode: host\n      reason: node exporter reads host interfaces\n",
     );
@@ -388,7 +409,7 @@ fn a_network_mode_allowlisted_with_a_reason_passes_for_its_service_or_for_all() 
 
 #[test]
 fn a_network_mode_violation_warns_when_the_network_rule_is_in_warn_mode() {
-    let s = network_mode_state(&[("web", "host")]);
+    let s = network_mode_state(&[("web", "container:other-stack-db-1")]);
     let v = check(&s, None, &cfg("networks:\n  mode: warn\n"));
     assert_eq!(modes(&v), [(PolicyKind::ExternalNetwork, Mode::Warn)]);
 }

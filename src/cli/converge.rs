@@ -103,7 +103,9 @@ struct Loaded {
     head: Map<String, Value>,
 }
 
-fn load(g: &Global) -> anyhow::Result<Loaded> {
+/// Loads the desired state and checks its policies; `state_dir` is spindle's state dir, which
+/// no service may bind.
+fn load(g: &Global, state_dir: &std::path::Path) -> anyhow::Result<Loaded> {
     let project = desired::load(&request(g)?)?;
     for w in &project.warnings {
         tracing::warn!("{w}");
@@ -112,7 +114,10 @@ fn load(g: &Global) -> anyhow::Result<Loaded> {
     let mut head = Map::new();
     record::insert_loaded(&mut head, &project, revision.as_deref());
     let desired = DesiredState::from_project(&project, revision)?;
-    let findings = spindle::policy::findings(&desired, &project);
+    let findings = spindle::policy::findings(&desired, &project, Some(state_dir));
+    if !findings.allowed.is_empty() {
+        head.insert("allowed".into(), json!(findings.allowed));
+    }
     Ok(Loaded {
         desired,
         findings,
@@ -198,16 +203,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub fn plan_cmd(g: &Global, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     // Bad input fails here, before the engine is contacted.
-    let loaded = load(g)?;
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(evidence::default_state_dir);
+    let loaded = load(g, &state_dir)?;
     // The recovery rule's memory of `spindle run` and `spindle apply` (read only): the plan shows
     // the dependents that follow a replacement they have not followed yet.
-    let last_seen = spindle::seen::load_or_nothing(
-        &args
-            .state_dir
-            .clone()
-            .unwrap_or_else(evidence::default_state_dir),
-        &loaded.desired.project,
-    );
+    let last_seen = spindle::seen::load_or_nothing(&state_dir, &loaded.desired.project);
     let plan = runtime()?
         .block_on(async {
             let engine = Engine::connect().await?;
@@ -319,7 +322,11 @@ fn apply_recorded(
     body: &mut Map<String, Value>,
     mut log: Option<&mut EvidenceLog>,
 ) -> anyhow::Result<ExitCode> {
-    let loaded = match load(g) {
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(evidence::default_state_dir);
+    let loaded = match load(g, &state_dir) {
         Ok(l) => l,
         Err(e) => {
             body.insert("outcome".into(), "invalid-desired-state".into());

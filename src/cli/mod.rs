@@ -186,7 +186,8 @@ fn config(g: &Global, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     // Policies are checked at load time too; here they only warn (apply refuses to run when a
     // policy in mode `enforce` is violated).
     if let Ok(typed) = desired::typed::DesiredState::from_project(&project, None) {
-        let found = spindle::policy::findings(&typed, &project);
+        let state_dir = spindle::evidence::default_state_dir();
+        let found = spindle::policy::findings(&typed, &project, Some(&state_dir));
         for v in found.blockers.iter().chain(&found.warnings) {
             tracing::warn!("{v}");
         }

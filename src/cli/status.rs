@@ -109,7 +109,7 @@ async fn offline(project: &desired::Project, state_dir: &std::path::Path) -> any
         },
     );
     plan.warnings
-        .extend(spindle::policy::findings(&desired, project).warnings);
+        .extend(spindle::policy::findings(&desired, project, Some(state_dir)).warnings);
     let mut pending: BTreeMap<String, usize> = BTreeMap::new();
     for a in &plan.actions {
         if let Some(s) = a.kind.service() {

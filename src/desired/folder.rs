@@ -116,13 +116,21 @@ pub struct Project {
     /// Compose files of `spindle.yaml` profiles that are not active, for checks over every file
     /// of the folder (`spindle verify`); they are not loaded.
     pub inactive_files: Vec<PathBuf>,
+    /// The paths the desired state writes relative (binds, env files, includes, `extends.file`,
+    /// `.env`, …) and where they resolve, for the `paths` policy (docs/policies.md).
+    pub path_refs: Vec<super::sources::PathRef>,
 }
 
 /// Resolves the request into inputs and loads the project, within the input limits that
 /// `SPINDLE_MAX_INPUT_BYTES` and `SPINDLE_MAX_INPUT_DEPTH` of the request's environment set.
 pub fn load(req: &Request) -> Result<Project, DesiredError> {
     let limits = super::limits::Limits::from_env(&req.shell_env)?;
-    super::limits::scoped(limits, || load_within_limits(req))
+    super::limits::scoped(limits, || {
+        let recording = super::sources::Recording::start();
+        let mut project = load_within_limits(req)?;
+        project.path_refs = recording.finish();
+        Ok(project)
+    })
 }
 
 fn load_within_limits(req: &Request) -> Result<Project, DesiredError> {
@@ -173,8 +181,15 @@ fn load_within_limits(req: &Request) -> Result<Project, DesiredError> {
             true,
         )
     } else if let Some(list) = manifest.as_ref().and_then(|m| m.env_files.clone()) {
+        for (i, p) in list.iter().enumerate() {
+            let key = || format!("{MANIFEST}:env_files[{i}]");
+            super::sources::note_joined(key, &p.to_string_lossy(), &env_dir);
+        }
         (list.iter().map(|p| absolute(&env_dir, p)).collect(), false)
     } else {
+        if env_dir.join(".env").is_file() {
+            super::sources::note_joined(|| ".env".into(), ".env", &env_dir);
+        }
         (vec![env_dir.join(".env")], false)
     };
     let mut file_env = Environment::new();
@@ -205,6 +220,7 @@ fn load_within_limits(req: &Request) -> Result<Project, DesiredError> {
     // Keys `.env.example` declares without a default: the host's values of them are secret.
     let mut declared_empty = std::collections::BTreeSet::new();
     if example.is_file() {
+        super::sources::note_joined(|| ".env.example".into(), ".env.example", &env_dir);
         let text = read(&example)?;
         env_example = Some(text.clone());
         let defaults = dotenv::parse(&text, &|_| None).map_err(|source| DesiredError::Dotenv {
@@ -258,6 +274,10 @@ fn load_within_limits(req: &Request) -> Result<Project, DesiredError> {
     if let Some(m) = &manifest {
         for p in &profiles {
             if let Some(prof) = m.profiles.get(p) {
+                for (i, f) in prof.compose_files.iter().enumerate() {
+                    let key = || format!("{MANIFEST}:profiles.{p}.compose_files[{i}]");
+                    super::sources::note_joined(key, &f.to_string_lossy(), &env_dir);
+                }
                 files.extend(prof.compose_files.iter().map(|f| absolute(&env_dir, f)));
             }
         }
@@ -343,6 +363,7 @@ fn load_within_limits(req: &Request) -> Result<Project, DesiredError> {
             .map(|m| m.probes.clone())
             .unwrap_or_default(),
         inactive_files,
+        path_refs: Vec::new(),
         policies: manifest.map(|m| m.policies).unwrap_or_default(),
         env_example,
         extensions,
@@ -438,6 +459,10 @@ fn compose_files(
         return Ok(req.files.iter().map(|p| abs(p)).collect());
     }
     if let Some(m) = manifest.filter(|m| !m.compose_files.is_empty()) {
+        for (i, f) in m.compose_files.iter().enumerate() {
+            let key = || format!("{MANIFEST}:compose_files[{i}]");
+            super::sources::note_joined(key, &f.to_string_lossy(), working_dir);
+        }
         return Ok(m
             .compose_files
             .iter()

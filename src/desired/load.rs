@@ -203,6 +203,9 @@ fn apply_include(
                 message: "include needs at least one path".into(),
             });
         };
+        for (j, p) in paths.iter().enumerate() {
+            super::sources::note_joined(|| format!("{ipath}.path[{j}]"), p, working_dir);
+        }
         let files: Vec<PathBuf> = paths.iter().map(|p| working_dir.join(p)).collect();
         let main = working_dir.join(first);
         if included.contains(&main) {
@@ -217,13 +220,28 @@ fn apply_include(
             });
         }
         let project_dir = match project_dir {
-            Some(d) => working_dir.join(d),
+            Some(d) => {
+                super::sources::note_joined(
+                    || format!("{ipath}.project_directory"),
+                    &d,
+                    working_dir,
+                );
+                working_dir.join(d)
+            }
             None => main.parent().map(Path::to_path_buf).unwrap_or_default(),
         };
         let env_files: Vec<PathBuf> = if env_files.is_empty() {
             let f = project_dir.join(".env");
-            if f.is_file() { vec![f] } else { Vec::new() }
+            if f.is_file() {
+                super::sources::note_joined(|| format!("{ipath} (.env)"), ".env", &project_dir);
+                vec![f]
+            } else {
+                Vec::new()
+            }
         } else {
+            for (j, f) in env_files.iter().enumerate() {
+                super::sources::note_joined(|| format!("{ipath}.env_file[{j}]"), f, working_dir);
+            }
             env_files
                 .iter()
                 .filter(|f| f.as_str() != "/dev/null")
@@ -447,6 +465,7 @@ fn extend_service(
         }
         Some(rel) => {
             let dir = file.parent().unwrap_or(Path::new("."));
+            super::sources::note_joined(|| format!("{path}.extends.file"), rel, dir);
             let other = dir.join(rel);
             let loaded = load_file(
                 &other,

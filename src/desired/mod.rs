@@ -26,6 +26,7 @@ pub mod normalize;
 pub mod revision;
 pub mod schema;
 pub mod secrets;
+pub mod sources;
 pub mod tree;
 pub mod typed;
 pub mod update;

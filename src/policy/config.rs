@@ -39,6 +39,10 @@ pub struct PolicyConfig {
     pub env_example: EnvExamplePolicy,
     #[serde(default)]
     pub ports: PortPolicy,
+    #[serde(default)]
+    pub host_access: HostAccessPolicy,
+    #[serde(default)]
+    pub paths: PathsPolicy,
 }
 
 /// `image_pinned`: enforced unless configured otherwise.
@@ -155,6 +159,69 @@ pub struct AllowPort {
     pub reason: String,
 }
 
+/// `host_access`: what gives a service the host (privileged, host namespaces, capabilities
+/// beyond Docker's defaults, unconfined security options, devices, sensitive binds).
+/// Enforced unless configured otherwise.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostAccessPolicy {
+    pub mode: Mode,
+    /// What each service may have, each entry with a reason.
+    pub allow: Vec<AllowHostAccess>,
+}
+
+impl Default for HostAccessPolicy {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Enforce,
+            allow: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowHostAccess {
+    pub service: String,
+    /// One access or a list: `privileged`, `pid`, `ipc`, `uts`, `userns_mode`, `network_mode`,
+    /// `cgroup`, `cap_add:SYS_ADMIN` (or `cap_add` for any), `security_opt:seccomp` (or
+    /// `security_opt`), `devices`, `device_cgroup_rules`, `bind:/var/run/docker.sock` (a path
+    /// covers what is under it; `bind` for any).
+    #[serde(deserialize_with = "one_or_many")]
+    pub access: Vec<String>,
+    #[serde(deserialize_with = "reason")]
+    pub reason: String,
+}
+
+/// `paths`: every relative path stays inside the desired-state folder. Enforced unless
+/// configured otherwise.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathsPolicy {
+    pub mode: Mode,
+    /// Places outside the folder that relative paths may reach.
+    pub allow_outside: Vec<AllowPath>,
+}
+
+impl Default for PathsPolicy {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Enforce,
+            allow_outside: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowPath {
+    /// A path outside the folder (absolute, or relative to the folder: `../shared`); it covers
+    /// itself and everything under it.
+    pub path: String,
+    #[serde(deserialize_with = "reason")]
+    pub reason: String,
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PolicyError {
     #[error("policies.{path}: an allowlist entry needs a non-empty reason")]
@@ -170,6 +237,20 @@ fn reason<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         ));
     }
     Ok(s)
+}
+
+/// One string or a list of strings.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 fn has_reason(reason: &str) -> bool {
@@ -197,6 +278,12 @@ impl PolicyConfig {
         }
         for (i, a) in self.ports.allow_all_interfaces.iter().enumerate() {
             need(format!("ports.allow_all_interfaces[{i}]"), &a.reason);
+        }
+        for (i, a) in self.host_access.allow.iter().enumerate() {
+            need(format!("host_access.allow[{i}]"), &a.reason);
+        }
+        for (i, a) in self.paths.allow_outside.iter().enumerate() {
+            need(format!("paths.allow_outside[{i}]"), &a.reason);
         }
         if errors.is_empty() {
             Ok(())
@@ -230,6 +317,34 @@ impl PolicyConfig {
                 && a.network_mode.trim() == network_mode
                 && a.service.as_deref().is_none_or(|s| s == service)
         })
+    }
+
+    /// The reason of the allowlist entry that lets `service` have `grant` (see
+    /// [`AllowHostAccess::access`]), if any.
+    pub(super) fn host_access_allowed(&self, service: &str, grant: &str) -> Option<&str> {
+        let by_entry = self.host_access.allow.iter().find(|a| {
+            has_reason(&a.reason)
+                && a.service == service
+                && a.access
+                    .iter()
+                    .any(|x| super::host_access::covers(x, grant))
+        });
+        if let Some(a) = by_entry {
+            return Some(&a.reason);
+        }
+        // `network_mode: host` was the network policy's; its allowlist entries keep working.
+        if grant != "network_mode" {
+            return None;
+        }
+        self.networks
+            .allow_network_mode
+            .iter()
+            .find(|a| {
+                has_reason(&a.reason)
+                    && a.network_mode.trim() == "host"
+                    && a.service.as_deref().is_none_or(|s| s == service)
+            })
+            .map(|a| a.reason.as_str())
     }
 
     pub(super) fn port_allowed(&self, service: &str, published: Option<(u16, u16)>) -> bool {

@@ -1,9 +1,12 @@
-//! Policies checked over the desired state before anything is applied: pinned images, no other stack's networks (external or `network_mode`), no real secrets in `.env.example`, no unwanted all-interface ports.
+//! Policies checked over the desired state before anything is applied: pinned images, no other stack's networks (external or `network_mode`), no real secrets in `.env.example`, no unwanted all-interface ports, no access to the host (`host_access`), no relative path out of the folder (`paths`).
 //!
-//! Everything here is pure and Docker-free: [`check`] reads the typed desired state and the
-//! text of `.env.example`; [`findings`] splits the violations by each policy's mode (`enforce`
+//! Everything here is Docker-free and, but for the `paths` rule's symbolic links and the
+//! `host_access` rule's resolution of bind sources, pure: [`check`] reads the typed desired
+//! state and the text of `.env.example`; [`findings`] splits the violations by each policy's mode (`enforce`
 //! blocks, `warn` only reports); [`inventory`] joins the desired images with what the caller
 //! observed running. Messages name keys and key paths, never a secret value.
+
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,13 +14,20 @@ use crate::desired::tree::Tree;
 use crate::desired::typed::DesiredState;
 
 mod config;
+mod host_access;
 mod image;
 mod network;
+mod paths;
+#[cfg(test)]
+mod paths_tests;
 mod secret;
+#[cfg(test)]
+mod tests;
 
 pub use config::{
-    AllowImage, AllowNetwork, AllowNetworkMode, AllowPort, EnvExamplePolicy, ImagePolicy, Mode,
-    NetworkPolicy, PolicyConfig, PolicyError, PortPolicy,
+    AllowHostAccess, AllowImage, AllowNetwork, AllowNetworkMode, AllowPath, AllowPort,
+    EnvExamplePolicy, HostAccessPolicy, ImagePolicy, Mode, NetworkPolicy, PathsPolicy,
+    PolicyConfig, PolicyError, PortPolicy,
 };
 pub use image::{ImageRef, Pinning, classify};
 pub use secret::{is_placeholder, looks_real};
@@ -30,6 +40,8 @@ pub enum PolicyKind {
     ExternalNetwork,
     EnvExampleSecret,
     PortBinding,
+    HostAccess,
+    Paths,
 }
 
 impl PolicyKind {
@@ -39,6 +51,8 @@ impl PolicyKind {
             Self::ExternalNetwork => "external_network",
             Self::EnvExampleSecret => "env_example_secret",
             Self::PortBinding => "port_binding",
+            Self::HostAccess => "host_access",
+            Self::Paths => "paths",
         }
     }
 }
@@ -66,14 +80,47 @@ impl std::fmt::Display for Violation {
     }
 }
 
+/// What the policies know beyond the desired state itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Context<'a> {
+    /// spindle's state dir: a bind of it (or of a folder holding it) is host access.
+    pub state_dir: Option<&'a Path>,
+    /// The paths the desired state writes relative (`Project::path_refs`), for the `paths`
+    /// policy; it checks them against `DesiredState::working_dir`.
+    pub path_refs: &'a [crate::desired::sources::PathRef],
+}
+
 /// Checks every policy; each violation carries its policy's mode. The desired state may be
 /// applied when no violation is in mode `enforce`.
 /// Violations come in a stable order: images, networks (external, then `network_mode`),
-/// `.env.example`, ports.
+/// `.env.example`, ports, host access, paths.
 pub fn check(
     desired: &DesiredState,
     env_example: Option<&str>,
     cfg: &PolicyConfig,
+) -> Vec<Violation> {
+    check_in(desired, env_example, cfg, &Context::default())
+}
+
+/// [`check`], with what the policies know beyond the desired state (the state dir, the
+/// relative paths). The `paths` policy reads the file system (symbolic links); the others are pure.
+pub fn check_in(
+    desired: &DesiredState,
+    env_example: Option<&str>,
+    cfg: &PolicyConfig,
+    ctx: &Context<'_>,
+) -> Vec<Violation> {
+    check_all(desired, env_example, cfg, ctx, &mut Vec::new())
+}
+
+/// [`check_in`], also adding to `allowed` one line per `host_access` or `paths` finding an
+/// allowlist entry lets through, with its reason.
+fn check_all(
+    desired: &DesiredState,
+    env_example: Option<&str>,
+    cfg: &PolicyConfig,
+    ctx: &Context<'_>,
+    allowed: &mut Vec<String>,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
     check_images(desired, cfg, &mut out);
@@ -83,6 +130,25 @@ pub fn check(
         check_env_example(text, cfg.env_example.mode, &mut out);
     }
     check_ports(desired, cfg, &mut out);
+    host_access::check(desired, cfg, ctx.state_dir, &mut out, allowed);
+    // The pre-recreate hook's relative binds are resolved by the typed model, after the load's
+    // recording: one joined to the folder was written relative.
+    let mut refs = ctx.path_refs.to_vec();
+    for (name, s) in &desired.services {
+        for (i, p) in host_access::hook_binds(s) {
+            if p.starts_with(&desired.working_dir) {
+                refs.push(crate::desired::sources::PathRef {
+                    key: format!("services.{name}.x-spindle.pre-recreate.volumes[{i}]"),
+                    written: p
+                        .strip_prefix(&desired.working_dir)
+                        .map(|r| r.display().to_string())
+                        .unwrap_or_default(),
+                    resolved: p.to_path_buf(),
+                });
+            }
+        }
+    }
+    paths::check(&desired.working_dir, &refs, cfg, &mut out, allowed);
     out
 }
 
@@ -289,12 +355,30 @@ pub fn inventory(
 pub struct Findings {
     pub blockers: Vec<String>,
     pub warnings: Vec<String>,
+    /// What an allowlist entry of `host_access` or `paths` let through, with its reason: the
+    /// evidence records it (`allowed`), so a granted host access is never silent.
+    pub allowed: Vec<String>,
 }
 
-/// Checks a loaded project's policies (see [`check`]) and splits the violations by mode.
-pub fn findings(desired: &DesiredState, project: &crate::desired::Project) -> Findings {
+/// Checks a loaded project's policies (see [`check_in`]) and splits the violations by mode.
+/// `state_dir` is spindle's state dir, which no service may bind.
+pub fn findings(
+    desired: &DesiredState,
+    project: &crate::desired::Project,
+    state_dir: Option<&Path>,
+) -> Findings {
     let mut out = Findings::default();
-    for v in check(desired, project.env_example.as_deref(), &project.policies) {
+    let ctx = Context {
+        state_dir,
+        path_refs: &project.path_refs,
+    };
+    for v in check_all(
+        desired,
+        project.env_example.as_deref(),
+        &project.policies,
+        &ctx,
+        &mut out.allowed,
+    ) {
         let line = format!("policy {}: {}: {}", v.policy, v.path, v.message);
         match v.mode {
             Mode::Enforce => out.blockers.push(line),

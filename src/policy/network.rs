@@ -1,4 +1,4 @@
-//! The network rule: a service reaches no other stack's network, neither through an external network nor through `network_mode` (`host`, `container:`, `service:`), unless allowlisted with a reason.
+//! The network rule: a service reaches no other stack's network, neither through an external network nor through `network_mode` (`container:`, `service:`; `host` is the `host_access` rule's), unless allowlisted with a reason.
 
 use crate::desired::tree::Tree;
 use crate::desired::typed::DesiredState;
@@ -62,13 +62,7 @@ fn escapes(desired: &DesiredState, service: &str, mode: &str) -> Option<String> 
         "or add `network_mode: {mode}` (service `{service}`) to \
          policies.networks.allow_network_mode with a reason"
     );
-    if mode == "host" {
-        return Some(format!(
-            "network_mode `host` shares the host's network stack: the service reaches every \
-             host interface and every other stack's published port; attach it to a network of \
-             this project instead, {allow}"
-        ));
-    }
+    // `host` is the host_access policy's (one finding, one place to allow it).
     if let Some(x) = mode.strip_prefix("container:") {
         if own_container(desired, x) {
             return None;
@@ -91,7 +85,7 @@ fn escapes(desired: &DesiredState, service: &str, mode: &str) -> Option<String> 
     None
 }
 
-/// `network_mode: host`, `container:<not this project's>` and `service:<not a service>`.
+/// `network_mode: container:<not this project's>` and `service:<not a service>`.
 pub(super) fn check_network_modes(
     desired: &DesiredState,
     cfg: &PolicyConfig,

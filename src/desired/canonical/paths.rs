@@ -56,12 +56,14 @@ pub(super) struct PathResolver<'a> {
 impl PathResolver<'_> {
     pub fn resolve(&self, value: &mut Tree, path: &KeyPath) -> Result<(), CanonicalError> {
         if let Some(r) = RESOLVER_TABLE.find(path) {
-            return self
-                .apply(*r, value)
+            let before = crate::desired::sources::before(value);
+            self.apply(*r, value)
                 .map_err(|reason| CanonicalError::Invalid {
                     path: path.clone(),
                     reason,
-                });
+                })?;
+            crate::desired::sources::note_resolved(path, before.as_ref(), value);
+            return Ok(());
         }
         match value {
             Tree::Object(map) => {
