@@ -198,14 +198,6 @@ fn a_rebinding_host_header_is_refused_on_every_route() {
     let (code, body) = get_with_host(port, "/healthz", None, None);
     assert_eq!(code, 400, "no Host: {body}");
     assert!(json_error(&body).contains("Host"), "{body}");
-    // Another port on a loopback name is another server.
-    let (code, _) = get_with_host(
-        port,
-        "/healthz",
-        Some(&format!("localhost:{}", port ^ 1)),
-        None,
-    );
-    assert_eq!(code, 421, "localhost on another port");
     // The names that pass.
     for host in [
         format!("127.0.0.1:{port}"),
@@ -215,6 +207,8 @@ fn a_rebinding_host_header_is_refused_on_every_route() {
         format!("[::1]:{port}"),
         format!("spindle.test:{port}"),
         "SPINDLE.test".to_string(),
+        // The port is not compared: a published or proxied port may differ.
+        "localhost:8080".to_string(),
     ] {
         let (code, body) = get_with_host(port, "/healthz", Some(&host), None);
         assert_eq!(code, 200, "Host {host}: {body}");

@@ -74,15 +74,9 @@ pub fn body_limit(method: &Method) -> usize {
     }
 }
 
-/// A host name with an optional port, lower-cased and without a trailing dot.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Authority {
-    host: String,
-    port: Option<u16>,
-}
-
-/// Splits `host[:port]` (`[v6]` or `[v6]:port` for IPv6); `None` when it is not of that shape.
-fn parse_authority(text: &str) -> Option<Authority> {
+/// The host of `host[:port]` (`[v6]` or `[v6]:port` for IPv6), lower-cased and without a
+/// trailing dot; `None` when the text is not of that shape (a port must be a number to 65535).
+fn parse_authority(text: &str) -> Option<String> {
     let text = text.trim();
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (inner, after) = rest.split_once(']')?;
@@ -99,16 +93,18 @@ fn parse_authority(text: &str) -> Option<Authority> {
             None => (text.to_string(), None),
         }
     };
-    let port = match port {
-        None => None,
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => Some(p.parse().ok()?),
+    match port {
+        None => {}
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            p.parse::<u16>().ok()?;
+        }
         Some(_) => return None,
-    };
+    }
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let name_like = host
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' || b == b':');
-    (!host.is_empty() && name_like).then_some(Authority { host, port })
+    (!host.is_empty() && name_like).then_some(host)
 }
 
 /// Which `Host` values the API answers to. DNS rebinding makes a browser send the attacker's
@@ -117,12 +113,12 @@ fn parse_authority(text: &str) -> Option<Authority> {
 #[derive(Clone, Debug)]
 pub struct HostPolicy {
     bound: SocketAddr,
-    names: Vec<Authority>,
+    names: Vec<String>,
 }
 
 impl HostPolicy {
-    /// The policy of an API bound at `bound`, also answering to each of `extra` (`name` or
-    /// `name:port`).
+    /// The policy of an API bound at `bound`, also answering to each of `extra` (`name`; a
+    /// `:port` after it is allowed and ignored).
     pub fn new(bound: SocketAddr, extra: &[String]) -> Result<Self, GuardError> {
         let names = extra
             .iter()
@@ -135,33 +131,24 @@ impl HostPolicy {
     /// Whether a request whose `Host` (or absolute URI's authority) is `host` may be answered,
     /// on a connection that reached this host at `local`.
     ///
-    /// Passes: the bound IP, the IP the connection reached, any loopback IP and `localhost`, each
-    /// without a port or with the bound port; and every configured name (with its port, if it
-    /// was configured with one; else without a port or with the bound port).
+    /// Passes: the bound IP, the IP the connection reached, any loopback IP, `localhost`, and
+    /// every configured name. The port is not compared: rebinding is about the name (a browser
+    /// sends the name of the page's URL), and a published or proxied port may differ from the
+    /// bound one.
     pub fn allows(&self, host: &str, local: IpAddr) -> bool {
-        let Some(a) = parse_authority(host) else {
+        let Some(host) = parse_authority(host) else {
             return false;
         };
-        let our_port = a.port.is_none_or(|p| p == self.bound.port());
-        let builtin = match a.host.parse::<IpAddr>() {
+        match host.parse::<IpAddr>() {
             Ok(ip) => {
                 let ip = canonical(ip);
                 ip.is_loopback()
                     || ip == canonical(local)
                     || (!self.bound.ip().is_unspecified() && ip == canonical(self.bound.ip()))
+                    || self.names.contains(&host)
             }
-            Err(_) => a.host == "localhost",
-        };
-        if builtin && our_port {
-            return true;
+            Err(_) => host == "localhost" || self.names.contains(&host),
         }
-        self.names.iter().any(|n| {
-            n.host == a.host
-                && match n.port {
-                    Some(p) => a.port == Some(p),
-                    None => our_port,
-                }
-        })
     }
 }
 
@@ -205,9 +192,9 @@ mod tests {
             (&lo, "evil.example", local4, false),
             (&lo, "localhost.evil.example", local4, false),
             (&lo, "127.0.0.1.evil.example", local4, false),
-            // Another port: not this API.
-            (&lo, "localhost:80", local4, false),
-            (&lo, "127.0.0.1:9478", local4, false),
+            // The port is not compared (a published or proxied port may differ).
+            (&lo, "localhost:80", local4, true),
+            (&lo, "127.0.0.1:9999", local4, true),
             // Not an authority at all.
             (&lo, "", local4, false),
             (&lo, "localhost:", local4, false),
@@ -226,10 +213,9 @@ mod tests {
             (&any, "spindle.internal", lan, true),
             (&any, "spindle.internal:9477", lan, true),
             (&any, "SPINDLE.internal.:9477", lan, true),
-            (&any, "spindle.internal:80", lan, false),
+            (&any, "spindle.internal:80", lan, true),
             (&any, "proxy.example.com:8443", lan, true),
-            (&any, "proxy.example.com", lan, false),
-            (&any, "proxy.example.com:9477", lan, false),
+            (&any, "proxy.example.com", lan, true),
             (&any, "evil.example:9477", lan, false),
             // IPv6 binding and IPv4-mapped spellings.
             (&v6, "[::1]:9477", "::1".parse().unwrap(), true),

@@ -1,9 +1,10 @@
 //! Serving the API: an accept loop over hyper's HTTP/1 with header, request and idle timeouts, a connection cap, body limits, the `Host` check and read auth.
 //!
-//! Each accepted connection takes a slot; at the cap (`--api-max-connections`) a new connection
-//! closes the connection that has been quiet longest and is not handling a request, or, when
-//! every connection is busy, is closed at once. So idle connections can never hold every slot or
-//! exhaust the process's file descriptors, and `/healthz` from a new connection still answers.
+//! Each accepted connection takes a slot (a semaphore permit, held until its socket is closed); at
+//! the cap (`--api-max-connections`) a new connection closes the connection that has been quiet
+//! longest and is not handling a request, or, when every connection is busy, waits briefly for a
+//! slot. So the API holds at most cap + 1 sockets, idle connections can never hold every slot, and
+//! `/healthz` from a new connection still answers.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -23,7 +24,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
 use super::auth::{self, Need};
@@ -32,6 +33,8 @@ use super::{ApiContext, ApiError, error, router};
 
 /// The largest request head (and read buffer) a connection keeps.
 const MAX_BUF: usize = 32 * 1024;
+/// How long a connection accepted at the cap waits for a slot before it is closed.
+const ADMIT_WAIT: Duration = Duration::from_secs(2);
 /// How long the accept loop pauses after an accept error (such as no file descriptor left).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(200);
 /// The shortest gap between two warnings of one kind (refusals can come in floods).
@@ -162,39 +165,28 @@ impl Shared {
         }
     }
 
-    /// A slot for a new connection: at the cap, the longest-quiet idle connection is told to
-    /// close; `None` when every connection is handling a request.
-    fn admit(&self) -> Option<(u64, Arc<Activity>, Arc<Notify>)> {
+    /// Tells the connection that has been quiet longest and is not handling a request to close;
+    /// false when every connection is busy.
+    fn evict_idle(&self) -> bool {
         let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if conns.live.len() >= self.opts.max_connections.max(1) {
-            let victim = conns
-                .live
-                .iter()
-                .filter(|(_, s)| !s.activity.busy())
-                .min_by_key(|(_, s)| s.activity.last())
-                .map(|(id, _)| *id);
-            let max = self.opts.max_connections;
-            match victim.and_then(|id| conns.live.remove(&id)) {
-                Some(slot) => {
-                    slot.evict.notify_one();
-                    self.warn_throttled("evict", || {
-                        tracing::warn!(
-                            max,
-                            "the HTTP API is at its connection cap (--api-max-connections): closing the longest idle connection for a new one"
-                        )
-                    });
-                }
-                None => {
-                    self.warn_throttled("full", || {
-                        tracing::warn!(
-                            max,
-                            "the HTTP API is at its connection cap (--api-max-connections) and every connection is busy: refusing a new connection"
-                        )
-                    });
-                    return None;
-                }
+        let victim = conns
+            .live
+            .iter()
+            .filter(|(_, s)| !s.activity.busy())
+            .min_by_key(|(_, s)| s.activity.last())
+            .map(|(id, _)| *id);
+        match victim.and_then(|id| conns.live.remove(&id)) {
+            Some(slot) => {
+                slot.evict.notify_one();
+                true
             }
+            None => false,
         }
+    }
+
+    /// Registers a new connection.
+    fn register(&self) -> (u64, Arc<Activity>, Arc<Notify>) {
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         let id = conns.next;
         conns.next += 1;
         let activity = Arc::new(Activity::new());
@@ -206,7 +198,7 @@ impl Shared {
                 evict: evict.clone(),
             },
         );
-        Some((id, activity, evict))
+        (id, activity, evict)
     }
 
     fn release(&self, id: u64) {
@@ -215,7 +207,13 @@ impl Shared {
     }
 }
 
+/// Accepts connections, each holding one of `--api-max-connections` permits until its socket is
+/// closed. At the cap the accepted connection waits (at most [`ADMIT_WAIT`]) for an idle one to be
+/// closed for it, or for any to end; meanwhile further connections wait in the kernel's backlog,
+/// which holds no file descriptor of this process.
 async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let permits = Arc::new(Semaphore::new(shared.opts.max_connections.max(1)));
+    let max = shared.opts.max_connections;
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -227,12 +225,42 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        match shared.admit() {
-            Some((id, activity, evict)) => {
-                tokio::spawn(connection(shared.clone(), stream, id, activity, evict));
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if shared.evict_idle() {
+                    shared.warn_throttled("evict", || {
+                        tracing::warn!(
+                            max,
+                            "the HTTP API is at its connection cap (--api-max-connections): closing the longest idle connection for a new one"
+                        )
+                    });
+                } else {
+                    shared.warn_throttled("full", || {
+                        tracing::warn!(
+                            max,
+                            "the HTTP API is at its connection cap (--api-max-connections) and every connection is busy: a new connection waits"
+                        )
+                    });
+                }
+                match tokio::time::timeout(ADMIT_WAIT, permits.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => p,
+                    _ => {
+                        drop(stream);
+                        continue;
+                    }
+                }
             }
-            None => drop(stream),
-        }
+        };
+        let (id, activity, evict) = shared.register();
+        tokio::spawn(connection(
+            shared.clone(),
+            stream,
+            id,
+            activity,
+            evict,
+            permit,
+        ));
     }
 }
 
@@ -243,6 +271,7 @@ async fn connection(
     id: u64,
     activity: Arc<Activity>,
     evict: Arc<Notify>,
+    permit: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
     let local = stream
@@ -267,12 +296,13 @@ async fn connection(
             }
         })
     };
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(shared.opts.header_timeout)
-        .max_buf_size(MAX_BUF)
-        .serve_connection(io, svc);
-    tokio::pin!(conn);
+    let mut conn = Box::pin(
+        hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(shared.opts.header_timeout)
+            .max_buf_size(MAX_BUF)
+            .serve_connection(io, svc),
+    );
     let idle = shared.opts.idle_timeout;
     let tick = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     loop {
@@ -292,7 +322,10 @@ async fn connection(
             }
         }
     }
+    // The socket closes before the permit is given back.
+    drop(conn);
     shared.release(id);
+    drop(permit);
 }
 
 /// A refusal that also closes the connection (its body may still be on the way).

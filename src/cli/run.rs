@@ -71,7 +71,8 @@ pub struct ApiArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub read_auth: Option<bool>,
-    /// The most API connections open at once; at the cap a new one closes the longest idle one.
+    /// The most API connections open at once; at the cap a new one closes the longest idle one
+    /// (or, when all are busy, waits up to 2 s for one to end).
     #[arg(long = "api-max-connections", value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub max_connections: u32,
     /// A request's head must arrive within this time; also how long a kept-alive connection idles.
