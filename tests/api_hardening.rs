@@ -275,6 +275,60 @@ fn a_client_sending_one_header_byte_per_second_is_cut_off_after_the_header_timeo
     assert_eq!(get(port, "/healthz", None).0, 200);
 }
 
+/// Seconds until the server closes `s` (EOF or reset), reading whatever it sends; `None` after `max`.
+fn closed_after(s: &mut TcpStream, max: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < max {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
+    None
+}
+
+#[test]
+fn silent_and_kept_alive_connections_are_closed_after_the_idle_and_header_timeouts() {
+    let p = TestProject::with_prefix(PREFIX, "idle", "heal");
+    let state = state_dir();
+    // A connection that never sends a byte: closed by the idle timeout (the shorter one here).
+    let mut run = spawn(
+        &p,
+        state.path(),
+        &["--api-header-timeout", "60s", "--api-idle-timeout", "2s"],
+        &[NO_ENGINE],
+    );
+    let port = api_port(&mut run);
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let after = closed_after(&mut silent, Duration::from_secs(30))
+        .expect("a silent connection is still open after 30 s");
+    assert!(after >= Duration::from_secs(1), "closed after {after:?}");
+    run.terminate(Duration::from_secs(30));
+    // A kept-alive connection waiting for its next request: closed by the header timeout.
+    let mut run = spawn(
+        &p,
+        state.path(),
+        &["--api-header-timeout", "2s"],
+        &[NO_ENGINE],
+    );
+    let port = api_port(&mut run);
+    let mut kept = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    kept.write_all(format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes())
+        .unwrap();
+    let after = closed_after(&mut kept, Duration::from_secs(30))
+        .expect("a kept-alive connection is still open after 30 s");
+    assert!(after >= Duration::from_secs(1), "closed after {after:?}");
+}
+
 #[test]
 fn a_body_that_does_not_arrive_within_the_request_timeout_gets_408() {
     let p = TestProject::with_prefix(PREFIX, "slowbody", "heal");
