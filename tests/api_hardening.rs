@@ -396,6 +396,15 @@ fn oversized_bodies_get_413_and_small_ones_pass_the_limit() {
         ),
     );
     assert_eq!(code, 413, "a 20 kB chunked body: {body}");
+    // A request head larger than 32 KiB.
+    let (code, body) = raw(
+        port,
+        &format!(
+            "GET /healthz HTTP/1.1\r\n{host}X-Big: {}\r\nConnection: close\r\n\r\n",
+            "b".repeat(40 * 1024)
+        ),
+    );
+    assert_eq!(code, 431, "a 40 kB head: {body}");
     // Under the limit, the route answers as usual (no token is configured: 403).
     let (code, body) = post(
         port,

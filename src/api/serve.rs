@@ -31,7 +31,9 @@ use super::auth::{self, Need};
 use super::guard::{self, HostPolicy, ServeOptions};
 use super::{ApiContext, ApiError, error, router};
 
-/// The largest request head (and read buffer) a connection keeps.
+/// The largest request head (request line and headers); a larger one gets 431.
+const MAX_HEAD: usize = 16 * 1024;
+/// The largest read buffer a connection keeps.
 const MAX_BUF: usize = 32 * 1024;
 /// How long a connection accepted at the cap waits for a slot before it is closed.
 const ADMIT_WAIT: Duration = Duration::from_secs(2);
@@ -300,6 +302,7 @@ async fn connection(
         hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(shared.opts.header_timeout)
+            .max_header_size(MAX_HEAD)
             .max_buf_size(MAX_BUF)
             .serve_connection(io, svc),
     );

@@ -69,7 +69,9 @@ fn check_identity(
 ) -> anyhow::Result<()> {
     let theirs_project = doc["project"].as_str();
     let theirs_dir = doc["state_dir"].as_str().map(PathBuf::from);
-    let ours_dir = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    let ours_dir = std::fs::canonicalize(state_dir)
+        .or_else(|_| std::path::absolute(state_dir))
+        .unwrap_or_else(|_| state_dir.to_path_buf());
     let same_project = project.is_none() || theirs_project == project;
     let same_dir = theirs_dir.as_deref() == Some(ours_dir.as_path());
     if same_project && same_dir {
