@@ -97,13 +97,13 @@ pub enum EngineError {
         status: u16,
         message: String,
     },
+    /// Any other failure of the engine client. Its `message` is the client's error, scrubbed; the client's error
+    /// itself is not kept as a source, so that printing the chain cannot show it unscrubbed.
     #[error("{op} {target}: {message}")]
     Transport {
         op: &'static str,
         target: String,
         message: String,
-        #[source]
-        source: Box<BollardError>,
     },
 }
 
@@ -356,14 +356,52 @@ fn body_from_json<T: DeserializeOwned + Serialize>(
         target: target.to_string(),
         message: redact::scrub(&redactor.text(&message)),
     };
-    let typed: T = serde_json::from_value(body.clone()).map_err(|e| invalid(e.to_string()))?;
-    let back = serde_json::to_value(&typed).map_err(|e| invalid(e.to_string()))?;
+    let typed: T = serde_json::from_value(body.clone())
+        .map_err(|e| invalid(without_values(&e.to_string())))?;
+    let back = serde_json::to_value(&typed).map_err(|e| invalid(without_values(&e.to_string())))?;
     if let Some(path) = dropped_path(body, &back, String::new()) {
         return Err(invalid(format!(
             "field {path} is not supported by the engine client"
         )));
     }
     Ok(typed)
+}
+
+/// A serde message without the value it quotes: `invalid type: string "…", expected u16` becomes
+/// `invalid type, expected u16`, and `unknown variant `…`, expected …` becomes `unknown variant, expected …`. Field
+/// names (`missing field `x``) are kept: they are keys, not values.
+fn without_values(message: &str) -> String {
+    let (main, expected) = match message.split_once(", expected ") {
+        Some((m, e)) => (m, Some(e)),
+        None => (message, None),
+    };
+    let head = if main.starts_with("missing field") || main.starts_with("duplicate field") {
+        main
+    } else {
+        main.split([':', '`', '"'])
+            .next()
+            .unwrap_or(main)
+            .trim_end()
+    };
+    match expected {
+        Some(e) => format!("{head}, expected {e}"),
+        None => head.to_string(),
+    }
+}
+
+/// An error and each of its sources, joined with `: ` (what `{:#}` would print), for scrubbing in one piece.
+fn chain_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// The first key path present (and not null) in `input` but missing from `output`.
@@ -626,8 +664,7 @@ impl Engine {
             e => EngineError::Transport {
                 op,
                 target,
-                message: clean(&e.to_string()),
-                source: Box::new(e),
+                message: clean(&chain_text(&e)),
             },
         }
     }
@@ -1417,6 +1454,75 @@ mod tests {
             .unwrap_or_default();
         assert!(!err.is_empty());
         assert!(!err.contains("very-secret-host"), "{err}");
+    }
+
+    #[test]
+    fn a_body_error_quotes_no_value_even_escaped() {
+        // `{:?}` would escape the quote: `string "tok\"val-123456"`, which no raw-text redaction finds.
+        let body = json!({"Image": "busybox", "StopTimeout": "tok\"val-123456"});
+        let err = body_from_json::<ContainerCreateBody>(
+            "create container",
+            "c",
+            &body,
+            &Redactor::default(),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("invalid type, expected"), "{err}");
+        assert!(!err.contains("tok"), "{err}");
+    }
+
+    #[test]
+    fn serde_messages_lose_their_values_and_keep_their_field_names() {
+        for (raw, want) in [
+            (
+                r#"invalid type: string "s3cr\"et", expected u16"#,
+                "invalid type, expected u16",
+            ),
+            (
+                "unknown variant `s3cret`, expected one of `a`, `b`",
+                "unknown variant, expected one of `a`, `b`",
+            ),
+            ("missing field `Image`", "missing field `Image`"),
+            (
+                "invalid value: integer `70000`, expected u16",
+                "invalid value, expected u16",
+            ),
+        ] {
+            assert_eq!(without_values(raw), want);
+        }
+    }
+
+    #[test]
+    fn a_transport_error_keeps_no_unscrubbed_source() {
+        let secret = "transport-secret-91c2e7";
+        crate::redact::register_secrets([secret.to_string()]);
+        let docker =
+            Docker::connect_with_http("http://127.0.0.1:1", 1, bollard::API_DEFAULT_VERSION)
+                .expect("a lazy client");
+        let engine = Engine {
+            docker,
+            address: "tcp://127.0.0.1:1".into(),
+            api_version: (1, 41),
+            timeout: Duration::from_secs(1),
+            pull_timeout: Duration::from_secs(1),
+            counters: Arc::default(),
+            live_changed: Arc::default(),
+        };
+        let cause = BollardError::IOError {
+            err: std::io::Error::other(format!("the engine sent {secret} back")),
+        };
+        let e = engine.classify("inspect container", "c", cause, &Redactor::default());
+        assert!(matches!(e, EngineError::Transport { .. }), "{e:?}");
+        let mut shown = vec![e.to_string()];
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            shown.push(c.to_string());
+            cause = c.source();
+        }
+        assert!(!format!("{shown:?} {e:?}").contains(secret), "{shown:?}");
+        assert!(shown[0].contains("<redacted>"), "{shown:?}");
     }
 
     #[test]

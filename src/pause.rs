@@ -129,12 +129,12 @@ impl Pause {
 
 /// The state persisted at `path` (running when the file does not exist).
 pub fn read_state(path: &Path) -> Result<PauseState, PauseError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| PauseError::Parse {
+    match crate::statefile::read(path) {
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes).map_err(|source| PauseError::Parse {
             path: path.to_path_buf(),
             source,
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PauseState::Running),
+        Ok(None) => Ok(PauseState::Running),
         Err(source) => Err(PauseError::Read {
             path: path.to_path_buf(),
             source,
@@ -149,7 +149,7 @@ fn write_state(path: &Path, state: &PauseState) -> Result<(), PauseError> {
         source,
     };
     let text = serde_json::to_vec(state).unwrap_or_default();
-    crate::statefile::write_atomic(path, &text, 0o644).map_err(err)
+    crate::statefile::write_atomic(path, &text).map_err(err)
 }
 
 #[cfg(test)]

@@ -44,6 +44,8 @@ pub enum ReconcileError {
     Evidence(#[from] crate::evidence::EvidenceError),
     #[error("not converged: {0}")]
     NotConverged(String),
+    #[error(transparent)]
+    Intent(#[from] crate::intent::IntentError),
 }
 
 /// Settings of the self-heal and apply steps.
@@ -314,6 +316,27 @@ impl ProjectReconciler {
             stop: self.stop.clone(),
             no_start: false,
         };
+        // No engine write without its intent on record: when the intent cannot be appended
+        // (disk full, unwritable or locked log) the reconcile fails here, host untouched.
+        if crate::intent::writes(&plan) {
+            let appended = {
+                let mut log = crate::evidence::lock_shared(&self.evidence);
+                crate::intent::record(&mut log, &plan, &redact::registered())
+            };
+            match appended {
+                Ok(a) => {
+                    self.runtime.metrics.evidence_appended(crate::intent::KIND);
+                    record.insert("intent".into(), a.id.into());
+                }
+                Err(e) => {
+                    record.insert(
+                        "plan".into(),
+                        serde_json::to_value(&plan).unwrap_or(Value::Null),
+                    );
+                    return Err(e.into());
+                }
+            }
+        }
         let report = apply::apply(
             &self.engine,
             &desired,
@@ -621,11 +644,17 @@ impl Reconciler for ProjectReconciler {
             .get("error")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let appended = self
-            .evidence
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .append(record, &redact::registered())?;
+        let appended = match crate::evidence::lock_shared(&self.evidence)
+            .append(record, &redact::registered())
+        {
+            Ok(a) => a,
+            // The reconcile's own error (an unrecorded intent: nothing changed) says more.
+            Err(e) if result.is_err() => {
+                warn!(error = %redact::scrub(&e.to_string()), "the record of a failed reconcile cannot be written");
+                return result;
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.feed_runtime(outcome, error, &appended.id, clock.elapsed());
         let _guard = span.enter();
         match &result {

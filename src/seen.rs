@@ -82,9 +82,9 @@ struct Entry {
 /// Reads the memory of `project` from `path`: empty when the file does not exist; an error (the
 /// caller warns and starts from nothing seen) when it cannot be read or is not such a file.
 pub fn load(path: &Path, project: &str) -> Result<LastSeen, SeenError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LastSeen::default()),
+    let bytes = match crate::statefile::read(path) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(LastSeen::default()),
         Err(source) => {
             return Err(SeenError::Read {
                 path: path.to_path_buf(),
@@ -158,7 +158,7 @@ pub fn save(path: &Path, project: &str, seen: &LastSeen) -> Result<(), SeenError
     };
     let mut bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
     bytes.push(b'\n');
-    crate::statefile::write_atomic(path, &bytes, 0o600).map_err(|source| SeenError::Write {
+    crate::statefile::write_atomic(path, &bytes).map_err(|source| SeenError::Write {
         path: path.to_path_buf(),
         source,
     })

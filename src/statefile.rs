@@ -1,38 +1,34 @@
-//! Small files of the state directory (pause state, profile pin, API tokens), replaced atomically.
+//! Small files of the state directory (pause state, profile pin, API tokens, last-seen memory), read and replaced atomically through the [`crate::statedir`] gate.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Replaces `path` with `bytes` atomically: a temporary file beside it, created with `mode`,
-/// fsynced, renamed over it, and the folder fsynced. The parent folder is created if missing; a
-/// crash leaves the old file or the new one, never a torn one.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+use crate::statedir::StateDir;
+
+fn split(path: &Path) -> (&Path, String) {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    };
-    write().inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    (dir, name)
+}
+
+/// Replaces `path` with `bytes` atomically (mode 0600, never through a link); its folder is
+/// created 0700 when missing and checked (see [`StateDir`]). A crash leaves the old file or the
+/// new one, never a torn one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let (dir, name) = split(path);
+    Ok(StateDir::open(dir)?.write_atomic(&name, bytes)?)
+}
+
+/// The bytes of `path` (`None` when it or its folder does not exist), opened without following a
+/// link, after the folder and the file passed the checks of [`StateDir`].
+pub fn read(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    let (dir, name) = split(path);
+    match StateDir::existing(dir)? {
+        None => Ok(None),
+        Some(d) => Ok(d.read(&name)?),
+    }
 }
 
 #[cfg(test)]
@@ -41,18 +37,21 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn a_write_replaces_the_file_with_the_mode_asked_for_and_leaves_no_temporary() {
+    fn a_write_replaces_the_file_with_mode_0600_and_leaves_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/state.json");
-        write_atomic(&path, b"one", 0o600).unwrap();
-        write_atomic(&path, b"two", 0o600).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(read(&path).unwrap().unwrap(), b"two");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        let sub = std::fs::metadata(dir.path().join("sub")).unwrap();
+        assert_eq!(sub.permissions().mode() & 0o777, 0o700);
         let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+        assert_eq!(read(&dir.path().join("none/x.json")).unwrap(), None);
     }
 }

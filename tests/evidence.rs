@@ -41,7 +41,10 @@ fn state_in_segments_of(n: usize, max_segment_bytes: u64) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut log = EvidenceLog::open_with(
         &evidence::evidence_dir(tmp.path()),
-        Options { max_segment_bytes },
+        Options {
+            max_segment_bytes,
+            ..Options::default()
+        },
     )
     .expect("open");
     for i in 0..n {

@@ -18,7 +18,8 @@ source "$repo/infra/scripts/env.sh"
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages ---
-packages=(busybox-static jq hyperfine)
+# util-linux: setpriv, flock and mount for tests/state_dir.rs (second local user, full disk).
+packages=(busybox-static jq hyperfine util-linux)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

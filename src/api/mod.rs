@@ -9,6 +9,7 @@
 
 mod auth;
 pub mod guard;
+pub mod scrub;
 mod serve;
 pub mod token;
 
@@ -115,6 +116,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .route("/profile", post(profile))
         .route("/pause", post(pause))
         .route("/resume", post(resume))
+        .layer(axum::middleware::from_fn(scrub::responses))
         .with_state(ctx)
 }
 
@@ -306,7 +308,7 @@ fn record_mutation(
     action: &str,
     extra: Map<String, Value>,
 ) -> Result<String, Box<Response>> {
-    let mut log = ctx.evidence.lock().unwrap_or_else(|e| e.into_inner());
+    let mut log = crate::evidence::lock_shared(&ctx.evidence);
     append_mutation(ctx, &mut log, caller, action, extra)
 }
 
@@ -406,7 +408,7 @@ async fn profile(
     };
     // A switch asks for its reconcile from inside `pin`; the evidence log stays locked from the
     // pin to this record, so the record always precedes the reconcile the pin causes.
-    let mut log = ctx.evidence.lock().unwrap_or_else(|e| e.into_inner());
+    let mut log = crate::evidence::lock_shared(&ctx.evidence);
     match switcher.pin(wanted.clone()) {
         Ok(()) => {}
         Err(e @ crate::runtime::PinError::Unknown(_)) => {

@@ -8,6 +8,8 @@ use subtle::ConstantTimeEq;
 
 /// The file in the state directory that holds the token hashes (mode 0600).
 pub const TOKENS_FILE: &str = "api-tokens.json";
+/// The lock file that serializes `spindle token create` runs (their read-modify-write of the list).
+pub const TOKENS_LOCK: &str = "api-tokens.lock";
 /// Every token starts with this, so that scanners and people can tell what it is.
 pub const TOKEN_PREFIX: &str = "spd_";
 
@@ -54,11 +56,11 @@ pub fn tokens_path(state_dir: &Path) -> PathBuf {
 /// The stored tokens (none when the file does not exist).
 pub fn load(state_dir: &Path) -> Result<Vec<StoredToken>, TokenError> {
     let path = tokens_path(state_dir);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
+    match crate::statefile::read(&path) {
+        Ok(Some(bytes)) => {
             serde_json::from_slice(&bytes).map_err(|source| TokenError::Parse { path, source })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Ok(None) => Ok(Vec::new()),
         Err(source) => Err(TokenError::Read { path, source }),
     }
 }
@@ -70,6 +72,17 @@ fn hash(token: &str) -> String {
 /// Creates a token named `name` (empty: named by its id), stores its hash and returns it with
 /// the secret (to show once).
 pub fn create(state_dir: &Path, name: &str) -> Result<(StoredToken, String), TokenError> {
+    // Concurrent runs take turns: each reads the list, adds its token and writes it back under
+    // an exclusive lock, so none loses another's token.
+    let lock_path = state_dir.join(TOKENS_LOCK);
+    let locked = |source| TokenError::Write {
+        path: lock_path.clone(),
+        source,
+    };
+    let lock = crate::statedir::StateDir::open(state_dir)
+        .and_then(|d| d.open_file(TOKENS_LOCK, crate::statedir::Access::Lock))
+        .map_err(|e| locked(e.into()))?;
+    lock.lock().map_err(locked)?;
     let mut tokens = load(state_dir)?;
     if !name.is_empty() && tokens.iter().any(|t| t.name == name) {
         return Err(TokenError::Duplicate(name.to_string()));
@@ -99,7 +112,7 @@ fn save(state_dir: &Path, tokens: &[StoredToken]) -> Result<(), TokenError> {
         source,
     };
     let text = serde_json::to_vec_pretty(tokens).unwrap_or_default();
-    crate::statefile::write_atomic(&path, &text, 0o600).map_err(err)
+    crate::statefile::write_atomic(&path, &text).map_err(err)
 }
 
 /// The stored token matching `presented`, compared in constant time against every stored hash.
@@ -139,5 +152,20 @@ mod tests {
             create(dir.path(), "ci"),
             Err(TokenError::Duplicate(_))
         ));
+    }
+
+    #[test]
+    fn twenty_concurrent_creates_keep_all_twenty_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..20)
+            .map(|i| {
+                let d = dir.path().to_path_buf();
+                std::thread::spawn(move || create(&d, &format!("t{i}")).unwrap())
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(load(dir.path()).unwrap().len(), 20);
     }
 }

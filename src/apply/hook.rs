@@ -189,17 +189,22 @@ async fn run(
         output_tail: String::new(),
         error: None,
     };
+    // The secrets of the container an exec hook runs in (its env may hold values rotated out since).
+    let mut old_secrets: Vec<String> = Vec::new();
     let t0 = Instant::now();
     if ctx.opts.stop.is_set() {
         rec.outcome = HookOutcome::Interrupted;
     } else {
         let ran = match &hook.mode {
-            HookMode::Exec { command } => exec(ctx, old, command, &env, hook.timeout).await,
+            HookMode::Exec { command } => {
+                exec(ctx, old, command, &env, hook.timeout, &mut old_secrets).await
+            }
             HookMode::Run(spec) => one_off(ctx, svc, spec, old, env, hook.timeout, &mut rec).await,
         };
+        let redactors = [redactor, &Redactor::new(old_secrets)];
         match ran {
             Ok((end, output)) => {
-                rec.output_tail = tail(&output, redactor);
+                rec.output_tail = tail(&output, &redactors);
                 match end {
                     End::Exited(0) => {
                         rec.outcome = HookOutcome::Ok;
@@ -214,8 +219,12 @@ async fn run(
                 }
             }
             Err((error, output)) => {
-                rec.output_tail = tail(&output, redactor);
-                rec.error = Some(redact::scrub(&redactor.text(&error.to_string())));
+                rec.output_tail = tail(&output, &redactors);
+                let mut message = error.to_string();
+                for r in redactors {
+                    message = r.text(&message);
+                }
+                rec.error = Some(redact::scrub(&message));
             }
         }
     }
@@ -301,10 +310,24 @@ async fn exec(
     command: &[String],
     env: &[String],
     timeout: Duration,
+    secrets: &mut Vec<String>,
 ) -> Ran {
     let fail = |e: ApplyError| Err((Box::new(e), Vec::new()));
     let state = match ctx.engine.inspect_container(&old.id).await {
-        Ok(doc) => doc.typed.state.and_then(|s| s.running).unwrap_or(false),
+        Ok(doc) => {
+            if let Some(config) = &doc.typed.config {
+                let spec = config
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(labels::SPEC))
+                    .map(String::as_str);
+                secrets.extend(super::hook_secrets::old_secret_values(
+                    config.env.as_deref().unwrap_or_default(),
+                    spec,
+                ));
+            }
+            doc.typed.state.and_then(|s| s.running).unwrap_or(false)
+        }
         Err(e) => return fail(e.into()),
     };
     if !state {
@@ -637,15 +660,19 @@ fn one_off_body(
     (body, nets.collect())
 }
 
-/// The last lines of the output, the PID mark left out, secret values redacted.
-pub fn tail(output: &[u8], redactor: &Redactor) -> String {
+/// The last lines of the output, the PID mark left out, secret values of every redactor redacted.
+pub fn tail(output: &[u8], redactors: &[&Redactor]) -> String {
     let text = String::from_utf8_lossy(output);
     let kept: Vec<&str> = text
         .lines()
         .filter(|l| !l.trim().starts_with(PID_MARK))
         .collect();
     // Redact the whole text before cutting it, so that a cut cannot split a secret value.
-    let clean = redact::scrub(&redactor.text(&kept.join("\n")));
+    let mut clean = kept.join("\n");
+    for r in redactors {
+        clean = r.text(&clean);
+    }
+    let clean = redact::scrub(&clean);
     let lines: Vec<&str> = clean.lines().collect();
     let last = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
     let chars = last.chars().count();
@@ -668,7 +695,7 @@ mod tests {
             out.push_str(&format!("line {i}\n"));
         }
         out.push_str("password is hunter2-very-secret\n");
-        let t = tail(out.as_bytes(), &r);
+        let t = tail(out.as_bytes(), &[&r]);
         assert!(!t.contains(PID_MARK), "{t}");
         assert!(!t.contains("hunter2-very-secret"), "{t}");
         assert!(t.ends_with("password is <redacted>"), "{t}");
@@ -679,7 +706,7 @@ mod tests {
     #[test]
     fn a_long_line_is_cut_to_the_character_budget() {
         let out = "é".repeat(TAIL_CHARS * 2);
-        let t = tail(out.as_bytes(), &Redactor::default());
+        let t = tail(out.as_bytes(), &[&Redactor::default()]);
         assert_eq!(t.chars().count(), TAIL_CHARS);
     }
 

@@ -8,6 +8,7 @@
 
 mod gate;
 pub mod hook;
+mod hook_secrets;
 mod ops;
 mod rollout;
 mod startfirst;

@@ -248,7 +248,7 @@ pub fn apply_cmd(g: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let mut body = Map::new();
     body.insert("started".into(), now_rfc3339().into());
     body.insert("triggers".into(), json!([cli_trigger(args)]));
-    let result = apply_recorded(g, args, &mut body);
+    let result = apply_recorded(g, args, &mut body, log.as_mut());
     body.insert("finished".into(), now_rfc3339().into());
     if let Err(e) = &result {
         body.entry("outcome")
@@ -262,8 +262,15 @@ pub fn apply_cmd(g: &Global, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
                 "cannot append the evidence record of this apply to {}",
                 log.dir().display()
             )
-        })?;
-        tracing::info!(record = %appended.id, dir = %log.dir().display(), "evidence recorded");
+        });
+        match (appended, &result) {
+            (Ok(a), _) => {
+                tracing::info!(record = %a.id, dir = %log.dir().display(), "evidence recorded")
+            }
+            // The apply's own error (an unrecorded intent: nothing changed) says more.
+            (Err(e), Err(_)) => tracing::error!(error = %redact::scrub(&format!("{e:#}"))),
+            (Err(e), Ok(_)) => return Err(e),
+        }
     }
     result
 }
@@ -274,7 +281,11 @@ fn open_evidence(state_dir: Option<&PathBuf>) -> anyhow::Result<EvidenceLog> {
         .cloned()
         .unwrap_or_else(evidence::default_state_dir);
     let dir = evidence::evidence_dir(&state_dir);
-    EvidenceLog::open(&dir).with_context(|| {
+    // The state dir itself is checked (owner, mode, no link) before the log inside it is opened.
+    let opened = spindle::statedir::StateDir::open(&state_dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|_| Ok(EvidenceLog::open(&dir)?));
+    opened.with_context(|| {
         format!(
             "cannot write the evidence log in {}: spindle apply records every change there and changes nothing without it; \
              give a writable state directory with --state-dir DIR or SPINDLE_STATE_DIR (or, for development only, pass --no-evidence)",
@@ -306,6 +317,7 @@ fn apply_recorded(
     g: &Global,
     args: &ApplyArgs,
     body: &mut Map<String, Value>,
+    mut log: Option<&mut EvidenceLog>,
 ) -> anyhow::Result<ExitCode> {
     let loaded = match load(g) {
         Ok(l) => l,
@@ -316,16 +328,21 @@ fn apply_recorded(
         }
     };
     body.extend(loaded.head.clone());
-    let _lock = lock::acquire(&lock::default_dir(), &loaded.desired.project)?;
-    // The recovery rule's memory, shared with `spindle run` (none with --no-evidence).
-    let memory = (!args.no_evidence).then(|| {
-        let dir = args
-            .state_dir
+    let state_dir = (!args.no_evidence).then(|| {
+        args.state_dir
             .clone()
-            .unwrap_or_else(evidence::default_state_dir);
+            .unwrap_or_else(evidence::default_state_dir)
+    });
+    let _lock = lock::acquire(
+        &lock::dir_for(state_dir.as_deref())?,
+        &loaded.desired.project,
+    )?;
+    // The recovery rule's memory, shared with `spindle run` (none with --no-evidence).
+    let memory = state_dir.map(|dir| {
         let seen = spindle::seen::load_or_nothing(&dir, &loaded.desired.project);
         (dir, seen)
     });
+    let mut intents: Vec<Value> = Vec::new();
     let mut last_seen = memory.as_ref().map(|m| m.1.clone()).unwrap_or_default();
     let (plan, report, services) = runtime()?.block_on(async {
         let engine = Engine::connect().await?;
@@ -367,6 +384,13 @@ fn apply_recorded(
                 &last_seen,
                 args.compare_fields,
             );
+            // No engine write without its intent on record (the plan's hash and actions).
+            if let Some(log) = log.as_mut()
+                && spindle::intent::writes(&plan)
+            {
+                let a = spindle::intent::record(log, &plan, &redact::registered())?;
+                intents.push(a.id.into());
+            }
             let report = apply::apply(
                 &engine,
                 &loaded.desired,
@@ -425,6 +449,9 @@ fn apply_recorded(
         };
         anyhow::Ok((plan, report, services))
     })?;
+    if !intents.is_empty() {
+        body.insert("intent".into(), Value::Array(intents));
+    }
     record::insert_applied(body, &plan, &report, services);
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),

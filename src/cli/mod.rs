@@ -11,6 +11,7 @@ use spindle::redact::{self, Redactor};
 mod converge;
 mod evidence;
 mod inventory;
+mod logging;
 mod profile;
 mod run;
 mod status;
@@ -113,35 +114,16 @@ pub enum Format {
 }
 
 pub fn init_tracing(verbose: u8, daemon: bool) {
-    let default = match verbose {
-        0 if daemon => "info",
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SPINDLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| ScrubbingWriter(std::io::stderr()))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
-}
-
-/// Passes log output through the secret scrubber before it reaches stderr.
-struct ScrubbingWriter<W>(W);
-
-impl<W: std::io::Write> std::io::Write for ScrubbingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        self.0.write_all(redact::scrub(&text).as_bytes())?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
+    use tracing_subscriber::util::SubscriberInitExt;
+    let spindle_log = std::env::var("SPINDLE_LOG").ok();
+    logging::subscriber(
+        verbose,
+        daemon,
+        spindle_log.as_deref(),
+        std::io::stderr,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    )
+    .init();
 }
 
 /// The error and its causes on one line, each cause once, with secret values scrubbed.

@@ -143,10 +143,11 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .state_dir
         .clone()
         .unwrap_or_else(evidence::default_state_dir);
+    spindle::statedir::StateDir::open(&state_dir)?;
     let log = EvidenceLog::open(&evidence::evidence_dir(&state_dir))?;
     // Canonical, as `/status` shows it and `spindle status` compares it.
     let state_dir = std::fs::canonicalize(&state_dir).unwrap_or(state_dir);
-    let _lock = lock::acquire(&lock::default_dir(), &name)?;
+    let _lock = lock::acquire(&lock::dir_for(Some(&state_dir))?, &name)?;
     let log = Arc::new(std::sync::Mutex::new(log));
     let runtime = Runtime {
         pause: Arc::new(spindle::pause::Pause::load(&state_dir)?),

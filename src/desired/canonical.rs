@@ -329,9 +329,10 @@ fn device_mapping(spec: &str) -> Result<Tree, String> {
         [src, dst] => (*src, *dst, "rwm"),
         [src, dst, perms] => (*src, *dst, *perms),
         _ => {
-            return Err(format!(
-                "confusing device mapping {spec:?}, please use the long syntax"
-            ));
+            return Err(
+                "confusing device mapping: write source[:target[:permissions]], or use the long syntax"
+                    .into(),
+            );
         }
     };
     let dst = if dst.is_empty() { src } else { dst };
@@ -359,7 +360,7 @@ fn transform_ports(value: &mut Tree, path: &KeyPath) -> Result<(), CanonicalErro
             other => return Err(wrong_type(&path.index(i), "a port", other)),
         };
         let parsed = ports::parse(&spec)
-            .map_err(|e| invalid(&path.index(i), format!("invalid port {spec:?}: {e}")))?;
+            .map_err(|e| invalid(&path.index(i), format!("invalid port: {e} (the form is [[ip:]published:]target[/protocol], like 8080:80/tcp)")))?;
         out.extend(parsed);
     }
     *value = Tree::Array(out);

@@ -25,11 +25,11 @@ use super::tree::{KeyPath, Map, Tree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmitError {
-    #[error("{path}: invalid {kind} {value:?}: {reason}")]
+    /// Never quotes the value: it may be a secret put in the wrong place.
+    #[error("{path}: invalid {kind}: {reason}")]
     Invalid {
         path: KeyPath,
         kind: &'static str,
-        value: String,
         reason: String,
     },
     #[error("{path}: refers to service {dependency:?}, which is disabled by profiles")]
@@ -62,8 +62,7 @@ pub fn emit_project(model: &Tree) -> Result<Tree, EmitError> {
             return Err(EmitError::Invalid {
                 path: KeyPath::root(),
                 kind: "project",
-                value: tree_type(other),
-                reason: "expected a mapping".into(),
+                reason: format!("expected a mapping, got a {}", tree_type(other)),
             });
         }
     };
@@ -134,8 +133,7 @@ fn section(
             return Err(EmitError::Invalid {
                 path,
                 kind: "section",
-                value: tree_type(other),
-                reason: "expected a mapping".into(),
+                reason: format!("expected a mapping, got a {}", tree_type(other)),
             });
         }
     }

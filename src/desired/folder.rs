@@ -207,7 +207,9 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
             if file_env.contains_key(&key) || req.shell_env.contains_key(&key) {
                 continue;
             }
-            if redact::is_secret_key(&key) {
+            if redact::is_secret_key(&key)
+                && (value.is_empty() || redact::is_secret_entry(&key, &value))
+            {
                 return Err(DesiredError::SecretMissing {
                     key,
                     example: example.clone(),
@@ -281,12 +283,7 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         .project_name
         .clone()
         .or_else(|| manifest.as_ref().and_then(|m| m.project.clone()));
-    let secret_values: Vec<String> = environment
-        .iter()
-        .filter(|(k, v)| redact::is_secret_key(k) && !v.is_empty())
-        .map(|(_, v)| v.clone())
-        .collect();
-    redact::register_secrets(secret_values.iter().cloned());
+    let env_secrets = super::secrets::from_environment(&environment);
     let inputs = Inputs {
         working_dir: working_dir.clone(),
         files: files.clone(),
@@ -299,7 +296,19 @@ pub fn load(req: &Request) -> Result<Project, DesiredError> {
         model,
         extensions,
         declared_services,
-    } = load_model(&inputs)?;
+    } = match load_model(&inputs) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            // The error may quote the environment's secrets; the model that would tell public
+            // names apart is not there.
+            redact::register_secrets(env_secrets);
+            return Err(e);
+        }
+    };
+    let secrets = super::secrets::collect(&inputs.environment, &model, &name);
+    redact::register_secrets(secrets.values.iter().cloned());
+    warnings.extend(secrets.warnings.into_iter().filter(|w| first_time(w)));
+    let secret_values = secrets.values;
     if let (Some(m), Some(path)) = (&manifest, &manifest_path) {
         crate::health::check_gates(&m.probes, &|s| declared_services.contains(s)).map_err(
             |message| DesiredError::Folder {
@@ -356,6 +365,37 @@ pub fn switching(
         })
 }
 
+/// True the first time this process sees `warning`: the warnings about secrets are given once,
+/// not at every reconcile of `spindle run`.
+fn first_time(warning: &str) -> bool {
+    static SEEN: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    SEEN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(warning.to_string())
+}
+
+/// A serde error message without the values it quotes (`invalid type: string "…"` becomes
+/// `invalid type: a string`, `unknown variant `…`` becomes `unknown variant`): the value may be a
+/// secret put in the wrong place.
+pub(crate) fn without_values(msg: &str) -> String {
+    static QUOTED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r#"(string|byte array) "(?:[^"\\]|\\.)*"|(integer|floating point|character|unit variant|variant) `[^`]*`|unknown variant `[^`]*`"#,
+        )
+        .expect("the pattern compiles")
+    });
+    QUOTED
+        .replace_all(msg, |c: &regex::Captures<'_>| match c.get(1).or(c.get(2)) {
+            Some(kind) if kind.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) => {
+                format!("an {}", kind.as_str())
+            }
+            Some(kind) => format!("a {}", kind.as_str()),
+            None => "unknown variant".to_string(),
+        })
+        .into_owned()
+}
+
 fn read_manifest(path: &Path) -> Result<Manifest, DesiredError> {
     let text = read(path)?;
     yaml_serde::from_str(&text).map_err(|e| {
@@ -364,7 +404,7 @@ fn read_manifest(path: &Path) -> Result<Manifest, DesiredError> {
             .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
             .unwrap_or_default();
         let msg = e.to_string();
-        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        let msg = without_values(msg.split(" at line ").next().unwrap_or(&msg));
         DesiredError::Folder {
             file: path.to_path_buf(),
             message: format!("{loc}{msg}"),
@@ -427,4 +467,29 @@ fn compose_files(
     Err(DesiredError::NoComposeFile {
         dir: working_dir.to_path_buf(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_values;
+
+    #[test]
+    fn a_manifest_type_error_does_not_quote_the_value() {
+        for (msg, want) in [
+            (
+                r#"probes[0].port: invalid type: string "tok\"val-123456", expected u16"#,
+                "probes[0].port: invalid type: a string, expected u16",
+            ),
+            (
+                "policies.x.mode: unknown variant `hunter2`, expected `warn` or `enforce`",
+                "policies.x.mode: unknown variant, expected `warn` or `enforce`",
+            ),
+            (
+                "invalid value: integer `123456`, expected a port",
+                "invalid value: an integer, expected a port",
+            ),
+        ] {
+            assert_eq!(without_values(msg), want);
+        }
+    }
 }

@@ -298,7 +298,7 @@ pub fn parse(v: &Tree, cx: &HookContext<'_>) -> Result<PreRecreate, HookError> {
                 .ok_or_else(|| {
                     err(
                         ".timeout",
-                        format!("{s:?} is not a duration; write it like 30s, 5m or 1m30s"),
+                        "is not a duration; write it like 30s, 5m or 1m30s",
                     )
                 })?;
             if d.is_zero() {
@@ -363,8 +363,8 @@ fn mount(v: &Tree, i: usize, cx: &HookContext<'_>) -> Result<HookMount, HookErro
         [src, dst] => (*src, *dst, false),
         [src, dst, "ro"] => (*src, *dst, true),
         [src, dst, "rw"] => (*src, *dst, false),
-        [_, _, mode] => {
-            return Err(err(&at, format!("unknown mode {mode:?}; use ro or rw")));
+        [_, _, _] => {
+            return Err(err(&at, "has an unknown mode; use ro or rw"));
         }
         _ => {
             return Err(err(
@@ -379,7 +379,7 @@ fn mount(v: &Tree, i: usize, cx: &HookContext<'_>) -> Result<HookMount, HookErro
     if !target.starts_with('/') {
         return Err(err(
             &at,
-            format!("the target {target:?} must be an absolute path in the container"),
+            "the target must be an absolute path in the container",
         ));
     }
     let source = if source.starts_with('/') {
@@ -397,7 +397,8 @@ fn mount(v: &Tree, i: usize, cx: &HookContext<'_>) -> Result<HookMount, HookErro
         return Err(err(
             &at,
             format!(
-                "volume {source:?} is not declared in the top-level volumes; declare it, or write a host path (./dir or /dir)"
+                "volume {} is not declared in the top-level volumes; declare it, or write a host path (./dir or /dir)",
+                crate::redact::echo(source, 40)
             ),
         ));
     };

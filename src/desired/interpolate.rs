@@ -20,7 +20,7 @@ use super::tree::{KeyPath, Tree};
 pub enum InterpolateError {
     #[error("required variable {variable} is missing a value{}", colon_message(.message))]
     Required { variable: String, message: String },
-    #[error("invalid interpolation format {template:?}: {reason}")]
+    #[error("invalid interpolation format: {reason}")]
     InvalidTemplate { template: String, reason: String },
     #[error("failed to cast to expected type: the value is not {expected}")]
     Cast { expected: &'static str },

@@ -24,6 +24,7 @@ pub mod merge;
 pub mod normalize;
 pub mod revision;
 pub mod schema;
+pub mod secrets;
 pub mod tree;
 pub mod typed;
 pub mod update;

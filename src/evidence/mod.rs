@@ -2,7 +2,7 @@
 //!
 //! The format is specified in `docs/evidence.md`; this module is its only writer.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::redact::Redactor;
+use crate::statedir::{Access, StateDir, StateDirError, open_checked, read_checked};
 
 mod canonical;
 mod read;
@@ -31,7 +32,8 @@ pub const DEFAULT_KIND: &str = "reconcile";
 /// Default size at which a segment is closed and the next one started.
 pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 
-/// How long an append waits for another process to finish its append (the lock is held for one write and fsync).
+/// How long an append waits for another process to finish its append (the lock is held for one
+/// write and fsync). The wait never holds a runtime thread: see [`off_runtime`].
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Fields the log sets on every record; a body's own values for them are replaced.
@@ -46,9 +48,14 @@ pub enum EvidenceError {
         source: std::io::Error,
     },
     #[error(
-        "the evidence log {path} stayed locked by another process for {LOCK_WAIT:?}; is a spindle stuck writing it?"
+        "the evidence log {path} stayed locked by another process for {waited:?}; nothing was recorded. Is a spindle stuck writing it? (`fuser {path}/.lock` names the holder)"
     )]
-    Busy { path: PathBuf },
+    Busy {
+        path: PathBuf,
+        waited: std::time::Duration,
+    },
+    #[error(transparent)]
+    State(#[from] StateDirError),
     #[error(
         "a record body may not claim kind {TORN_TAIL:?}: only the log writes torn-tail markers"
     )]
@@ -100,9 +107,39 @@ fn segment_number(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// The segments in `dir`, oldest first, as (number, path).
+/// The bytes of a segment, opened without following a link and checked like every state-dir file.
+pub(crate) fn read_segment(path: &Path) -> Result<Vec<u8>, EvidenceError> {
+    read_checked(path)?.ok_or_else(|| {
+        io(path)(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the segment vanished",
+        ))
+    })
+}
+
+/// Runs blocking work (a lock wait, a write and fsync) without holding a runtime thread: on a
+/// multi-thread tokio runtime the worker hands its other tasks to another thread first
+/// (`block_in_place`); elsewhere (a plain thread, `spawn_blocking`) it simply runs.
+pub fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// Locks a log shared between tasks (the reconciler and the API), off the runtime threads.
+pub fn lock_shared(log: &std::sync::Mutex<EvidenceLog>) -> std::sync::MutexGuard<'_, EvidenceLog> {
+    off_runtime(|| log.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// The segments in `dir`, oldest first, as (number, path); the folder is checked first.
 pub(crate) fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, EvidenceError> {
     let mut out = Vec::new();
+    if StateDir::existing(dir)?.is_none() {
+        return Ok(out);
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
@@ -123,12 +160,15 @@ pub(crate) fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, EvidenceError>
 pub struct Options {
     /// A segment that would grow past this size is closed and the next one started (a record is never split).
     pub max_segment_bytes: u64,
+    /// How long an append waits for another process holding `.lock` before it fails.
+    pub lock_wait: std::time::Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
+            lock_wait: LOCK_WAIT,
         }
     }
 }
@@ -244,6 +284,8 @@ pub(crate) fn scan_last(bytes: &[u8]) -> Scanned {
 /// The append-only log in `<state-dir>/evidence/`.
 pub struct EvidenceLog {
     dir: PathBuf,
+    /// The checked evidence folder (0700, ours): every file is opened through it.
+    state: StateDir,
     options: Options,
     head: Head,
     /// The segment appends go to: (number, open file, current size); `None` until the first append needs one.
@@ -275,21 +317,15 @@ impl EvidenceLog {
 
     /// [`EvidenceLog::open`] with options.
     pub fn open_with(dir: &Path, options: Options) -> Result<Self, EvidenceError> {
-        if !dir.is_dir() {
-            std::fs::create_dir_all(dir).map_err(io(dir))?;
-            if let Some(parent) = dir.parent() {
-                sync_dir(parent)?;
-            }
+        let fresh = !dir.is_dir();
+        let state = StateDir::open(dir)?;
+        if fresh && let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
         }
-        let lock_path = dir.join(".lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
+        let lock = state.open_file(".lock", Access::Lock)?;
         let mut log = Self {
             dir: dir.to_path_buf(),
+            state,
             options,
             head: Head {
                 seq: 0,
@@ -305,31 +341,37 @@ impl EvidenceLog {
         Ok(log)
     }
 
-    /// Runs `f` holding the exclusive lock on `.lock`, waiting up to [`LOCK_WAIT`] for another writer.
+    /// Runs `f` holding the exclusive lock on `.lock`, waiting up to `lock_wait` for another
+    /// writer; the wait and the write never hold a runtime thread ([`off_runtime`]).
     fn locked<T>(
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, EvidenceError>,
     ) -> Result<T, EvidenceError> {
-        let started = std::time::Instant::now();
-        loop {
-            match self.lock.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(EvidenceError::Busy {
-                        path: self.dir.clone(),
-                    });
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(io(&self.dir.join(".lock"))(e));
+        off_runtime(|| {
+            let started = std::time::Instant::now();
+            loop {
+                match self.lock.try_lock() {
+                    Ok(()) => break,
+                    Err(std::fs::TryLockError::WouldBlock)
+                        if started.elapsed() < self.options.lock_wait =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        return Err(EvidenceError::Busy {
+                            path: self.dir.clone(),
+                            waited: self.options.lock_wait,
+                        });
+                    }
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        return Err(io(&self.dir.join(".lock"))(e));
+                    }
                 }
             }
-        }
-        let result = f(self);
-        let _ = self.lock.unlock();
-        result
+            let result = f(self);
+            let _ = self.lock.unlock();
+            result
+        })
     }
 
     /// Under the lock, before an append: when another process appended since (a new segment, or the current
@@ -363,7 +405,7 @@ impl EvidenceLog {
         let mut empty_newest: Option<(u64, PathBuf)> = None;
         let mut tail_checked = false;
         for (n, path) in segs.iter().rev() {
-            let bytes = std::fs::read(path).map_err(io(path))?;
+            let bytes = read_segment(path)?;
             if bytes.is_empty() && !tail_checked {
                 if Some(*n) == segs.last().map(|(last, _)| *last) {
                     empty_newest = Some((*n, path.clone()));
@@ -403,10 +445,7 @@ impl EvidenceLog {
                 };
                 // The marker opens a segment of its own; an empty newest segment already is one.
                 if let Some((n, path)) = &empty_newest {
-                    let file = OpenOptions::new()
-                        .append(true)
-                        .open(path)
-                        .map_err(io(path))?;
+                    let file = open_checked(path, Access::Append)?;
                     self.current = Some((*n, file, 0));
                 }
                 self.write_marker(&mark)?;
@@ -414,10 +453,7 @@ impl EvidenceLog {
             }
             None => {
                 if let Some((n, path)) = segs.last() {
-                    let file = OpenOptions::new()
-                        .append(true)
-                        .open(path)
-                        .map_err(io(path))?;
+                    let file = open_checked(path, Access::Append)?;
                     let size = file.metadata().map_err(io(path))?.len();
                     self.current = Some((*n, file, size));
                 }
@@ -534,13 +570,9 @@ impl EvidenceLog {
         if rotate {
             let n = self.newest + 1;
             let path = self.dir.join(segment_name(n));
-            let file = OpenOptions::new()
-                .append(true)
-                .create_new(true)
-                .open(&path)
-                .map_err(io(&path))?;
+            let file = self.state.open_file(&segment_name(n), Access::AppendNew)?;
             file.sync_all().map_err(io(&path))?;
-            sync_dir(&self.dir)?;
+            self.state.sync()?;
             self.newest = n;
             self.current = Some((n, file, 0));
         }
@@ -556,8 +588,15 @@ impl EvidenceLog {
     }
 }
 
+/// Fsyncs a folder, opened without following a link.
 fn sync_dir(dir: &Path) -> Result<(), EvidenceError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::{EvidenceError, io, scan, segments};
+use super::{EvidenceError, scan, segments};
 
 /// One record as stored, with where it was found.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,7 +38,7 @@ impl Record {
 
 /// Reads every record of one segment (torn bytes are skipped).
 fn records_of(name: &str, path: &Path) -> Result<Vec<Record>, EvidenceError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
+    let bytes = super::read_segment(path)?;
     Ok(scan(&bytes)
         .lines
         .into_iter()

@@ -106,6 +106,7 @@ fn two_writers_of_one_log_interleave_and_the_chain_stays_whole() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let options = Options {
         max_segment_bytes: 300,
+        ..Options::default()
     };
     let mut a = EvidenceLog::open_with(tmp.path(), options.clone()).expect("open a");
     let mut b = EvidenceLog::open_with(tmp.path(), options).expect("open b");
@@ -154,6 +155,7 @@ fn segments_rotate_by_size_and_the_chain_crosses_them() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let options = Options {
         max_segment_bytes: 400,
+        ..Options::default()
     };
     write_n(tmp.path(), 12, options.clone());
     let files = segment_files(tmp.path());
@@ -186,6 +188,7 @@ fn a_record_bigger_than_a_segment_gets_a_segment_of_its_own() {
         tmp.path(),
         Options {
             max_segment_bytes: 10,
+            ..Options::default()
         },
     )
     .expect("open");
@@ -278,6 +281,7 @@ fn a_segment_torn_in_its_first_line_is_marked_after_the_previous_segments_last_r
     let tmp = tempfile::tempdir().expect("tempdir");
     let options = Options {
         max_segment_bytes: 10,
+        ..Options::default()
     };
     let written = write_n(tmp.path(), 2, options.clone());
     tear_last_line(tmp.path());
@@ -315,7 +319,7 @@ fn a_marker_that_no_longer_points_at_the_torn_place_is_rejected() {
     let (torn_path, _) = tear_last_line(tmp.path());
     drop(EvidenceLog::open(tmp.path()).expect("open"));
     // Someone appends to the torn segment afterwards: the torn place moved.
-    let mut f = OpenOptions::new()
+    let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(&torn_path)
         .expect("open");
@@ -337,10 +341,14 @@ fn a_torn_tail_in_an_older_segment_without_a_marker_is_reported() {
         4,
         Options {
             max_segment_bytes: 10,
+            ..Options::default()
         },
     );
     let first = &segment_files(tmp.path())[0];
-    let mut f = OpenOptions::new().append(true).open(first).expect("open");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(first)
+        .expect("open");
     f.write_all(b"{\"seq\":").expect("write");
     let problem = verify(tmp.path())
         .expect("verify")
@@ -358,6 +366,7 @@ fn a_missing_segment_is_reported() {
         4,
         Options {
             max_segment_bytes: 10,
+            ..Options::default()
         },
     );
     std::fs::remove_file(&segment_files(tmp.path())[1]).expect("remove");
@@ -449,6 +458,7 @@ fn chain(bodies: Vec<Map<String, Value>>) -> tempfile::TempDir {
         tmp.path(),
         Options {
             max_segment_bytes: 600,
+            ..Options::default()
         },
     )
     .expect("open");
@@ -574,7 +584,10 @@ fn after_a_failed_write_the_next_append_marks_the_partial_line_first() {
     log.append(body(json!({"n": 1})), &none()).expect("append");
     // What a write cut short by a full disk leaves behind.
     let path = segment_files(tmp.path()).pop().expect("segment");
-    let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
     f.write_all(b"{\"seq\":2,\"id\":\"r0").expect("write");
     log.stale = true;
     log.current = None;
@@ -617,4 +630,59 @@ fn an_empty_newest_segment_without_a_torn_tail_is_simply_used() {
     assert_eq!(more[0].id, "r000003");
     assert_eq!(segment_files(tmp.path()).len(), 2);
     assert!(verify(tmp.path()).expect("verify").ok());
+}
+
+#[test]
+fn the_evidence_folder_is_made_0700_and_its_lock_and_segments_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("state/evidence");
+    let mut log = EvidenceLog::open(&dir).expect("open");
+    log.append(Map::new(), &Redactor::default())
+        .expect("append");
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&tmp.path().join("state")), 0o700);
+    assert_eq!(mode(&dir.join(".lock")), 0o600);
+    assert_eq!(mode(&dir.join(segment_name(1))), 0o600);
+}
+
+#[test]
+fn a_held_evidence_lock_neither_stalls_the_runtime_nor_blocks_the_append_for_ever() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = Options {
+        lock_wait: std::time::Duration::from_millis(800),
+        ..Options::default()
+    };
+    let mut log = EvidenceLog::open_with(dir.path(), options).expect("open");
+    // Another process's append in progress: the lock held through another open file.
+    let other = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join(".lock"))
+        .expect("open lock");
+    other.lock().expect("lock");
+    // One runtime thread: a wait that slept on it would starve every other task.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (ticks, result) = rt.block_on(async move {
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let t = ticks.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                t.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let append = tokio::spawn(async move { log.append(Map::new(), &Redactor::default()) });
+        let result = append.await.expect("join");
+        ticker.abort();
+        (ticks.load(std::sync::atomic::Ordering::Relaxed), result)
+    });
+    let e = result.expect_err("the append waits a bounded time");
+    assert!(matches!(e, EvidenceError::Busy { .. }), "{e}");
+    assert!(e.to_string().contains("stayed locked"), "{e}");
+    assert!(ticks >= 20, "the runtime stalled: {ticks} ticks in 800 ms");
 }

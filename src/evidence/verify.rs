@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    EvidenceError, GENESIS, TORN_TAIL, Tail, io, record_hash, record_id, scan, segment_name,
-    segments,
+    EvidenceError, GENESIS, TORN_TAIL, Tail, record_hash, record_id, scan, segment_name, segments,
 };
 
 /// Where a torn tail was and what the marker after it records.
@@ -144,7 +143,7 @@ fn check(dir: &Path, report: &mut VerifyReport) -> Result<Option<Problem>, Evide
         }
         last_number = n;
         report.segments += 1;
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let bytes = super::read_segment(&path)?;
         let scanned = scan(&bytes);
         let seqs: HashSet<u64> = scanned
             .lines

@@ -236,7 +236,8 @@ fn target(kind: &Probe) -> String {
     }
 }
 
-/// The URL without userinfo, query or fragment, fit to show.
+/// The URL without userinfo, query or fragment, fit to show; a path segment that holds a known secret (also
+/// percent-encoded) is shown as `<redacted>`.
 pub fn redact_url(raw: &str) -> String {
     match reqwest::Url::parse(raw) {
         Ok(mut u) => {
@@ -244,10 +245,47 @@ pub fn redact_url(raw: &str) -> String {
             let _ = u.set_password(None);
             u.set_query(None);
             u.set_fragment(None);
-            u.to_string()
+            let shown = u.to_string();
+            // Without query and fragment, the path ends the URL.
+            let (origin, path) = shown.split_at(shown.len() - u.path().len());
+            let path: Vec<String> = path
+                .split('/')
+                .map(|segment| {
+                    let decoded = percent_decode(segment);
+                    if crate::redact::scrub(&decoded) == decoded
+                        && crate::redact::scrub(segment) == segment
+                    {
+                        segment.to_string()
+                    } else {
+                        crate::redact::REDACTED.to_string()
+                    }
+                })
+                .collect();
+            format!("{origin}{}", path.join("/"))
         }
         Err(_) => "<unparsable url>".to_string(),
     }
+}
+
+/// `%XX` sequences decoded (invalid UTF-8 replaced); anything else is kept as written.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn fmt_duration(d: Duration) -> String {
@@ -265,6 +303,17 @@ mod tests {
             "https://example.com:8443/health"
         );
         assert_eq!(redact_url("not a url"), "<unparsable url>");
+    }
+
+    #[test]
+    fn a_path_segment_holding_a_known_secret_is_shown_redacted_even_percent_encoded() {
+        crate::redact::register_secrets(["probe-secret-\u{f6}\u{fc}/x".to_string()]);
+        assert_eq!(
+            redact_url("http://127.0.0.1:1/health/probe-secret-%C3%B6%C3%BC%2Fx/ok?t=1"),
+            "http://127.0.0.1:1/health/<redacted>/ok"
+        );
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%41%zz"), "A%zz");
     }
 
     #[test]

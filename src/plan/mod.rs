@@ -769,7 +769,10 @@ impl<'a> Planner<'a> {
             }
             Some(_) => {
                 let old_doc = c.labels.get(labels::SPEC).cloned().unwrap_or_default();
-                let old: Tree = serde_json::from_str(&old_doc).unwrap_or(Tree::Null);
+                let mut old: Tree = serde_json::from_str(&old_doc).unwrap_or(Tree::Null);
+                // The label was redacted with the secrets and word list of the spindle that created the
+                // container; the diff shows it redacted with today's too.
+                self.opts.redactor.tree(&mut old);
                 let new: Tree = serde_json::from_str(desired_doc).unwrap_or(Tree::Null);
                 let keys = changed_keys(&old, &new);
                 let reason = if keys.is_empty() {

@@ -776,3 +776,4 @@ fn without_starts_drops_only_the_actions_that_start_a_container_and_renumbers_th
 mod compose;
 mod follow;
 mod network_drift;
+mod redacted_diff;

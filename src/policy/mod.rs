@@ -125,7 +125,8 @@ fn check_env_example(text: &str, mode: Mode, out: &mut Vec<Violation>) {
         }
     };
     for (key, value) in &vars {
-        if crate::redact::is_secret_key(key) && !is_placeholder(value) && looks_real(value) {
+        if crate::redact::is_secret_entry(key, value) && !is_placeholder(value) && looks_real(value)
+        {
             out.push(Violation {
                 policy: PolicyKind::EnvExampleSecret,
                 mode,

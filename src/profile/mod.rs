@@ -60,9 +60,9 @@ pub fn pin_path(state_dir: &Path) -> PathBuf {
 /// The pinned name in `<state-dir>/profile.json` (`None`: no file, or not pinned).
 pub fn read_pin(state_dir: &Path) -> Result<Option<String>, ProfileError> {
     let path = pin_path(state_dir);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    let text = match crate::statefile::read(&path) {
+        Ok(Some(t)) => String::from_utf8_lossy(&t).into_owned(),
+        Ok(None) => return Ok(None),
         Err(source) => return Err(ProfileError::Read { path, source }),
     };
     let v: Value = serde_json::from_str(&text).map_err(|e| ProfileError::PinFile {
@@ -88,7 +88,7 @@ pub fn write_pin(state_dir: &Path, pinned: Option<&str>) -> Result<(), ProfileEr
     };
     let body =
         serde_json::to_string_pretty(&json!({ "pinned": pinned })).unwrap_or_default() + "\n";
-    crate::statefile::write_atomic(&path, body.as_bytes(), 0o644).map_err(err)
+    crate::statefile::write_atomic(&path, body.as_bytes()).map_err(err)
 }
 
 /// The pin a name asks for: `None` unpins, `default` is the base files, else a declared profile.

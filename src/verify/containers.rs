@@ -12,7 +12,7 @@ use crate::redact::{self, REDACTED};
 
 /// A value fit to show: `<redacted>` under a secret-like key (even a wrong value).
 fn shown(key: &str, value: &str) -> String {
-    if redact::is_secret_key(key) && !value.is_empty() {
+    if redact::is_secret_entry(key, value) {
         REDACTED.to_string()
     } else {
         value.to_string()
@@ -57,7 +57,7 @@ pub fn observed_secrets(snapshot: &Snapshot) -> Vec<String> {
         let env = observed_env(c);
         let all = env.iter().chain(c.labels.iter());
         out.extend(
-            all.filter(|(k, v)| redact::is_secret_key(k) && !v.is_empty())
+            all.filter(|(k, v)| redact::is_secret_entry(k, v))
                 .map(|(_, v)| v.clone()),
         );
     }

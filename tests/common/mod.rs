@@ -1115,8 +1115,18 @@ mod spindle_process {
         segments
     }
 
-    /// Every complete evidence record of a state dir, oldest first (a torn or unparsable line is skipped).
+    /// Every complete evidence record of a state dir, oldest first (a torn or unparsable line is
+    /// skipped), without the `intent` records an apply writes before its first engine write
+    /// (`tests/state_dir.rs` reads those): one record per reconcile or apply.
     pub fn evidence_records(state: &Path) -> Vec<Value> {
+        all_evidence_records(state)
+            .into_iter()
+            .filter(|r| r["kind"] != "intent")
+            .collect()
+    }
+
+    /// Every complete evidence record of a state dir, intent records included, oldest first.
+    pub fn all_evidence_records(state: &Path) -> Vec<Value> {
         evidence_segments(state)
             .iter()
             .flat_map(|path| {

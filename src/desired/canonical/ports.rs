@@ -63,32 +63,32 @@ fn parse_spec(spec: &str) -> Result<Vec<Binding>, String> {
         proto.to_lowercase()
     };
     if !matches!(protocol.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("invalid protocol {protocol:?}"));
+        return Err("invalid protocol: use tcp, udp or sctp".into());
     }
 
     let ip = if ip.starts_with('[') {
         match ip.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
             Some(inner) if !inner.contains(['[', ']']) => inner.to_string(),
-            _ => return Err(format!("invalid IP address {ip:?}")),
+            _ => return Err(IP_SHAPE.into()),
         }
     } else {
         ip
     };
     if !ip.is_empty() && ip.parse::<IpAddr>().is_err() {
-        return Err(format!("invalid IP address {ip:?}"));
+        return Err(IP_SHAPE.into());
     }
 
     let (start, end) =
-        parse_range(port).map_err(|e| format!("invalid container port {port:?}: {e}"))?;
+        parse_range(port).map_err(|e| format!("invalid container port: {e}; {PORT_SHAPE}"))?;
     let mut host = None;
     if !published.is_empty() {
         let (hstart, hend) = parse_range(published)
-            .map_err(|e| format!("invalid published port {published:?}: {e}"))?;
+            .map_err(|e| format!("invalid published port: {e}; {PORT_SHAPE}"))?;
         // A published range is allowed with a single container port (a range to pick from).
         if end - start != hend - hstart && end != start {
-            return Err(format!(
-                "container port range {port:?} and published port range {published:?} differ in size"
-            ));
+            return Err(
+                "the container port range and the published port range differ in size".into(),
+            );
         }
         host = Some((hstart, hend));
     }
@@ -109,6 +109,12 @@ fn parse_spec(spec: &str) -> Result<Vec<Binding>, String> {
         })
         .collect())
 }
+
+/// What an IP address in a port looks like; error messages never quote the input.
+const IP_SHAPE: &str = "invalid IP address: write an IPv4 address or an IPv6 one in brackets ([::1]) before the published port";
+
+/// What a port looks like.
+const PORT_SHAPE: &str = "write a number from 0 to 65535, or a range like 8000-8010";
 
 /// `8000` or `8000-8010`; a range whose ends are the same text is a single port.
 fn parse_range(text: &str) -> Result<(u32, u32), String> {

@@ -195,27 +195,42 @@ fn short_volumes_become_mounts_and_long_ones_are_kept() {
 }
 
 #[test]
-fn invalid_short_syntax_is_reported_with_its_path_and_text() {
+fn invalid_short_syntax_is_reported_with_its_path_and_expected_shape() {
     let rows: Vec<(&str, Tree, &str, &str)> = vec![
         (
             "ports",
             json!(["80", "80:80:80:80"]),
             "services.web.ports[1]",
-            "80:80:80:80",
+            "invalid IP address",
         ),
-        ("ports", json!(["abc"]), "services.web.ports[0]", "abc"),
+        (
+            "ports",
+            json!(["abc"]),
+            "services.web.ports[0]",
+            "not a number",
+        ),
         (
             "ports",
             json!(["8000-8001:80-82"]),
             "services.web.ports[0]",
-            "80-82",
+            "differ in size",
         ),
-        ("ports", json!(["80/icmp"]), "services.web.ports[0]", "icmp"),
+        (
+            "ports",
+            json!(["80/icmp"]),
+            "services.web.ports[0]",
+            "tcp, udp or sctp",
+        ),
         ("ports", json!([true]), "services.web.ports[0]", "boolean"),
         ("ports", json!([8.5]), "services.web.ports[0]", "number"),
         ("ports", json!("80"), "services.web.ports", "string"),
         ("ports", json!(null), "services.web.ports", "null"),
-        ("volumes", json!(["::b"]), "services.web.volumes[0]", "::b"),
+        (
+            "volumes",
+            json!(["::b"]),
+            "services.web.volumes[0]",
+            "invalid volume spec",
+        ),
         (
             "volumes",
             json!(["./a:/b:ro:x"]),
@@ -240,7 +255,7 @@ fn invalid_short_syntax_is_reported_with_its_path_and_text() {
             "devices",
             json!(["/a:/b:r:x"]),
             "services.web.devices[0]",
-            "/a:/b:r:x",
+            "confusing device mapping",
         ),
         (
             "depends_on",
@@ -731,5 +746,24 @@ proptest! {
             let _ = canon_attr("ports", json!([spec]));
             let _ = canon_attr("volumes", json!([spec]));
         }
+    }
+}
+
+#[test]
+fn an_invalid_port_error_names_the_key_path_and_never_the_value() {
+    for (key, value) in [
+        ("ports", json!(["tok\"val-123456"])),
+        ("ports", json!(["[tok\"val-123456]:80:80"])),
+        ("ports", json!(["tok\"val-123456:80"])),
+        ("ports", json!(["80:80/tok\"val-123456"])),
+        ("ports", json!(["8000-8001:tok\"val-123456"])),
+        ("devices", json!(["tok\"val-123456:a:b:c"])),
+    ] {
+        let (path, reason) = error_of(canon_attr(key, value));
+        assert!(path.starts_with(&format!("services.web.{key}")), "{path}");
+        assert!(
+            !reason.contains("tok") && !reason.contains("123456"),
+            "{reason}"
+        );
     }
 }

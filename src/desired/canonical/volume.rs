@@ -115,7 +115,7 @@ fn parse_mount(spec: &str) -> Result<Mount, String> {
             buffer.push(ch);
         } else if (ch == ':' || ch == END) && depth == 0 {
             populate(ch, &buffer, &mut mount)
-                .map_err(|e| format!("invalid volume spec {spec:?}: {e}"))?;
+                .map_err(|e| format!("invalid volume spec: {e}; write source:target[:mode]"))?;
             buffer.clear();
         } else {
             buffer.push(ch);

@@ -23,19 +23,14 @@ impl Out {
 fn invalid(
     path: &KeyPath,
     kind: &'static str,
-    value: &Tree,
+    _value: &Tree,
     reason: impl Into<String>,
 ) -> EmitError {
-    let value = match value {
-        Tree::String(s) => s.clone(),
-        Tree::Number(n) => n.to_string(),
-        Tree::Bool(b) => b.to_string(),
-        other => type_name(other).to_string(),
-    };
+    // Error messages never quote the value (it may be a secret put in the wrong place); the
+    // reason says what was expected.
     EmitError::Invalid {
         path: path.clone(),
         kind,
-        value,
         reason: reason.into(),
     }
 }
@@ -574,7 +569,6 @@ pub fn mapping_with_equals(
                     return Err(EmitError::Invalid {
                         path: path.index(i),
                         kind: "environment entry",
-                        value: k.to_string(),
                         reason: "variable name has a trailing space".into(),
                     });
                 }
@@ -660,7 +654,6 @@ fn decode_hosts(v: &Tree, path: &KeyPath) -> Result<Out, EmitError> {
             return Err(EmitError::Invalid {
                 path: path.clone(),
                 kind: "extra host",
-                value: host,
                 reason: "bad host name".into(),
             });
         }
