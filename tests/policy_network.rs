@@ -261,7 +261,15 @@ fn spindle_run_disconnects_a_foreign_network_and_shows_policy_warnings_in_status
     let warning = "policy port_binding: services.web.ports[0]:";
     let status = wait_for("the policy warning in /status", DEADLINE, || {
         run.assert_alive();
-        let out = p.spindle(&["status", "--api", &addr, "--format", "json"]);
+        let out = p.spindle(&[
+            "status",
+            "--api",
+            &addr,
+            "--state-dir",
+            &state_arg,
+            "--format",
+            "json",
+        ]);
         let doc: Value = serde_json::from_slice(&out.stdout).ok()?;
         doc["warnings"][0]
             .as_str()

@@ -1,12 +1,20 @@
 //! The HTTP API of `spindle run` (axum): health, readiness, version, metrics, status, evidence, and token-guarded mutations.
 //!
-//! Reads need no token. Mutations (`POST /reconcile`, `/profile`, `/pause`, `/resume`) need
-//! `Authorization: Bearer <token>` of a token made by `spindle token create`; with no token
-//! configured every mutation is refused (403). Each accepted mutation is appended to the evidence
-//! log as a record of kind `api` naming the token's id; refused ones are logged. See docs/api.md.
+//! Mutations (`POST /reconcile`, `/profile`, `/pause`, `/resume`) need `Authorization: Bearer
+//! <token>` of a token made by `spindle token create`; with no token configured every mutation is
+//! refused (403). Reads need it too with `--api-read-auth` (on by default beyond loopback). Each
+//! accepted mutation is appended to the evidence log as a record of kind `api` naming the token's
+//! id; refused ones are logged. Serving (timeouts, connection cap, body limits, the `Host` check)
+//! lives in `serve`, its pure rules in `guard`. See docs/api.md.
 
+mod auth;
+pub mod guard;
 pub mod scrub;
+mod serve;
 pub mod token;
+
+pub use guard::ServeOptions;
+pub use serve::bind;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +54,8 @@ pub enum ApiError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Guard(#[from] guard::GuardError),
 }
 
 /// The engine connection as the API sees it: not yet made (with the last error), or made.
@@ -85,6 +95,8 @@ pub struct ApiContext {
     pub folder: PathBuf,
     /// The profiles asked for with `--profile`.
     pub requested_profiles: Vec<String>,
+    /// The state dir, canonical: `/status` and `/version` show it so that `spindle status` can
+    /// tell whether the spindle answering is the one it means.
     pub state_dir: PathBuf,
     pub evidence: SharedEvidence,
     pub trigger: TriggerHandle,
@@ -106,28 +118,6 @@ pub fn router(ctx: ApiContext) -> Router {
         .route("/resume", post(resume))
         .layer(axum::middleware::from_fn(scrub::responses))
         .with_state(ctx)
-}
-
-/// Binds `addr` (a warning when it is not a loopback address) and returns the bound address and
-/// the server future.
-pub async fn bind(
-    addr: SocketAddr,
-    ctx: ApiContext,
-) -> Result<(SocketAddr, impl Future<Output = ()>), ApiError> {
-    if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "the HTTP API listens on a non-loopback address: anyone who can reach it can read status, metrics and evidence");
-    }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ApiError::Bind { addr, source })?;
-    let bound = listener.local_addr().unwrap_or(addr);
-    let app = router(ctx);
-    let serve = async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "the HTTP API stopped");
-        }
-    };
-    Ok((bound, serve))
 }
 
 fn now_rfc3339() -> String {
@@ -211,6 +201,7 @@ async fn version(State(ctx): State<ApiContext>) -> Json<Value> {
         "git_revision": GIT_REVISION,
         "desired_revision": revision,
         "project": ctx.project,
+        "state_dir": ctx.state_dir,
         "profile": profile_view(&ctx),
     }))
 }
@@ -256,6 +247,7 @@ pub fn status_document(ctx: &ApiContext) -> Value {
     let board = ctx.runtime.board.snapshot();
     json!({
         "project": ctx.project,
+        "state_dir": ctx.state_dir,
         "source": "api",
         "pause": ctx.runtime.pause.current(),
         "reconciles": board.reconciles,
@@ -305,66 +297,10 @@ async fn evidence(State(ctx): State<ApiContext>, Query(q): Query<EvidenceQuery>)
     }
 }
 
-/// The token that authorized a mutation.
-struct Caller {
-    id: String,
-    name: String,
-}
-
-/// Checks the bearer token of a mutation; logs (never the token) and answers a refusal.
-fn authorize(ctx: &ApiContext, headers: &HeaderMap, action: &str) -> Result<Caller, Box<Response>> {
-    let tokens = match token::load(&ctx.state_dir) {
-        Ok(t) => t,
-        Err(e) => {
-            let msg = redact::scrub(&e.to_string());
-            tracing::error!(action, error = %msg, "mutation refused: the token list cannot be read");
-            return Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, msg));
-        }
-    };
-    if tokens.is_empty() {
-        tracing::warn!(action, "mutation refused: no API token is configured");
-        return Err(refuse(
-            StatusCode::FORBIDDEN,
-            format!(
-                "no API token is configured, so every mutation is refused; run `spindle token create --state-dir {}` and send the token as `Authorization: Bearer <token>`",
-                ctx.state_dir.display()
-            ),
-        ));
-    }
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(presented) = presented else {
-        tracing::warn!(action, "mutation refused: no bearer token");
-        return Err(refuse(
-            StatusCode::UNAUTHORIZED,
-            "this needs `Authorization: Bearer <token>` (a token made by `spindle token create`)",
-        ));
-    };
-    match token::verify(&tokens, presented) {
-        Some(t) => Ok(Caller {
-            id: t.id.clone(),
-            name: t.name.clone(),
-        }),
-        None => {
-            tracing::warn!(
-                action,
-                "mutation refused: the bearer token matches no configured token"
-            );
-            Err(refuse(
-                StatusCode::UNAUTHORIZED,
-                "the bearer token matches no configured token",
-            ))
-        }
-    }
-}
-
 /// Appends the evidence record of an accepted mutation; returns its id.
 fn record_mutation(
     ctx: &ApiContext,
-    caller: &Caller,
+    caller: &auth::Caller,
     action: &str,
     extra: Map<String, Value>,
 ) -> Result<String, Box<Response>> {
@@ -376,7 +312,7 @@ fn record_mutation(
 fn append_mutation(
     ctx: &ApiContext,
     log: &mut crate::evidence::EvidenceLog,
-    caller: &Caller,
+    caller: &auth::Caller,
     action: &str,
     extra: Map<String, Value>,
 ) -> Result<String, Box<Response>> {
@@ -404,7 +340,7 @@ fn append_mutation(
 }
 
 async fn reconcile(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
-    let caller = match authorize(&ctx, &headers, "reconcile") {
+    let caller = match auth::authorize(&ctx, &headers, auth::Need::Mutation("reconcile")).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -452,7 +388,7 @@ async fn profile(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let caller = match authorize(&ctx, &headers, "profile") {
+    let caller = match auth::authorize(&ctx, &headers, auth::Need::Mutation("profile")).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -494,7 +430,7 @@ async fn profile(
 }
 
 async fn pause(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
-    let caller = match authorize(&ctx, &headers, "pause") {
+    let caller = match auth::authorize(&ctx, &headers, auth::Need::Mutation("pause")).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -525,7 +461,7 @@ async fn pause(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
 }
 
 async fn resume(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
-    let caller = match authorize(&ctx, &headers, "resume") {
+    let caller = match auth::authorize(&ctx, &headers, auth::Need::Mutation("resume")).await {
         Ok(c) => c,
         Err(r) => return *r,
     };

@@ -40,9 +40,63 @@ pub struct RunArgs {
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub timeout: Duration,
     /// The HTTP API's address (`IP:PORT`, port 0 picks a free one), or `off`. Default
-    /// 127.0.0.1:9477, given up with a warning when taken; an address given here must bind.
-    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+    /// 127.0.0.1:9477. It must bind: a taken port stops `spindle run` (give each spindle its own).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen, env = "SPINDLE_LISTEN")]
     pub listen: Option<Listen>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// How the HTTP API serves (docs/api.md, "Limits").
+#[derive(clap::Args, Debug)]
+pub struct ApiArgs {
+    /// A further name the API answers to in the `Host` header (`NAME` or `NAME:PORT`; repeat, or
+    /// comma-separate in the env). Besides it: the bound address, `localhost` and loopback IPs.
+    #[arg(
+        long = "api-host",
+        value_name = "NAME",
+        env = "SPINDLE_API_HOSTS",
+        value_delimiter = ','
+    )]
+    pub hosts: Vec<String>,
+    /// Reads (/status, /evidence, /metrics, /version) need the bearer token too. Default: on when
+    /// the API is bound beyond loopback, else off; `--api-read-auth=false` turns it off.
+    #[arg(
+        long = "api-read-auth",
+        value_name = "BOOL",
+        env = "SPINDLE_API_READ_AUTH",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub read_auth: Option<bool>,
+    /// The most API connections open at once; at the cap a new one closes the longest idle one
+    /// (or, when all are busy, waits up to 2 s for one to end).
+    #[arg(long = "api-max-connections", value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_connections: u32,
+    /// A request's head must arrive within this time; also how long a kept-alive connection idles.
+    #[arg(long = "api-header-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    pub header_timeout: Duration,
+    /// Reading a request's body and answering it must end within this time.
+    #[arg(long = "api-request-timeout", value_name = "DURATION", default_value = "30s", value_parser = parse_positive_duration)]
+    pub request_timeout: Duration,
+    /// A connection that moves no byte for this long, while no request of it is handled, is closed.
+    #[arg(long = "api-idle-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    pub idle_timeout: Duration,
+}
+
+impl ApiArgs {
+    fn options(&self) -> spindle::api::ServeOptions {
+        spindle::api::ServeOptions {
+            max_connections: self.max_connections as usize,
+            header_timeout: self.header_timeout,
+            request_timeout: self.request_timeout,
+            idle_timeout: self.idle_timeout,
+            hosts: self.hosts.clone(),
+            read_auth: self.read_auth,
+        }
+    }
 }
 
 /// Where the HTTP API listens.
@@ -53,7 +107,7 @@ pub enum Listen {
 }
 
 fn parse_listen(s: &str) -> Result<Listen, String> {
-    if s == "off" {
+    if s == "off" || s == "none" {
         return Ok(Listen::Off);
     }
     s.parse().map(Listen::At).map_err(|e| {
@@ -64,6 +118,13 @@ fn parse_listen(s: &str) -> Result<Listen, String> {
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("{s:?} is not a duration ({e}); write it like 30s, 5m or 1h"))
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be longer than zero; write it like 10s".into()),
+        d => Ok(d),
+    }
 }
 
 pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -84,6 +145,8 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(evidence::default_state_dir);
     spindle::statedir::StateDir::open(&state_dir)?;
     let log = EvidenceLog::open(&evidence::evidence_dir(&state_dir))?;
+    // Canonical, as `/status` shows it and `spindle status` compares it.
+    let state_dir = std::fs::canonicalize(&state_dir).unwrap_or(state_dir);
     let _lock = lock::acquire(&lock::dir_for(Some(&state_dir))?, &name)?;
     let log = Arc::new(std::sync::Mutex::new(log));
     let runtime = Runtime {
@@ -118,6 +181,7 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let listen = args.listen;
+    let api_options = args.api.options();
     rt.block_on(async move {
         let mut sources = Sources::new();
         sources.add(controller::watch_folder(&folder, config.debounce)?);
@@ -138,7 +202,7 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
             trigger: sources.handle(),
             engine: link.clone(),
         };
-        start_api(listen, ctx).await?;
+        start_api(listen, ctx, api_options).await?;
         let shutdown = controller::shutdown_signal();
         tokio::pin!(shutdown);
         // The API answers (and /readyz says why not ready) while the engine cannot be reached.
@@ -164,36 +228,33 @@ pub fn run_cmd(g: &Global, args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts the HTTP API: the default address is given up with a warning when taken; an address
-/// asked for with --listen must bind.
-async fn start_api(listen: Option<Listen>, ctx: spindle::api::ApiContext) -> anyhow::Result<()> {
-    let (addr, explicit) = match listen {
+/// Starts the HTTP API. Its address, the default one too, must bind: a spindle without its API
+/// would leave `spindle status` and health checks asking whoever holds the port.
+async fn start_api(
+    listen: Option<Listen>,
+    ctx: spindle::api::ApiContext,
+    options: spindle::api::ServeOptions,
+) -> anyhow::Result<()> {
+    let addr = match listen {
         Some(Listen::Off) => {
             tracing::info!("the HTTP API is off (--listen off)");
             return Ok(());
         }
-        Some(Listen::At(addr)) => (addr, true),
-        None => (
-            spindle::api::DEFAULT_LISTEN
-                .parse()
-                .context("the default API address")?,
-            false,
-        ),
+        Some(Listen::At(addr)) => addr,
+        None => spindle::api::DEFAULT_LISTEN
+            .parse()
+            .context("the default API address")?,
     };
-    match spindle::api::bind(addr, ctx).await {
-        Ok((bound, serve)) => {
-            tracing::info!(addr = %bound, "HTTP API listening");
-            tokio::spawn(serve);
-            Ok(())
-        }
-        Err(e) if !explicit => {
-            tracing::warn!(error = %super::render_error(&e.into()), "the HTTP API is off; pass --listen IP:PORT to choose another address");
-            Ok(())
-        }
-        Err(e) => {
-            Err(anyhow::Error::new(e).context("pass another --listen address, or --listen off"))
-        }
-    }
+    let (bound, serve) = match spindle::api::bind(addr, ctx, options).await {
+        Ok(b) => b,
+        Err(spindle::api::ApiError::Bind { addr, source }) => anyhow::bail!(
+            "the HTTP API cannot listen on {addr} ({source}); choose another address with --listen IP:PORT (each spindle on a host needs its own port), or --listen off"
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(addr = %bound, "HTTP API listening");
+    tokio::spawn(serve);
+    Ok(())
 }
 
 /// Connects to the engine, retrying (1 s doubling to 30 s) while it is unreachable.

@@ -1,7 +1,7 @@
 //! `spindle status`: the conditions of every service as a table, from the running spindle's API or computed offline.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,6 +13,9 @@ use spindle::redact::Redactor;
 use spindle::{evidence, observe, pause, plan, status};
 
 use super::{Format, Global, request};
+
+/// The bearer token `spindle status` sends, for a spindle whose reads need one.
+const API_TOKEN_ENV: &str = "SPINDLE_API_TOKEN";
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
@@ -34,24 +37,17 @@ pub fn status_cmd(g: &Global, args: &StatusArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let project = desired::load(&request(g)?);
     let name = project.as_ref().ok().map(|p| p.name.clone());
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(evidence::default_state_dir);
     let doc = match rt.block_on(ask_api(&args.api)) {
-        Ok(doc) if name.is_none() || doc["project"].as_str() == name.as_deref() => {
+        Ok(doc) => {
+            check_identity(&doc, &args.api, name.as_deref(), &state_dir)?;
             header_and(doc, format!("from the spindle API at {}", args.api))
         }
-        other => {
-            let why = match other {
-                Ok(doc) => format!(
-                    "the spindle API at {} serves project {}",
-                    args.api,
-                    doc["project"].as_str().unwrap_or("?")
-                ),
-                Err(e) => format!("no spindle API answered at {}: {e}", args.api),
-            };
+        Err(why) => {
             let project = project?;
-            let state_dir = args
-                .state_dir
-                .clone()
-                .unwrap_or_else(evidence::default_state_dir);
             let doc = rt.block_on(offline(&project, &state_dir))?;
             header_and(doc, format!("computed offline ({why})"))
         }
@@ -61,6 +57,34 @@ pub fn status_cmd(g: &Global, args: &StatusArgs) -> anyhow::Result<ExitCode> {
         Format::Text => print!("{}", table(&doc)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `Err` unless the spindle that answered serves `project` (when it loads here) from `state_dir`:
+/// the status of another spindle is never printed as this one's.
+fn check_identity(
+    doc: &Value,
+    api: &str,
+    project: Option<&str>,
+    state_dir: &Path,
+) -> anyhow::Result<()> {
+    let theirs_project = doc["project"].as_str();
+    let theirs_dir = doc["state_dir"].as_str().map(PathBuf::from);
+    let ours_dir = std::fs::canonicalize(state_dir)
+        .or_else(|_| std::path::absolute(state_dir))
+        .unwrap_or_else(|_| state_dir.to_path_buf());
+    let same_project = project.is_none() || theirs_project == project;
+    let same_dir = theirs_dir.as_deref() == Some(ours_dir.as_path());
+    if same_project && same_dir {
+        return Ok(());
+    }
+    let shown = |p: Option<&str>| p.unwrap_or("(not named)").to_string();
+    let theirs_dir = theirs_dir.map_or("(not named)".into(), |d| d.display().to_string());
+    anyhow::bail!(
+        "the spindle API at {api} is not this project's: it serves project {} with state dir {theirs_dir}, this is project {} with state dir {}; pass --api with the address of this project's `spindle run --listen`, and --state-dir with its state dir",
+        shown(theirs_project),
+        shown(project),
+        ours_dir.display()
+    )
 }
 
 fn header_and(mut doc: Value, source: String) -> Value {
@@ -75,17 +99,33 @@ async fn ask_api(addr: &str) -> Result<Value, String> {
         .timeout(Duration::from_secs(3))
         .build()
         .map_err(|e| e.to_string())?;
-    let resp = client
-        .get(format!("http://{addr}/status"))
+    let mut req = client.get(format!("http://{addr}/status"));
+    // A spindle with --api-read-auth needs the token for reads too.
+    if let Some(token) = std::env::var(API_TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
+        req = req.bearer_auth(token.trim());
+    }
+    let resp = req
         .send()
         .await
-        .map_err(|e| e.without_url().to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("it answered {}", resp.status()));
+        .map_err(|e| format!("no spindle API answered at {addr}: {}", e.without_url()))?;
+    match resp.status().as_u16() {
+        200..=299 => {}
+        401 | 403 => {
+            return Err(format!(
+                "the spindle API at {addr} answered {}: its reads need a token (--api-read-auth); set {API_TOKEN_ENV}",
+                resp.status()
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "the spindle API at {addr} answered {}",
+                resp.status()
+            ));
+        }
     }
     resp.json::<Value>()
         .await
-        .map_err(|e| format!("its answer is not a status: {}", e.without_url()))
+        .map_err(|e| format!("the answer of {addr} is not a status: {}", e.without_url()))
 }
 
 /// Load + observe + plan, then the pure status computation (no degraded map: that lives in the loop).

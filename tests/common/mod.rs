@@ -296,7 +296,9 @@ impl TestProject {
             .arg(self.dir())
             .args(args)
             .current_dir(self.dir())
-            .env("SPINDLE_STATE_DIR", self.state_dir());
+            .env("SPINDLE_STATE_DIR", self.state_dir())
+            // A free port unless the test says otherwise: the default port must bind, and tests run at once.
+            .env("SPINDLE_LISTEN", "127.0.0.1:0");
         for key in [
             "SPINDLE_DESIRED_STATE",
             "COMPOSE_PROJECT_NAME",
@@ -946,6 +948,8 @@ mod spindle_process {
                 .args(args)
                 .current_dir(self.dir())
                 .env("SPINDLE_STATE_DIR", self.state_dir())
+                // A free port unless the test says otherwise: the default port must bind.
+                .env("SPINDLE_LISTEN", "127.0.0.1:0")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log);
