@@ -323,6 +323,24 @@ fn parse_host(host: &str) -> Result<(Address, String), EngineError> {
     Err(unsupported("unknown scheme"))
 }
 
+/// Refuses a TCP address when `DOCKER_TLS_VERIFY` asks for TLS: spindle speaks none to the
+/// engine, and talking plain HTTP where the operator asked for verified TLS would be a surprise.
+fn refuse_asked_tls(
+    address: &Address,
+    shown: &str,
+    tls_verify: Option<&str>,
+) -> Result<(), EngineError> {
+    let asked = tls_verify.is_some_and(|v| !v.trim().is_empty() && v.trim() != "0");
+    if asked && matches!(address, Address::Tcp(_)) {
+        return Err(EngineError::UnsupportedHost {
+            address: shown.to_string(),
+            reason: "DOCKER_TLS_VERIFY asks for TLS, which spindle does not speak to the engine"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 /// The address without user information (`tcp://user:pw@host` → `tcp://host`).
 fn display_address(host: &str) -> String {
     match host.split_once("://") {
@@ -483,6 +501,11 @@ impl Engine {
             .filter(|h| !h.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_HOST.to_string());
         let (address, shown) = parse_host(&host)?;
+        refuse_asked_tls(
+            &address,
+            &shown,
+            std::env::var("DOCKER_TLS_VERIFY").ok().as_deref(),
+        )?;
         let unreachable = |reason: String| EngineError::Unreachable {
             address: shown.clone(),
             reason,
@@ -1485,6 +1508,19 @@ mod tests {
                 .unwrap_or_default();
             assert!(err.contains("use unix://"), "{host}: {err}");
         }
+    }
+
+    #[test]
+    fn a_tcp_address_is_refused_when_docker_tls_verify_asks_for_tls() {
+        let (tcp, shown) = parse_host("tcp://h:2376").unwrap();
+        let err = refuse_asked_tls(&tcp, &shown, Some("1")).unwrap_err();
+        assert!(err.to_string().contains("DOCKER_TLS_VERIFY"), "{err}");
+        assert!(err.to_string().contains("use unix://"), "{err}");
+        assert!(refuse_asked_tls(&tcp, &shown, Some("0")).is_ok());
+        assert!(refuse_asked_tls(&tcp, &shown, Some("")).is_ok());
+        assert!(refuse_asked_tls(&tcp, &shown, None).is_ok());
+        let (unix, shown) = parse_host("unix:///var/run/docker.sock").unwrap();
+        assert!(refuse_asked_tls(&unix, &shown, Some("1")).is_ok());
     }
 
     #[test]

@@ -5,8 +5,8 @@
 # libraries `ldd` lists for it (and the dynamic loader), the CA certificate bundle, and git with its
 # libraries (spindle runs `git rev-parse`/`git status` to record the desired state's revision;
 # without git the revision is simply absent from the evidence, nothing else changes).
-# /etc/gitconfig marks every directory safe: the desired-state folder is mounted read-only from
-# the host and usually owned by another user than the container's root.
+# spindle ignores git's system and global config (a hostile checkout must not run hooks as root),
+# so the folder's owner is trusted through SPINDLE_GIT_SAFE_DIRECTORY, which infra/compose.yaml sets.
 #
 # Usage: infra/scripts/build-spindle-image.sh [--binary FILE] [--tag TAG] [--no-git]
 #   --binary FILE  the spindle binary (default: target/release/spindle, built with
@@ -84,7 +84,6 @@ if [[ "$with_git" == 1 ]]; then
     if git_bin="$(command -v git)"; then
         put "$git_bin" /usr/bin/git
         libs_of "$git_bin"
-        printf '[safe]\n\tdirectory = *\n' >"$root/etc/gitconfig"
     else
         log "git not found on this host: the image records no revision (use --no-git to silence this)"
     fi
