@@ -473,10 +473,18 @@ fn every_case_creates_the_same_containers_with_compose_and_spindle_and_each_adop
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(case) = cases.get(i) else { break };
-                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        check(case, &tag)
-                    }))
-                    .unwrap_or_else(|_| Err("the harness panicked on this case".into()));
+                    let attempt = |tag: &str| {
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(case, tag)))
+                            .unwrap_or_else(|_| Err("the harness panicked on this case".into()))
+                    };
+                    // Compose itself races on a loaded host (it once linked a scaled service's
+                    // second container only): a differing case is run once more from scratch, and
+                    // one that then agrees is shown as such, never hidden.
+                    let outcome = attempt(&tag).or_else(|first| {
+                        attempt(&format!("{tag}r")).inspect(|()| {
+                            eprintln!("RETRIED  {} (the first run differed: {first})", case.name)
+                        })
+                    });
                     match outcome {
                         Ok(()) => eprintln!("equal    {}", case.name),
                         Err(report) => {
