@@ -407,27 +407,6 @@ fn first_time(warning: &str) -> bool {
         .insert(warning.to_string())
 }
 
-/// A serde error message without the values it quotes (`invalid type: string "…"` becomes
-/// `invalid type: a string`, `unknown variant `…`` becomes `unknown variant`): the value may be a
-/// secret put in the wrong place.
-pub(crate) fn without_values(msg: &str) -> String {
-    static QUOTED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(
-            r#"(string|byte array) "(?:[^"\\]|\\.)*"|(integer|floating point|character|unit variant|variant) `[^`]*`|unknown variant `[^`]*`"#,
-        )
-        .expect("the pattern compiles")
-    });
-    QUOTED
-        .replace_all(msg, |c: &regex::Captures<'_>| match c.get(1).or(c.get(2)) {
-            Some(kind) if kind.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) => {
-                format!("an {}", kind.as_str())
-            }
-            Some(kind) => format!("a {}", kind.as_str()),
-            None => "unknown variant".to_string(),
-        })
-        .into_owned()
-}
-
 fn read_manifest(path: &Path) -> Result<Manifest, DesiredError> {
     let text = read(path)?;
     super::yaml::check_depth(path, &text)?;
@@ -437,7 +416,7 @@ fn read_manifest(path: &Path) -> Result<Manifest, DesiredError> {
             .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
             .unwrap_or_default();
         let msg = e.to_string();
-        let msg = super::limits::shorten_quoted(&without_values(
+        let msg = super::limits::shorten_quoted(&crate::redact::serde_message(
             msg.split(" at line ").next().unwrap_or(&msg),
         ));
         DesiredError::Folder {
@@ -506,29 +485,4 @@ fn compose_files(
     Err(DesiredError::NoComposeFile {
         dir: working_dir.to_path_buf(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_values;
-
-    #[test]
-    fn a_manifest_type_error_does_not_quote_the_value() {
-        for (msg, want) in [
-            (
-                r#"probes[0].port: invalid type: string "tok\"val-123456", expected u16"#,
-                "probes[0].port: invalid type: a string, expected u16",
-            ),
-            (
-                "policies.x.mode: unknown variant `hunter2`, expected `warn` or `enforce`",
-                "policies.x.mode: unknown variant, expected `warn` or `enforce`",
-            ),
-            (
-                "invalid value: integer `123456`, expected a port",
-                "invalid value: an integer, expected a port",
-            ),
-        ] {
-            assert_eq!(without_values(msg), want);
-        }
-    }
 }

@@ -1,6 +1,8 @@
 //! The `host_access` rule: a service gets no part of the host (privileged mode, host namespaces, capabilities beyond Docker's defaults, unconfined security options, devices, sensitive binds) unless allowlisted for it with a reason.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
+
+use super::rooted_clean as clean;
 
 use crate::desired::tree::Tree;
 use crate::desired::typed::DesiredState;
@@ -111,21 +113,6 @@ pub(super) fn covers(allowed: &str, grant: &str) -> bool {
             _ => a == g,
         },
     }
-}
-
-/// Go's `path.Clean` on an absolute path, with `Path` components.
-fn clean(p: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// `p` is `root` or inside it.

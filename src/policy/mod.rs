@@ -24,6 +24,12 @@ mod secret;
 #[cfg(test)]
 mod tests;
 
+/// A path cleaned lexically as an absolute one (`..` pops, `.` and repeated `/` drop; a relative
+/// path is taken from `/`), for comparing bind sources and folders without touching the disk.
+pub(crate) fn rooted_clean(p: &Path) -> std::path::PathBuf {
+    crate::desired::abspath::clean(&Path::new("/").join(p))
+}
+
 pub use config::{
     AllowHostAccess, AllowImage, AllowNetwork, AllowNetworkMode, AllowPath, AllowPort,
     EnvExamplePolicy, HostAccessPolicy, ImagePolicy, Mode, NetworkPolicy, PathsPolicy,

@@ -1,25 +1,12 @@
 //! The `paths` rule: every path the desired state writes relative (binds, `env_file`, `include`, `extends.file`, build contexts, secret and config files, `.env` and its symbolic link target) stays inside the desired-state folder, unless allowlisted with a reason.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use super::rooted_clean as clean;
 
 use crate::desired::sources::PathRef;
 
 use super::{PolicyConfig, PolicyKind, Violation};
-
-/// Lexically cleaned absolute path (`..` pops, `.` is dropped).
-fn clean(p: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
-}
 
 /// The path with symbolic links resolved: its longest existing ancestor canonicalized, and the
 /// rest (which does not exist yet) appended as it is.

@@ -8,6 +8,7 @@
 
 mod forms;
 mod redactor;
+mod serde_message;
 mod shapes;
 mod words;
 
@@ -16,6 +17,7 @@ mod tests;
 
 pub use forms::{debug_escape, forms, json_escape};
 pub use redactor::{ENV_CONTAINERS, MIN_SUBSTRING_LEN, Redactor};
+pub use serde_message::serde_message;
 pub use shapes::credentials;
 pub use words::{
     DEFAULT_SECRET_WORDS, add_secret_words, is_secret_entry, is_secret_key, is_secret_key_with,
