@@ -336,7 +336,19 @@ fn load_within_limits(req: &Request) -> Result<Project, DesiredError> {
             return Err(e);
         }
     };
-    let secrets = super::secrets::collect(&inputs.environment, &declared_empty, &model, &name);
+    // What the compose files write themselves, before interpolation: only those names are public.
+    let written: String = files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let secrets = super::secrets::collect(
+        &inputs.environment,
+        &declared_empty,
+        &model,
+        &name,
+        &written,
+    );
     redact::register_secrets(secrets.values.iter().cloned());
     warnings.extend(secrets.warnings.into_iter().filter(|w| first_time(w)));
     let secret_values = secrets.values;

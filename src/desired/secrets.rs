@@ -37,7 +37,8 @@ pub fn from_environment(environment: &Environment, declared: &BTreeSet<String>) 
 /// secret whatever their names.
 ///
 /// A value that is also a public identifier of the desired state (a path component of an image
-/// reference, a service, network or volume name, the project name) is not secret: replacing it
+/// reference, a service, network or volume name, the project name) written literally in the
+/// compose files (`written`, their text before interpolation) is not secret: replacing it
 /// would garble the output (`ADMIN_TOKEN=postgres` and `image: postgres:16`). Loading warns,
 /// naming the key, for it and for a secret shorter than [`MIN_SUBSTRING_LEN`].
 pub fn collect(
@@ -45,6 +46,7 @@ pub fn collect(
     declared: &BTreeSet<String>,
     model: &Tree,
     project: &str,
+    written: &str,
 ) -> Secrets {
     let mut found = Found::default();
     env_source(environment, declared, &mut found);
@@ -53,7 +55,9 @@ pub fn collect(
     let mut out = Secrets::default();
     let mut warned = BTreeSet::new();
     for (key, value) in found.entries {
-        if public.contains(&value) {
+        // Public only when the repo writes the name itself: `image: ${DB_PASSWORD}` must not make
+        // the host's secret public.
+        if public.contains(&value) && written.contains(value.as_str()) {
             if warned.insert(key.clone()) {
                 out.warnings.push(format!(
                     "{key}: its value is also a name in the desired state (an image, service, network or volume, or the project); it is public in the repo, so spindle does not redact it: use another value"
@@ -261,6 +265,7 @@ mod tests {
             &BTreeSet::new(),
             &model,
             "app",
+            "services:\n  db:\n    image: postgres:16\n",
         );
         assert!(s.values.is_empty());
         assert_eq!(s.warnings.len(), 1);
@@ -272,6 +277,21 @@ mod tests {
         assert!(!s.warnings[0].contains("postgres"));
         let r = redact::Redactor::new(s.values);
         assert_eq!(r.text("image: postgres:16"), "image: postgres:16");
+    }
+
+    #[test]
+    fn a_secret_interpolated_into_a_name_stays_secret() {
+        // A repo author cannot make the host's secret public by naming an image after it.
+        let model = json!({"services": {"db": {"image": "Zq9xK7-longsecret"}}});
+        let s = collect(
+            &env(&[("DB_PASSWORD", "Zq9xK7-longsecret")]),
+            &BTreeSet::new(),
+            &model,
+            "app",
+            "services:\n  db:\n    image: ${DB_PASSWORD}\n",
+        );
+        assert_eq!(s.values, vec!["Zq9xK7-longsecret".to_string()]);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     }
 
     #[test]
@@ -298,6 +318,7 @@ mod tests {
             &BTreeSet::from(["BACKUP_SEED".to_string()]),
             &model,
             "app",
+            "",
         );
         for want in [
             "declared-empty",
@@ -330,6 +351,7 @@ mod tests {
             &BTreeSet::new(),
             &json!({}),
             "app",
+            "",
         );
         assert_eq!(s.values, vec!["abc12".to_string()]);
         assert!(s.warnings[0].starts_with("DB_PASSWORD:") && !s.warnings[0].contains("abc12"));

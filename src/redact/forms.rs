@@ -13,45 +13,55 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 /// - percent-encoded: every byte outside RFC 3986's unreserved set as `%XX`, in upper and lower
 ///   case; the same keeping `!'()*` (JavaScript's `encodeURIComponent`); and the form encoding
 ///   (`+` for a space);
+/// - with a `$` in it, each of the above with `$` written `$$` (Compose's escape, which
+///   `spindle config` prints);
 /// - base64 (standard and URL-safe, with and without padding), at each of the three byte
 ///   alignments inside a longer encoded text (`user:secret` in an `Authorization: Basic` header):
 ///   the characters that depend only on the secret's bytes. The shifted alignments are only
 ///   produced when `embedded` (long secrets); short ones get the whole-value encodings only.
 pub fn forms(secret: &str, embedded: bool) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut push = |s: String| {
-        if !s.is_empty() && !out.contains(&s) {
-            out.push(s);
-        }
-    };
-    push(secret.to_string());
+    add(&mut out, secret.to_string());
     let debug = debug_escape(secret);
-    push(debug_escape(&debug));
-    push(json_escape(&debug));
-    push(debug);
+    add(&mut out, debug_escape(&debug));
+    add(&mut out, json_escape(&debug));
+    add(&mut out, debug);
     let json = json_escape(secret);
-    push(go_json_escape(&json));
-    push(json);
-    for (keep, lower) in [("", false), ("", true), ("!'()*", false), ("!'()*", true)] {
-        push(percent(secret, keep, lower, false));
+    add(&mut out, go_json_escape(&json));
+    add(&mut out, json);
+    // `spindle config` and Compose write a literal `$` as `$$`, so that the file reads back the same.
+    if secret.contains('$') {
+        for text in out.clone() {
+            add(&mut out, text.replace('$', "$$"));
+        }
     }
-    push(percent(secret, "*", false, true));
-    push(percent(secret, "*", true, true));
+    for (keep, lower) in [("", false), ("", true), ("!'()*", false), ("!'()*", true)] {
+        add(&mut out, percent(secret, keep, lower, false));
+    }
+    add(&mut out, percent(secret, "*", false, true));
+    add(&mut out, percent(secret, "*", true, true));
     let bytes = secret.as_bytes();
     for engine in [&STANDARD, &URL_SAFE] {
-        push(engine.encode(bytes));
+        add(&mut out, engine.encode(bytes));
     }
     for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
-        push(engine.encode(bytes));
+        add(&mut out, engine.encode(bytes));
         if embedded {
             for shift in 0..3 {
                 if let Some(core) = base64_core(engine, bytes, shift) {
-                    push(core);
+                    add(&mut out, core);
                 }
             }
         }
     }
     out
+}
+
+/// Adds `form` to `out` unless it is empty or already there.
+fn add(out: &mut Vec<String>, form: String) {
+    if !form.is_empty() && !out.contains(&form) {
+        out.push(form);
+    }
 }
 
 /// What `format!("{s:?}")` prints, without the surrounding quotes.
@@ -130,6 +140,20 @@ mod tests {
         ] {
             assert!(f.contains(&want.to_string()), "{want} missing from {f:?}");
         }
+    }
+
+    #[test]
+    fn a_secret_holding_a_dollar_is_also_replaced_with_the_dollar_doubled() {
+        // `spindle config` escapes `$` as Compose does: `Pa$sw0rd` prints as `Pa$$sw0rd`.
+        let f = forms("Pa$sw0rd-Zq9\"xK7", true);
+        for want in ["Pa$$sw0rd-Zq9\"xK7", "Pa$$sw0rd-Zq9\\\"xK7"] {
+            assert!(f.contains(&want.to_string()), "{want} missing from {f:?}");
+        }
+        let r = crate::redact::Redactor::new(["Pa$sw0rd-Zq9xK7".to_string()]);
+        assert_eq!(
+            r.text("command: [\"--pass=Pa$$sw0rd-Zq9xK7\"]"),
+            "command: [\"--pass=<redacted>\"]"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub struct Form {
     pub text: String,
 }
 
-/// Every form of `secret` worth searching for (raw; Debug- and JSON-escaped, also twice; percent-encoded; base64),
+/// Every form of `secret` worth searching for (raw; Debug- and JSON-escaped, also twice; `$` doubled; percent-encoded; base64),
 /// without duplicates (an alphanumeric secret's Debug, JSON and
 /// percent forms are the secret itself).
 pub fn forms(secret: &str) -> Vec<Form> {
@@ -50,6 +50,9 @@ pub fn forms(secret: &str) -> Vec<Form> {
         ("debug-of-json", escape_debug(json)),
         ("json-of-json", escape_json(json)),
         ("debug-of-debug", escape_debug(debug)),
+        // `spindle config` writes a literal `$` as `$$` (Compose's escape).
+        ("dollars-doubled", secret.replace('$', "$$")),
+        ("json-dollars-doubled", json.replace('$', "$$")),
     ];
     let mut out: Vec<Form> = Vec::new();
     for (name, text) in candidates.into_iter().chain(nested) {
