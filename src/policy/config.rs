@@ -186,7 +186,8 @@ pub struct AllowHostAccess {
     /// One access or a list: `privileged`, `pid`, `ipc`, `uts`, `userns_mode`, `network_mode`,
     /// `cgroup`, `cap_add:SYS_ADMIN` (or `cap_add` for any), `security_opt:seccomp` (or
     /// `security_opt`), `devices`, `device_cgroup_rules`, `bind:/var/run/docker.sock` (a path
-    /// covers what is under it; `bind` for any).
+    /// covers what is under it; `bind` for any), `volume_device:<volume>`,
+    /// `volumes_from:container:<name>`, `pid:container:<name>`, `ipc:container:<name>`.
     #[serde(deserialize_with = "one_or_many")]
     pub access: Vec<String>,
     #[serde(deserialize_with = "reason")]

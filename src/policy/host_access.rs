@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::rooted_clean as clean;
+use super::sensitive::{run_alias, sensitive};
 
 use crate::desired::tree::Tree;
 use crate::desired::typed::DesiredState;
@@ -56,31 +57,6 @@ const HOST_NAMESPACES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Host paths whose bind gives a container power over the host, and why.
-const SENSITIVE: &[(&str, &str)] = &[
-    (
-        "/etc",
-        "the host's configuration (users, sudoers, cron, systemd units)",
-    ),
-    (
-        "/var/run/docker.sock",
-        "the Docker socket: whoever reaches it controls every container and the host",
-    ),
-    (
-        "/run/docker.sock",
-        "the Docker socket: whoever reaches it controls every container and the host",
-    ),
-    ("/proc", "the host's kernel and process interfaces"),
-    ("/sys", "the host's kernel and device interfaces"),
-    ("/boot", "the host's kernel and boot loader"),
-    ("/dev", "the host's devices"),
-    ("/root", "root's home (keys and credentials)"),
-    (
-        "/var/lib/docker",
-        "the engine's data: every container's files, volumes and secrets",
-    ),
-];
-
 /// The name of a capability as Docker compares it: upper case, without `CAP_`.
 fn cap_name(c: &str) -> String {
     let up = c.trim().to_ascii_uppercase();
@@ -109,7 +85,10 @@ pub(super) fn covers(allowed: &str, grant: &str) -> bool {
         (Some(a), Some(g)) => match gf {
             "cap_add" => cap_name(a) == cap_name(g),
             "security_opt" => a.eq_ignore_ascii_case(g),
-            "bind" => under(Path::new(g), Path::new(a)),
+            "bind" => under(
+                &run_alias(&clean(Path::new(g))),
+                &run_alias(&clean(Path::new(a))),
+            ),
             _ => a == g,
         },
     }
@@ -120,56 +99,10 @@ fn under(p: &Path, root: &Path) -> bool {
     clean(p).starts_with(clean(root))
 }
 
-/// Why a bind of `source` is sensitive, or `None`. A source is sensitive when it is `/`, or
-/// at, under or above one of the sensitive paths (binding `/var/run` exposes the socket), or
-/// the state dir; the source and the path it resolves to through symbolic links are checked.
-pub(super) fn sensitive(source: &Path, state_dir: Option<&Path>) -> Option<String> {
-    let mut forms = vec![clean(source)];
-    if let Ok(real) = std::fs::canonicalize(source)
-        && !forms.contains(&real)
-    {
-        forms.push(real);
-    }
-    let mut state_forms = Vec::new();
-    if let Some(d) = state_dir.and_then(|d| std::path::absolute(d).ok()) {
-        if let Ok(real) = std::fs::canonicalize(&d) {
-            state_forms.push(real);
-        }
-        state_forms.push(clean(&d));
-    }
-    for f in &forms {
-        let shown = if f == &forms[0] {
-            String::new()
-        } else {
-            format!(" (through symbolic links: `{}`)", f.display())
-        };
-        if f == Path::new("/") {
-            return Some(format!("is the host's whole file system{shown}"));
-        }
-        for (s, why) in SENSITIVE {
-            let s = Path::new(s);
-            if f.starts_with(s) {
-                return Some(format!("is {why}{shown}"));
-            }
-            if s.starts_with(f) {
-                return Some(format!("holds `{}`, {why}{shown}", s.display()));
-            }
-        }
-        for s in &state_forms {
-            if f.starts_with(s) || s.starts_with(f) {
-                return Some(format!(
-                    "holds spindle's own state dir (evidence, tokens, locks): the service could \
-                     rewrite what spindle records and trusts{shown}"
-                ));
-            }
-        }
-    }
-    None
-}
-
-/// One finding before the allowlist: the access it needs, where, and why.
+/// One finding before the allowlist: the accesses it needs (all of them must be granted), where,
+/// and why.
 struct Finding {
-    grant: String,
+    grants: Vec<String>,
     path: String,
     why: String,
 }
@@ -214,7 +147,7 @@ fn service_findings(
     let mut out = Vec::new();
     if model.get("privileged").and_then(Tree::as_bool) == Some(true) {
         out.push(Finding {
-            grant: "privileged".into(),
+            grants: vec!["privileged".into()],
             path: at("privileged"),
             why: "`privileged: true` gives the container every capability and every device of \
                   the host, and turns off seccomp and AppArmor: it is root on the host"
@@ -228,7 +161,7 @@ fn service_findings(
             .is_some_and(|v| v.trim() == "host")
         {
             out.push(Finding {
-                grant: (*key).into(),
+                grants: vec![(*key).into()],
                 path: at(key),
                 why: format!("`{key}: host` {why}"),
             });
@@ -245,7 +178,7 @@ fn service_findings(
             format!("capability `{c}` is beyond Docker's default set")
         };
         out.push(Finding {
-            grant: format!("cap_add:{c}"),
+            grants: vec![format!("cap_add:{c}")],
             path: format!("{}[{i}]", at("cap_add")),
             why,
         });
@@ -253,7 +186,7 @@ fn service_findings(
     for (i, opt) in strings(model.get("security_opt")) {
         if let Some((k, why)) = unconfined(&opt) {
             out.push(Finding {
-                grant: format!("security_opt:{k}"),
+                grants: vec![format!("security_opt:{k}")],
                 path: format!("{}[{i}]", at("security_opt")),
                 why: format!("`{}` {why}", opt.trim()),
             });
@@ -262,7 +195,7 @@ fn service_findings(
     if let Some(Tree::Array(devices)) = model.get("devices") {
         for i in 0..devices.len() {
             out.push(Finding {
-                grant: "devices".into(),
+                grants: vec!["devices".into()],
                 path: format!("{}[{i}]", at("devices")),
                 why: "a host device is passed into the container".into(),
             });
@@ -270,52 +203,34 @@ fn service_findings(
     }
     for (i, _) in strings(model.get("device_cgroup_rules")) {
         out.push(Finding {
-            grant: "device_cgroup_rules".into(),
+            grants: vec!["device_cgroup_rules".into()],
             path: format!("{}[{i}]", at("device_cgroup_rules")),
             why: "a device cgroup rule lets the container open host devices".into(),
         });
     }
     if let Some(Tree::Array(mounts)) = model.get("volumes") {
         for (i, m) in mounts.iter().enumerate() {
-            let kind = m.get("type").and_then(Tree::as_str);
-            let (source, path, what) = match kind {
-                Some("bind") => {
-                    let Some(src) = m.get("source").and_then(Tree::as_str) else {
-                        continue;
-                    };
-                    (
-                        src.to_string(),
-                        format!("{}[{i}].source", at("volumes")),
-                        String::new(),
-                    )
-                }
-                Some("volume") => {
-                    let Some(key) = m.get("source").and_then(Tree::as_str) else {
-                        continue;
-                    };
-                    let Some(device) = bind_device(desired, key) else {
-                        continue;
-                    };
-                    (
-                        device,
-                        format!("{}[{i}]", at("volumes")),
-                        format!(" (volume `{key}` binds it with driver_opts)"),
-                    )
-                }
-                _ => continue,
-            };
-            if !source.starts_with('/') {
+            let Some(src) = m.get("source").and_then(Tree::as_str) else {
                 continue;
-            }
-            if let Some(why) = sensitive(Path::new(&source), state_dir) {
-                out.push(Finding {
-                    grant: format!("bind:{}", clean(Path::new(&source)).display()),
-                    path,
-                    why: format!("the bind of `{source}`{what} {why}"),
-                });
+            };
+            match m.get("type").and_then(Tree::as_str) {
+                Some("bind") => out.extend(bind_finding(
+                    src,
+                    format!("{}[{i}].source", at("volumes")),
+                    |why| format!("the bind of `{src}` {why}"),
+                    state_dir,
+                )),
+                Some("volume") => out.extend(volume_finding(
+                    desired,
+                    src,
+                    format!("{}[{i}]", at("volumes")),
+                    state_dir,
+                )),
+                _ => {}
             }
         }
     }
+    out.extend(container_refs(name, model));
     for section in ["secrets", "configs"] {
         let Some(Tree::Array(refs)) = model.get(section) else {
             continue;
@@ -332,27 +247,177 @@ fn service_findings(
                 .and_then(|t| t.get(key))
                 .and_then(|d| d.get("file"))
                 .and_then(Tree::as_str)
-                .filter(|f| f.starts_with('/'))
             else {
                 continue;
             };
-            if let Some(why) = sensitive(Path::new(file), state_dir) {
-                out.push(Finding {
-                    grant: format!("bind:{}", clean(Path::new(file)).display()),
-                    path: format!("{}[{i}]", at(section)),
-                    why: format!(
+            out.extend(bind_finding(
+                file,
+                format!("{}[{i}]", at(section)),
+                |why| {
+                    format!(
                         "`{section}.{key}.file` mounts `{file}` into the container, which {why}"
-                    ),
-                });
-            }
+                    )
+                },
+                state_dir,
+            ));
         }
+    }
+    out
+}
+
+/// The finding of a bind of the host path `source` (relative ones are the `paths` rule's), if
+/// any form of it is sensitive; `say` words the reason.
+fn bind_finding(
+    source: &str,
+    path: String,
+    say: impl FnOnce(&str) -> String,
+    state_dir: Option<&Path>,
+) -> Option<Finding> {
+    if !source.starts_with('/') {
+        return None;
+    }
+    let (grants, why) = sensitive(Path::new(source), state_dir)?;
+    Some(Finding {
+        grants,
+        path,
+        why: say(&why),
+    })
+}
+
+/// The finding of a mount of the project's volume `key`, when its `driver_opts` take something
+/// from the host: a sensitive bind (`o: bind`), or any other local `device:`.
+fn volume_finding(
+    desired: &DesiredState,
+    key: &str,
+    path: String,
+    state_dir: Option<&Path>,
+) -> Option<Finding> {
+    match volume_mount(desired, key)? {
+        VolumeMount::Bind(device) => bind_finding(
+            &device,
+            path,
+            |why| {
+                format!("the bind of `{device}` (volume `{key}` binds it with driver_opts) {why}")
+            },
+            state_dir,
+        ),
+        VolumeMount::Device { device, fs } => Some(Finding {
+            grants: vec![format!("volume_device:{key}")],
+            path,
+            why: format!(
+                "volume `{key}` mounts the host's `{device}` (driver_opts type `{fs}`) into the \
+                 container: a host disk or file system is read and written past every other \
+                 check"
+            ),
+        }),
+    }
+}
+
+/// What a top-level volume's `driver_opts` take from the host.
+enum VolumeMount {
+    /// `o: bind` (or `rbind`) of the host path `device:`.
+    Bind(String),
+    /// A file system mounted from `device:` by the local driver (a block device, an image
+    /// file, an overlay of host folders, …).
+    Device { device: String, fs: String },
+}
+
+/// File system types of the local driver whose `device:` takes nothing from the host: memory
+/// (`tmpfs`, `ramfs`) and remote shares (`nfs`, `cifs`, …), which reach another machine.
+const NOT_FROM_HOST: &[&str] = &["tmpfs", "ramfs", "nfs", "nfs4", "cifs", "smb3"];
+
+/// What the project's volume `key` takes from the host through its `driver_opts`, if anything.
+fn volume_mount(desired: &DesiredState, key: &str) -> Option<VolumeMount> {
+    let v = desired.model.get("volumes")?.get(key)?;
+    let opts = v.get("driver_opts")?;
+    let device = opts.get("device").and_then(Tree::as_str)?.to_string();
+    let o = opts.get("o").and_then(Tree::as_str).unwrap_or_default();
+    if o.split(',').any(|x| matches!(x.trim(), "bind" | "rbind")) {
+        return Some(VolumeMount::Bind(device));
+    }
+    let local = v
+        .get("driver")
+        .and_then(Tree::as_str)
+        .is_none_or(|d| d.trim() == "local");
+    let fs = opts
+        .get("type")
+        .and_then(Tree::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if !local || NOT_FROM_HOST.contains(&fs.as_str()) {
+        return None;
+    }
+    Some(VolumeMount::Device { device, fs })
+}
+
+/// `volumes_from`, `pid` and `ipc` references to a container outside the project
+/// (`container:<name>`): the service takes over that container's mounts or joins its
+/// namespaces, which no policy of this project has checked. (`service:<name>` and a bare
+/// service name stay inside the project, whose own services are checked.)
+fn container_refs(name: &str, model: &Tree) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, v) in strings(model.get("volumes_from")) {
+        let Some(rest) = v.trim().strip_prefix("container:") else {
+            continue;
+        };
+        let other = rest
+            .strip_suffix(":ro")
+            .or_else(|| rest.strip_suffix(":rw"))
+            .unwrap_or(rest);
+        out.push(Finding {
+            grants: vec![format!("volumes_from:container:{other}")],
+            path: format!("services.{name}.volumes_from[{i}]"),
+            why: format!(
+                "`volumes_from: container:{other}` mounts every volume and bind of a container \
+                 outside this project (a Docker socket, a host folder, …), which no policy of \
+                 this project has checked"
+            ),
+        });
+    }
+    for (key, why) in [
+        (
+            "pid",
+            "sees and can signal its processes, reads their environment and reaches their \
+             files through /proc",
+        ),
+        ("ipc", "shares its shared memory and semaphores"),
+    ] {
+        let Some(other) = model
+            .get(key)
+            .and_then(Tree::as_str)
+            .and_then(|v| v.trim().strip_prefix("container:"))
+        else {
+            continue;
+        };
+        out.push(Finding {
+            grants: vec![format!("{key}:container:{other}")],
+            path: format!("services.{name}.{key}"),
+            why: format!(
+                "`{key}: container:{other}` joins the {key} namespace of a container outside \
+                 this project: the service {why}"
+            ),
+        });
     }
     out
 }
 
 /// The host paths the `x-spindle.pre-recreate` one-off container of `s` binds, by index.
 pub(super) fn hook_binds(s: &crate::desired::typed::DesiredService) -> Vec<(usize, &Path)> {
-    use crate::desired::hook::{HookMode, MountSource};
+    hook_mounts(s)
+        .into_iter()
+        .filter_map(|(i, m)| match m {
+            crate::desired::hook::MountSource::Bind(p) => Some((i, p.as_path())),
+            crate::desired::hook::MountSource::Volume(_) => None,
+        })
+        .collect()
+}
+
+/// What the `x-spindle.pre-recreate` one-off container of `s` mounts, by index.
+fn hook_mounts(
+    s: &crate::desired::typed::DesiredService,
+) -> Vec<(usize, &crate::desired::hook::MountSource)> {
+    use crate::desired::hook::HookMode;
     let Some(HookMode::Run(spec)) = s.pre_recreate.as_ref().map(|p| &p.mode) else {
         return Vec::new();
     };
@@ -360,27 +425,41 @@ pub(super) fn hook_binds(s: &crate::desired::typed::DesiredService) -> Vec<(usiz
         .iter()
         .flatten()
         .enumerate()
-        .filter_map(|(i, m)| match &m.source {
-            MountSource::Bind(p) => Some((i, p.as_path())),
-            MountSource::Volume(_) => None,
-        })
+        .map(|(i, m)| (i, &m.source))
         .collect()
 }
 
-/// The host path a top-level volume binds (`driver_opts` with `o: bind` and `device:`), if any.
-fn bind_device(desired: &DesiredState, key: &str) -> Option<String> {
-    let v = desired.model.get("volumes")?.get(key)?;
-    let opts = v.get("driver_opts")?;
-    let o = opts.get("o").and_then(Tree::as_str)?;
-    if !o
-        .split(',')
-        .any(|x| x.trim() == "bind" || x.trim() == "rbind")
-    {
-        return None;
+/// The grants in `grants` that no allowlist entry for `service` covers, and the reasons of the
+/// entries that cover the others.
+fn missing<'a>(
+    cfg: &'a PolicyConfig,
+    service: &str,
+    grants: &'a [String],
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    let mut missing = Vec::new();
+    let mut reasons = Vec::new();
+    for g in grants {
+        match cfg.host_access_allowed(service, g) {
+            Some(r) if !reasons.contains(&r) => reasons.push(r),
+            Some(_) => {}
+            None => missing.push(g.as_str()),
+        }
     }
-    opts.get("device")
-        .and_then(Tree::as_str)
-        .map(str::to_string)
+    (missing, reasons)
+}
+
+/// `"a"`, or `["a", "b"]` for several accesses.
+fn access_yaml(grants: &[&str]) -> String {
+    match grants {
+        [one] => format!("\"{one}\""),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(|g| format!("\"{g}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// Adds the violations to `out`, and to `allowed` one line per finding an allowlist entry lets
@@ -392,25 +471,32 @@ pub(super) fn check(
     out: &mut Vec<Violation>,
     allowed: &mut Vec<String>,
 ) {
+    use crate::desired::hook::MountSource;
     for (name, s) in &desired.services {
         let mut found = service_findings(desired, name, &s.model, state_dir);
-        for (i, source) in hook_binds(s) {
-            if let Some(why) = sensitive(source, state_dir) {
-                found.push(Finding {
-                    grant: format!("bind:{}", clean(source).display()),
-                    path: format!("services.{name}.x-spindle.pre-recreate.volumes[{i}]"),
-                    why: format!(
-                        "the pre-recreate hook's bind of `{}` {why}",
-                        source.display()
-                    ),
-                });
-            }
+        for (i, m) in hook_mounts(s) {
+            let path = format!("services.{name}.x-spindle.pre-recreate.volumes[{i}]");
+            found.extend(match m {
+                MountSource::Bind(source) => {
+                    let shown = source.display().to_string();
+                    bind_finding(
+                        &shown,
+                        path,
+                        |why| format!("the pre-recreate hook's bind of `{shown}` {why}"),
+                        state_dir,
+                    )
+                }
+                MountSource::Volume(key) => volume_finding(desired, key, path, state_dir),
+            });
         }
         for f in found {
-            if let Some(reason) = cfg.host_access_allowed(name, &f.grant) {
+            let (missing, reasons) = missing(cfg, name, &f.grants);
+            if missing.is_empty() {
                 allowed.push(format!(
-                    "policy host_access: {}: `{}` allowed for service {name} ({reason})",
-                    f.path, f.grant
+                    "policy host_access: {}: `{}` allowed for service {name} ({})",
+                    f.path,
+                    f.grants.join("`, `"),
+                    reasons.join("; ")
                 ));
                 continue;
             }
@@ -420,8 +506,9 @@ pub(super) fn check(
                 path: f.path,
                 message: format!(
                     "{}; remove it, or allow it for this service in spindle.yaml with \
-                     `policies.host_access.allow: [{{service: {name}, access: \"{}\", reason: …}}]`",
-                    f.why, f.grant
+                     `policies.host_access.allow: [{{service: {name}, access: {}, reason: …}}]`",
+                    f.why,
+                    access_yaml(&missing)
                 ),
             });
         }

@@ -15,12 +15,15 @@ use crate::desired::typed::DesiredState;
 
 mod config;
 mod host_access;
+#[cfg(test)]
+mod host_refs_tests;
 mod image;
 mod network;
 mod paths;
 #[cfg(test)]
 mod paths_tests;
 mod secret;
+mod sensitive;
 #[cfg(test)]
 mod tests;
 

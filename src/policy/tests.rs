@@ -242,7 +242,7 @@ fn binds_of_sensitive_host_paths_break_the_host_access_rule_and_ordinary_ones_pa
     }
     for src in [
         "/srv/data",
-        "/home/app",
+        "/srv/app",
         "/etc2",
         "/opt/app/config",
         "/var/log/app",
