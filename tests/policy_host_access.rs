@@ -221,3 +221,22 @@ fn spindle_run_refuses_a_bind_of_its_own_state_dir() {
     );
     assert!(p.containers().is_empty(), "nothing was created");
 }
+
+#[test]
+fn a_named_volume_mounting_a_host_disk_is_refused_at_plan_time_and_nothing_is_mounted() {
+    // The device is never mounted: the policy refuses before any engine write.
+    let p = project("host-access-volume-device");
+    p.write(
+        "compose.yaml",
+        &format!(
+            "{}volumes:\n  rootfs:\n    driver_opts:\n      type: ext4\n      device: /dev/vda\n",
+            stack("    volumes: [\"rootfs:/host\"]\n")
+        ),
+    );
+    let out = assert_refused(&p, "host_access", "services.web.volumes[0]");
+    assert!(
+        out.contains("volume `rootfs`") && out.contains("access: \"volume_device:rootfs\""),
+        "says which volume and how to allow it:\n{out}"
+    );
+    assert!(p.volumes().is_empty(), "no volume was created:\n{out}");
+}
