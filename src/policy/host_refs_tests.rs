@@ -266,6 +266,17 @@ fn an_allowed_folder_does_not_let_a_symbolic_link_in_it_reach_a_sensitive_path()
 }
 
 #[test]
+fn a_missing_bind_source_under_a_link_to_a_sensitive_path_breaks_the_rule() {
+    // Docker creates a missing bind source, following the link: `<tmp>/etc-link/new` makes `/etc/new`.
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::os::unix::fs::symlink("/etc", dir.path().join("etc-link")).expect("a symbolic link");
+    let source = dir.path().join("etc-link/not-yet").display().to_string();
+    let v = violations(bind(&source, false), json!({}), &PolicyConfig::default());
+    assert_eq!(paths(&v), ["services.web.volumes[0].source"]);
+    assert!(v[0].message.contains("`/etc/not-yet`"), "{}", v[0].message);
+}
+
+#[test]
 fn a_grant_of_the_docker_socket_covers_it_under_var_run_and_run() {
     for (allowed, grant, want) in [
         ("bind:/var/run/docker.sock", "bind:/run/docker.sock", true),

@@ -70,14 +70,19 @@ pub(super) fn run_alias(p: &Path) -> PathBuf {
     }
 }
 
-/// The forms of `source` that are checked: cleaned as written, then (when it differs) as it
-/// resolves through symbolic links.
+/// The forms of `source` that are checked: cleaned as written, then (when they differ) as it
+/// resolves through symbolic links, as the kernel reads it and, when it does not exist yet
+/// (Docker creates a missing bind source), through its longest existing ancestor.
 fn forms(source: &Path) -> Vec<PathBuf> {
     let mut forms = vec![clean(source)];
-    if let Ok(real) = std::fs::canonicalize(source)
-        && run_alias(&real) != run_alias(&forms[0])
-    {
-        forms.push(real);
+    let resolved = [
+        std::fs::canonicalize(source).ok(),
+        Some(super::paths::real(source)),
+    ];
+    for r in resolved.into_iter().flatten() {
+        if !forms.iter().any(|f| run_alias(f) == run_alias(&r)) {
+            forms.push(r);
+        }
     }
     forms
 }
