@@ -197,7 +197,9 @@ fn root_equivalent_host_paths_are_sensitive_binds_read_only_or_not() {
         "/lib64",
         "/libx32",
         "/home",
+        "/home/alice",
         "/home/alice/.ssh",
+        "/home/alice/.bashrc",
         "/var/spool/cron",
         "/var/spool/cron/crontabs",
         "/var/spool",
@@ -227,6 +229,8 @@ fn root_equivalent_host_paths_are_sensitive_binds_read_only_or_not() {
         }
     }
     for src in [
+        // A project's own folder in a home is not the home's keys or start-up files.
+        "/home/alice/stack/data",
         "/var/log",
         "/var/log/app",
         "/usr2",

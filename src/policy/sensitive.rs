@@ -33,10 +33,6 @@ const SENSITIVE: &[(&str, &str)] = &[
     ("/boot", "the host's kernel and boot loader"),
     ("/dev", "the host's devices"),
     ("/root", "root's home (keys and credentials)"),
-    (
-        "/home",
-        "the users' homes (keys, credentials, shell start-up files)",
-    ),
     ("/usr", "the host's programs and libraries, which root runs"),
     ("/bin", "the host's programs, which root runs"),
     ("/sbin", "the host's system programs, which root runs"),
@@ -87,6 +83,22 @@ fn forms(source: &Path) -> Vec<PathBuf> {
     forms
 }
 
+/// Why a bind of `f` reaches into the users' homes, or `None`: `/home`, a home itself
+/// (`/home/u`) or a dot-entry in it (`/home/u/.ssh`, `/home/u/.bashrc`: keys, credentials, shell
+/// start-up files) is sensitive; a project's own folder in a home (`/home/u/stack/data`) is not.
+fn home(f: &Path) -> Option<&'static str> {
+    let rest = f.strip_prefix("/home").ok()?;
+    let mut parts = rest.components();
+    match (parts.next(), parts.next()) {
+        (None, _) => Some("is the users' homes (keys, credentials, shell start-up files)"),
+        (Some(_), None) => Some("is a user's home (keys, credentials, shell start-up files)"),
+        (Some(_), Some(entry)) if entry.as_os_str().to_string_lossy().starts_with('.') => {
+            Some("is a dot-entry of a user's home (keys, credentials, shell start-up files)")
+        }
+        _ => None,
+    }
+}
+
 /// Why the form `f` of a bind source is sensitive, or `None`.
 fn why(f: &Path, state_forms: &[PathBuf]) -> Option<String> {
     let f = run_alias(f);
@@ -101,6 +113,9 @@ fn why(f: &Path, state_forms: &[PathBuf]) -> Option<String> {
         if s.starts_with(&f) {
             return Some(format!("holds `{}`, {why}", s.display()));
         }
+    }
+    if let Some(why) = home(&f) {
+        return Some(why.into());
     }
     for s in state_forms {
         if f.starts_with(s) || s.starts_with(&f) {
