@@ -344,7 +344,8 @@ async fn reconcile(
     given: Option<axum::Extension<auth::Caller>>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match auth::caller(&ctx, given, &headers, auth::Need::Mutation("reconcile")).await {
+    let caller = match auth::caller(&ctx, given, &headers, auth::Need::Mutation("reconcile")).await
+    {
         Ok(c) => c,
         Err(r) => return *r,
     };
