@@ -6,7 +6,9 @@ use axum::response::Response;
 use super::{ApiContext, refuse, token};
 use crate::redact;
 
-/// The token that authorized a request.
+/// The token that authorized a request. The serving layer checks a mutation's token from the
+/// request head and hands the caller on to the handler as a request extension.
+#[derive(Clone, Debug)]
 pub(super) struct Caller {
     pub id: String,
     pub name: String,
@@ -34,6 +36,20 @@ impl Need {
             Need::Mutation(a) => a,
             Need::Read => "read",
         }
+    }
+}
+
+/// The caller the serving layer authorized from the request head, else (a router not behind
+/// `serve`) the result of [`authorize`]: a mutation handler never runs unauthenticated.
+pub(super) async fn caller(
+    ctx: &ApiContext,
+    given: Option<axum::Extension<Caller>>,
+    headers: &HeaderMap,
+    need: Need,
+) -> Result<Caller, Box<Response>> {
+    match given {
+        Some(axum::Extension(c)) => Ok(c),
+        None => authorize(ctx, headers, need).await,
     }
 }
 

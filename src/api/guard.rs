@@ -65,6 +65,23 @@ pub fn is_guarded_read(method: &Method, path: &str) -> bool {
     (method == Method::GET || method == Method::HEAD) && GUARDED_READS.contains(&path)
 }
 
+/// The mutation routes (`POST`), each with the action name its log lines and evidence use.
+pub const MUTATIONS: &[(&str, &str)] = &[
+    ("/reconcile", "reconcile"),
+    ("/profile", "profile"),
+    ("/pause", "pause"),
+    ("/resume", "resume"),
+];
+
+/// The action of a mutation route, checked for its bearer token from the request head before a
+/// byte of its body is read; `None` for every other request.
+pub fn mutation(method: &Method, path: &str) -> Option<&'static str> {
+    if method != Method::POST {
+        return None;
+    }
+    MUTATIONS.iter().find(|(p, _)| *p == path).map(|(_, a)| *a)
+}
+
 /// The most body bytes a request with `method` may carry.
 pub fn body_limit(method: &Method) -> usize {
     if method == Method::POST {
@@ -272,5 +289,23 @@ mod tests {
             assert!(!is_guarded_read(&Method::GET, path), "{path}");
         }
         assert!(!is_guarded_read(&Method::POST, "/status"));
+    }
+
+    #[test]
+    fn every_mutation_route_and_only_those_are_checked_for_a_token_at_the_head() {
+        for (method, path, want) in [
+            (Method::POST, "/reconcile", Some("reconcile")),
+            (Method::POST, "/profile", Some("profile")),
+            (Method::POST, "/pause", Some("pause")),
+            (Method::POST, "/resume", Some("resume")),
+            (Method::GET, "/reconcile", None),
+            (Method::PUT, "/pause", None),
+            (Method::POST, "/reconcile/", None),
+            (Method::POST, "/status", None),
+            (Method::POST, "/nope", None),
+            (Method::GET, "/healthz", None),
+        ] {
+            assert_eq!(mutation(&method, path), want, "{method} {path}");
+        }
     }
 }

@@ -339,8 +339,13 @@ fn append_mutation(
     }
 }
 
-async fn reconcile(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
-    let caller = match auth::authorize(&ctx, &headers, auth::Need::Mutation("reconcile")).await {
+async fn reconcile(
+    State(ctx): State<ApiContext>,
+    given: Option<axum::Extension<auth::Caller>>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match auth::caller(&ctx, given, &headers, auth::Need::Mutation("reconcile")).await
+    {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -385,10 +390,11 @@ fn parse_profile_body(body: &[u8]) -> Result<Option<String>, String> {
 
 async fn profile(
     State(ctx): State<ApiContext>,
+    given: Option<axum::Extension<auth::Caller>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let caller = match auth::authorize(&ctx, &headers, auth::Need::Mutation("profile")).await {
+    let caller = match auth::caller(&ctx, given, &headers, auth::Need::Mutation("profile")).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -429,8 +435,12 @@ async fn profile(
     Json(json!({"pinned": wanted, "record": record})).into_response()
 }
 
-async fn pause(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
-    let caller = match auth::authorize(&ctx, &headers, auth::Need::Mutation("pause")).await {
+async fn pause(
+    State(ctx): State<ApiContext>,
+    given: Option<axum::Extension<auth::Caller>>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match auth::caller(&ctx, given, &headers, auth::Need::Mutation("pause")).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -460,8 +470,12 @@ async fn pause(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn resume(State(ctx): State<ApiContext>, headers: HeaderMap) -> Response {
-    let caller = match auth::authorize(&ctx, &headers, auth::Need::Mutation("resume")).await {
+async fn resume(
+    State(ctx): State<ApiContext>,
+    given: Option<axum::Extension<auth::Caller>>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match auth::caller(&ctx, given, &headers, auth::Need::Mutation("resume")).await {
         Ok(c) => c,
         Err(r) => return *r,
     };

@@ -3,8 +3,10 @@
 //! Each accepted connection takes a slot (a semaphore permit, held until its socket is closed); at
 //! the cap (`--api-max-connections`) a new connection closes the connection that has been quiet
 //! longest and is not handling a request, or, when every connection is busy, waits briefly for a
-//! slot. So the API holds at most cap + 1 sockets, idle connections can never hold every slot, and
-//! `/healthz` from a new connection still answers.
+//! slot. A connection still sending its request (head or body) is not busy; a mutation's token is
+//! checked from the head, so a request without one is refused before its body is read. So the API
+//! holds at most cap + 1 sockets, idle or slow clients can never hold every slot, and `/healthz`
+//! from a new connection still answers.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -167,8 +169,8 @@ impl Shared {
         }
     }
 
-    /// Tells the connection that has been quiet longest and is not handling a request to close;
-    /// false when every connection is busy.
+    /// Tells the connection that has been quiet longest and is not handling a request (idle, or
+    /// still sending its request's head or body) to close; false when every connection is busy.
     fn evict_idle(&self) -> bool {
         let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         let victim = conns
@@ -290,12 +292,8 @@ async fn connection(
         let activity = activity.clone();
         hyper::service::service_fn(move |req| {
             let shared = shared.clone();
-            let busy = Busy::new(&activity);
-            async move {
-                let resp = handle(&shared, local, req).await;
-                drop(busy);
-                Ok::<_, Infallible>(resp)
-            }
+            let activity = activity.clone();
+            async move { Ok::<_, Infallible>(handle(&shared, local, &activity, req).await) }
         })
     };
     let mut conn = Box::pin(
@@ -333,7 +331,11 @@ async fn connection(
 
 /// A refusal that also closes the connection (its body may still be on the way).
 fn closing(status: StatusCode, message: impl Into<String>) -> Response {
-    let mut r = error(status, message);
+    close(error(status, message))
+}
+
+/// `r`, closing the connection after it: its request's body is never read.
+fn close(mut r: Response) -> Response {
     r.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
@@ -367,25 +369,23 @@ fn refuse_host(shared: &Shared, local: IpAddr, req: &Request<Incoming>) -> Optio
     ))
 }
 
-async fn handle(shared: &Shared, local: IpAddr, req: Request<Incoming>) -> Response {
+/// Answers one request. Everything decided from the head comes first, before a byte of the body
+/// is read: the `Host`, the declared body size, and the bearer token of a mutation (or of a
+/// guarded read); each refusal closes the connection without reading the body. The connection
+/// counts as busy (not evictable at the cap) only from when the body has arrived until the answer
+/// is ready, so a client still sending its request, with or without a token, holds no slot.
+async fn handle(
+    shared: &Shared,
+    local: IpAddr,
+    activity: &Arc<Activity>,
+    req: Request<Incoming>,
+) -> Response {
     let timeout = shared.opts.request_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
     if let Some(r) = refuse_host(shared, local, &req) {
         return r;
     }
-    let (parts, body) = req.into_parts();
-    if shared.read_auth && guard::is_guarded_read(&parts.method, parts.uri.path()) {
-        let authorized = tokio::time::timeout_at(
-            deadline,
-            auth::authorize(&shared.ctx, &parts.headers, Need::Read),
-        )
-        .await;
-        match authorized {
-            Ok(Ok(_)) => {}
-            Ok(Err(r)) => return *r,
-            Err(_) => return too_slow(timeout),
-        }
-    }
+    let (mut parts, body) = req.into_parts();
     let limit = guard::body_limit(&parts.method);
     let declared = parts
         .headers
@@ -394,6 +394,26 @@ async fn handle(shared: &Shared, local: IpAddr, req: Request<Incoming>) -> Respo
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
+    }
+    let need = match guard::mutation(&parts.method, parts.uri.path()) {
+        Some(action) => Some(Need::Mutation(action)),
+        None if shared.read_auth && guard::is_guarded_read(&parts.method, parts.uri.path()) => {
+            Some(Need::Read)
+        }
+        None => None,
+    };
+    if let Some(need) = need {
+        let authorized =
+            tokio::time::timeout_at(deadline, auth::authorize(&shared.ctx, &parts.headers, need))
+                .await;
+        match authorized {
+            // The handler takes the caller from here and records the accepted mutation.
+            Ok(Ok(caller)) => {
+                parts.extensions.insert(axum::Extension(caller));
+            }
+            Ok(Err(r)) => return close(*r),
+            Err(_) => return too_slow(timeout),
+        }
     }
     let bytes = match tokio::time::timeout_at(deadline, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
@@ -409,6 +429,7 @@ async fn handle(shared: &Shared, local: IpAddr, req: Request<Incoming>) -> Respo
             );
         }
     };
+    let _busy = Busy::new(activity);
     let req = Request::from_parts(parts, axum::body::Body::from(bytes));
     match tokio::time::timeout_at(deadline, shared.app.clone().oneshot(req)).await {
         Ok(Ok(resp)) => resp,
