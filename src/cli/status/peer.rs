@@ -134,10 +134,19 @@ fn check(stream: &TcpStream, server: SocketAddr, expected: &Expected) -> Result<
         addr: server,
         source,
     })?;
+    decide(server, expected, || server_end_uid(server, client))
+}
+
+/// The decision of [`check`], with the look-up of the server end's uid given.
+fn decide(
+    server: SocketAddr,
+    expected: &Expected,
+    mut lookup: impl FnMut() -> Result<Option<u32>, PeerError>,
+) -> Result<(), PeerError> {
     let ip = server.ip().to_canonical();
     let local = ip.is_loopback() || ip.is_unspecified();
     for attempt in 0..LOOKUPS {
-        if let Some(holder) = server_end_uid(server, client)? {
+        if let Some(holder) = lookup()? {
             if expected.allows(holder) {
                 return Ok(());
             }

@@ -152,3 +152,40 @@ proptest! {
         prop_assert_eq!(parse_endpoint(&printed), Some(v4(a, port)));
     }
 }
+
+#[test]
+fn a_loopback_port_whose_socket_is_not_in_this_namespace_is_refused_and_another_hosts_is_not_checked()
+ {
+    let expected = Expected::RootOrCaller {
+        euid: 0,
+        dir: "/var/lib/spindle".into(),
+    };
+    let loopback: SocketAddr = "127.0.0.1:9477".parse().unwrap();
+    let mut lookups = 0;
+    let e = decide(loopback, &expected, || {
+        lookups += 1;
+        Ok(None)
+    })
+    .unwrap_err();
+    assert!(matches!(e, PeerError::Unknown { .. }), "{e}");
+    assert_eq!(lookups, LOOKUPS, "looked up again before giving up");
+    let e = e.to_string();
+    assert!(e.contains("127.0.0.1:9477") && e.contains("--api"), "{e}");
+    assert!(e.contains("sent it nothing"), "{e}");
+    for addr in ["[::1]:9477", "0.0.0.0:9477"] {
+        let addr: SocketAddr = addr.parse().unwrap();
+        assert!(decide(addr, &expected, || Ok(None)).is_err(), "{addr}");
+    }
+    // Found late (the server end not yet in the table): accepted.
+    let mut answers = vec![Ok(Some(0)), Ok(None)];
+    decide(loopback, &expected, || answers.pop().unwrap()).unwrap();
+    // Another host's address: no socket of this host to check.
+    let remote: SocketAddr = "192.0.2.10:9477".parse().unwrap();
+    decide(remote, &expected, || Ok(None)).unwrap();
+    // …but a local interface's address that this host holds is checked like loopback.
+    let e = decide(remote, &expected, || Ok(Some(65534))).unwrap_err();
+    assert!(
+        matches!(e, PeerError::ForeignHolder { holder: 65534, .. }),
+        "{e}"
+    );
+}
