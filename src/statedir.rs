@@ -5,6 +5,9 @@
 //! It refuses a folder or file that is a symbolic link, that another user owns, or that group or
 //! others can write, naming the path, the owner and what to do. A folder we own that others can
 //! only read (a state dir made 0755 by an older spindle) is tightened to 0700, and a file to 0600.
+//! Every folder that is looked up on the way to the state directory (its ancestors, and the folders
+//! that hold a link among them) must be root's or ours and not writable by group or others unless
+//! sticky (`/tmp`): otherwise another user could rename the state directory away and swap in another.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -41,6 +44,17 @@ pub enum StateDirError {
         "{path} is a symbolic link: spindle does not follow links in its state directory; remove it (and point --state-dir at the real folder)"
     )]
     Symlink { path: PathBuf },
+    #[error(
+        "{path}, on the way to the state dir, is owned by uid {owner} with mode {mode:o}: {why}, so another user could rename the state dir away and put another in its place; \
+         make it root's and not writable by group or others (`chown root {path} && chmod go-w {path}`), or give a --state-dir whose folders are all root's or uid {euid}'s"
+    )]
+    UnsafeAncestor {
+        path: PathBuf,
+        owner: u32,
+        mode: u32,
+        euid: u32,
+        why: &'static str,
+    },
     #[error("{path} is not a {expected}; move it away")]
     WrongType {
         path: PathBuf,
@@ -106,8 +120,10 @@ pub struct StateDir {
 }
 
 impl StateDir {
-    /// Creates `path` (0700, with missing parents) when it does not exist, then checks it.
+    /// Creates `path` (0700, with missing parents) when it does not exist, then checks it and the
+    /// folders on the way to it (before anything is created, and again after).
     pub fn open(path: &Path) -> Result<Self, StateDirError> {
+        check_ancestors(path)?;
         match std::fs::DirBuilder::new()
             .recursive(true)
             .mode(DIR_MODE)
@@ -117,18 +133,20 @@ impl StateDir {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(StateDirError::io(path)(e)),
         }
+        check_ancestors(path)?;
         check_dir(path)?;
         Ok(StateDir {
             path: path.to_path_buf(),
         })
     }
 
-    /// Checks `path` when it exists; `None` when it does not (nothing is created).
+    /// Checks `path` (and the folders on the way to it) when it exists; `None` when it does not (nothing is created).
     pub fn existing(path: &Path) -> Result<Option<Self>, StateDirError> {
         match std::fs::symlink_metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StateDirError::io(path)(e)),
             Ok(_) => {
+                check_ancestors(path)?;
                 check_dir(path)?;
                 Ok(Some(StateDir {
                     path: path.to_path_buf(),
@@ -213,6 +231,90 @@ fn open_dir(path: &Path) -> Result<File, StateDirError> {
             },
             _ => StateDirError::io(path)(e),
         })
+}
+
+/// The most links followed on the way to the state dir (the kernel's `MAXSYMLINKS`).
+const MAX_LINKS: usize = 40;
+
+/// Refuses the state dir when a folder looked up on the way to it could be changed by another
+/// user. The walk goes from `/` to the state dir's parent resolving links one at a time, so both
+/// the folder that holds a link (`/var` for `/var/run`) and where the link leads (`/run`) are
+/// checked. It stops at the first folder that does not exist: spindle creates the rest, 0700.
+fn check_ancestors(path: &Path) -> Result<(), StateDirError> {
+    let abs = std::path::absolute(path).map_err(StateDirError::io(path))?;
+    let Some(parent) = abs.parent() else {
+        return Ok(());
+    };
+    // The names still to look up, the next one last; ".." stands for a parent step.
+    let mut todo: Vec<std::ffi::OsString> = Vec::new();
+    push_components(&mut todo, parent);
+    let mut real = PathBuf::from("/");
+    let root = std::fs::metadata(&real).map_err(StateDirError::io(&real))?;
+    check_ancestor(&real, &root)?;
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        if name == ".." {
+            real.pop();
+            continue;
+        }
+        let next = real.join(&name);
+        let meta = match std::fs::symlink_metadata(&next) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StateDirError::io(&next)(e)),
+            Ok(m) => m,
+        };
+        if meta.file_type().is_symlink() {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(StateDirError::Io {
+                    path: next,
+                    source: std::io::Error::from_raw_os_error(libc::ELOOP),
+                });
+            }
+            let target = std::fs::read_link(&next).map_err(StateDirError::io(&next))?;
+            if target.is_absolute() {
+                real = PathBuf::from("/");
+            }
+            push_components(&mut todo, &target);
+            continue;
+        }
+        check_ancestor(&next, &meta)?;
+        real = next;
+    }
+    Ok(())
+}
+
+/// Pushes the names of `path` on `todo` so that its first name is popped first.
+fn push_components(todo: &mut Vec<std::ffi::OsString>, path: &Path) {
+    use std::path::Component;
+    let names: Vec<std::ffi::OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    todo.extend(names.into_iter().rev());
+}
+
+/// An ancestor must be root's or ours, and not writable by group or others unless sticky.
+fn check_ancestor(path: &Path, meta: &std::fs::Metadata) -> Result<(), StateDirError> {
+    let (owner, mode, me) = (meta.uid(), meta.mode() & 0o7777, euid());
+    let why = if owner != 0 && owner != me {
+        "another user owns it"
+    } else if mode & 0o022 != 0 && mode & libc::S_ISVTX == 0 {
+        "group or others can write it and it is not sticky"
+    } else {
+        return Ok(());
+    };
+    Err(StateDirError::UnsafeAncestor {
+        path: path.to_path_buf(),
+        owner,
+        mode,
+        euid: me,
+        why,
+    })
 }
 
 /// Checks a folder: not a link, a folder, ours, not writable by others; tightened to 0700.

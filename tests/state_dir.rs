@@ -190,6 +190,42 @@ fn a_state_dir_another_user_owns_is_refused_by_root_spindle_and_nothing_is_creat
 }
 
 #[test]
+fn a_state_dir_under_a_folder_another_user_owns_is_refused_and_tmp_ancestry_is_accepted() {
+    if !can_switch_user() {
+        return;
+    }
+    // /tmp (1777, root) -> spindle-sd-* (0755, root) -> shared (nobody's) -> state
+    let parent = open_parent();
+    let shared = parent.path().join("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::os::unix::fs::chown(&shared, Some(NOBODY), Some(NOBODY)).expect("chown");
+    let state = shared.join("state");
+    let out = token_create(&state);
+    assert_no_panic(&out, "token create");
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&shared.display().to_string()), "{err}");
+    assert!(err.contains("owned by uid 65534 with mode 755"), "{err}");
+    assert!(err.contains("chown root"), "{err}");
+    assert!(!state.exists(), "the state dir was created");
+    // What the refusal is about: the folder's owner can swap a state dir root made in it.
+    std::fs::create_dir(&state).expect("mkdir");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let s = shared.display();
+    let out = as_nobody(&format!("mv {s}/state {s}/old && mkdir -m 700 {s}/state"));
+    assert!(out.status.success(), "{}", describe(&out));
+    std::fs::remove_dir(&state).expect("rm");
+    std::fs::rename(shared.join("old"), &state).expect("mv back");
+    let out = token_create(&state);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(!state.join("api-tokens.json").exists());
+    // Given back to root, the same path under /tmp is accepted.
+    std::os::unix::fs::chown(&shared, Some(0), Some(0)).expect("chown back");
+    let out = token_create(&state);
+    assert_exit(&out, 0, "spindle token create under /tmp");
+}
+
+#[test]
 fn an_old_0755_state_dir_we_own_is_tightened_to_0700() {
     let parent = open_parent();
     let state = parent.path().join("state");

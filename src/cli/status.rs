@@ -14,8 +14,14 @@ use spindle::{evidence, observe, pause, plan, status};
 
 use super::{Format, Global, request};
 
+mod peer;
+
 /// The bearer token `spindle status` sends, for a spindle whose reads need one.
 const API_TOKEN_ENV: &str = "SPINDLE_API_TOKEN";
+/// How long the API may take to answer `GET /status`.
+const API_DEADLINE: Duration = Duration::from_secs(3);
+/// The largest status document read from the API.
+const MAX_STATUS_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
@@ -41,7 +47,13 @@ pub fn status_cmd(g: &Global, args: &StatusArgs) -> anyhow::Result<ExitCode> {
         .state_dir
         .clone()
         .unwrap_or_else(evidence::default_state_dir);
-    let doc = match rt.block_on(ask_api(&args.api)) {
+    // Who holds the address is checked before a byte (and so the token) is sent; a socket of
+    // another user is refused, not fallen back from.
+    let answer = match peer::connect(&args.api, &peer::Expected::for_state_dir(&state_dir))? {
+        peer::Reach::Checked(stream) => rt.block_on(ask_api(stream, &args.api)),
+        peer::Reach::Nothing(why) => Err(why),
+    };
+    let doc = match answer {
         Ok(doc) => {
             check_identity(&doc, &args.api, name.as_deref(), &state_dir)?;
             header_and(doc, format!("from the spindle API at {}", args.api))
@@ -92,22 +104,48 @@ fn header_and(mut doc: Value, source: String) -> Value {
     doc
 }
 
-async fn ask_api(addr: &str) -> Result<Value, String> {
-    // reqwest is built without a default TLS provider; plain HTTP still needs one installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut req = client.get(format!("http://{addr}/status"));
+/// `GET /status` over `stream`, already connected to `addr` and checked to be spindle's, within
+/// [`API_DEADLINE`].
+async fn ask_api(stream: std::net::TcpStream, addr: &str) -> Result<Value, String> {
+    tokio::time::timeout(API_DEADLINE, get_status(stream, addr))
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the spindle API at {addr} did not answer within {} s",
+                API_DEADLINE.as_secs()
+            ))
+        })
+}
+
+async fn get_status(stream: std::net::TcpStream, addr: &str) -> Result<Value, String> {
+    use http_body_util::BodyExt;
+    let unreachable = |e: &dyn std::fmt::Display| format!("no spindle API answered at {addr}: {e}");
+    let stream = stream
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpStream::from_std(stream))
+        .map_err(|e| unreachable(&e))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| unreachable(&e))?;
+    tokio::spawn(conn);
+    let mut req = hyper::Request::get("/status").header(hyper::header::HOST, addr);
     // A spindle with --api-read-auth needs the token for reads too.
     if let Some(token) = std::env::var(API_TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
-        req = req.bearer_auth(token.trim());
+        req = req.header(
+            hyper::header::AUTHORIZATION,
+            format!("Bearer {}", token.trim()),
+        );
     }
-    let resp = req
-        .send()
+    let req = req
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .map_err(|e| {
+            format!("cannot ask the spindle API at {addr}: {e} (check --api and {API_TOKEN_ENV})")
+        })?;
+    let resp = sender
+        .send_request(req)
         .await
-        .map_err(|e| format!("no spindle API answered at {addr}: {}", e.without_url()))?;
+        .map_err(|e| unreachable(&e))?;
     match resp.status().as_u16() {
         200..=299 => {}
         401 | 403 => {
@@ -123,9 +161,12 @@ async fn ask_api(addr: &str) -> Result<Value, String> {
             ));
         }
     }
-    resp.json::<Value>()
+    let body = http_body_util::Limited::new(resp.into_body(), MAX_STATUS_BYTES)
+        .collect()
         .await
-        .map_err(|e| format!("the answer of {addr} is not a status: {}", e.without_url()))
+        .map_err(|e| format!("the answer of {addr} is not a status: {e}"))?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|e| format!("the answer of {addr} is not a status: {e}"))
 }
 
 /// Load + observe + plan, then the pure status computation (no degraded map: that lives in the loop).

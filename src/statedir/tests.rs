@@ -159,3 +159,100 @@ fn a_state_dir_or_subfolder_that_is_a_symlink_is_refused() {
     let e = sd.subdir("locks").unwrap_err();
     assert!(matches!(e, StateDirError::Symlink { .. }), "{e}");
 }
+
+/// A folder with `mode` at `path`.
+fn mkdir_mode(path: &Path, mode: u32) {
+    std::fs::create_dir(path).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_world_writable_folder_on_the_way_to_the_state_dir_is_refused_naming_it_and_nothing_is_created()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let open = tmp.path().join("open");
+    mkdir_mode(&open, 0o777);
+    let state = open.join("state");
+    let e = StateDir::open(&state).unwrap_err();
+    assert!(matches!(e, StateDirError::UnsafeAncestor { .. }), "{e}");
+    let e = e.to_string();
+    assert!(e.contains(&open.display().to_string()), "{e}");
+    assert!(e.contains("mode 777"), "{e}");
+    assert!(e.contains("not sticky"), "{e}");
+    assert!(e.contains("chmod go-w"), "{e}");
+    assert!(!state.exists(), "the state dir was created");
+    // An existing state dir below it is refused as well, and so is a missing one deeper down.
+    mkdir_mode(&state, 0o700);
+    let e = StateDir::existing(&state).unwrap_err();
+    assert!(matches!(e, StateDirError::UnsafeAncestor { .. }), "{e}");
+    let e = StateDir::open(&state.join("a/b")).unwrap_err();
+    assert!(matches!(e, StateDirError::UnsafeAncestor { .. }), "{e}");
+    // Group-writable is no better.
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o770)).unwrap();
+    assert!(StateDir::open(&state).is_err());
+}
+
+#[test]
+fn a_sticky_world_writable_ancestor_like_tmp_is_accepted_and_missing_ones_are_made_0700() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sticky = tmp.path().join("sticky");
+    mkdir_mode(&sticky, 0o1777);
+    let state = sticky.join("a/b/state");
+    StateDir::open(&state).unwrap();
+    assert_eq!(mode(&sticky.join("a")), 0o700);
+    assert!(StateDir::existing(&state).unwrap().is_some());
+}
+
+#[test]
+fn a_link_on_the_way_is_followed_and_both_the_folder_holding_it_and_its_target_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().join("real");
+    mkdir_mode(&real, 0o755);
+    // /var/run -> /run: a link in a safe folder to a safe folder is fine, relative or absolute.
+    let safe = tmp.path().join("safe");
+    mkdir_mode(&safe, 0o755);
+    std::os::unix::fs::symlink("../real", safe.join("run")).unwrap();
+    std::os::unix::fs::symlink(&real, safe.join("abs")).unwrap();
+    StateDir::open(&safe.join("run/state")).unwrap();
+    StateDir::open(&safe.join("abs/state2")).unwrap();
+    // The same link in a world-writable folder: whoever can write there can point it elsewhere.
+    let open = tmp.path().join("open");
+    mkdir_mode(&open, 0o777);
+    std::os::unix::fs::symlink(&real, open.join("run")).unwrap();
+    let e = StateDir::open(&open.join("run/state"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&open.display().to_string()), "{e}");
+    // A safe link to a world-writable folder: the target is checked.
+    std::os::unix::fs::symlink(&open, safe.join("to-open")).unwrap();
+    let e = StateDir::open(&safe.join("to-open/state"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&open.display().to_string()), "{e}");
+    // A loop of links ends in an error, not a hang.
+    std::os::unix::fs::symlink(safe.join("loop"), safe.join("loop")).unwrap();
+    assert!(StateDir::open(&safe.join("loop/state")).is_err());
+}
+
+#[test]
+fn an_ancestor_another_user_owns_is_refused_naming_its_owner_and_mode() {
+    if !is_root() {
+        eprintln!("skipped: needs root to give a folder to another user");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let shared = tmp.path().join("shared");
+    mkdir_mode(&shared, 0o755);
+    let state = shared.join("state");
+    mkdir_mode(&state, 0o700);
+    chown(&shared, 65534);
+    let e = StateDir::open(&state).unwrap_err();
+    assert!(matches!(e, StateDirError::UnsafeAncestor { .. }), "{e}");
+    let e = e.to_string();
+    assert!(e.contains(&shared.display().to_string()), "{e}");
+    assert!(e.contains("owned by uid 65534 with mode 755"), "{e}");
+    assert!(e.contains("another user owns it"), "{e}");
+    assert!(e.contains("chown root"), "{e}");
+    chown(&shared, 0);
+    StateDir::open(&state).unwrap();
+}
