@@ -3,7 +3,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -220,32 +220,6 @@ fn spindle_status_sends_nothing_to_an_api_port_another_user_holds_not_even_the_t
     assert!(!log.contains(secret), "{log}");
 }
 
-/// A fake API of this process (root) answering every request with `doc`; returns its address.
-fn fake_api_of_this_user(doc: Value) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).is_ok_and(|n| n == 1) {
-                head.push(byte[0]);
-            }
-            let body = doc.to_string();
-            let _ = s.write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-        }
-    });
-    addr
-}
-
 #[test]
 fn a_port_root_holds_is_not_spindles_when_another_user_owns_the_state_dir() {
     if !is_root() {
@@ -254,7 +228,7 @@ fn a_port_root_holds_is_not_spindles_when_another_user_owns_the_state_dir() {
     }
     let p = TestProject::with_prefix(PREFIX, "owner-is-spindle", "heal");
     let state = common::state_dir();
-    let addr = fake_api_of_this_user(copied_identity(&p, state.path()));
+    let addr = common::fake_json_api(copied_identity(&p, state.path()));
     // A spindle running as nobody would own its state dir: a root-held port is not that spindle.
     std::os::unix::fs::chown(state.path(), Some(NOBODY), Some(NOBODY)).expect("chown");
     let out = status(&p, &addr.to_string(), state.path(), "spd_x");

@@ -1258,3 +1258,31 @@ pub fn only_updates_of(service: &str, record: &Value) -> bool {
         .collect();
     !mine.is_empty() && mine.iter().all(|a| a["kind"]["kind"] == "update")
 }
+
+/// A fake spindle API, served by this process on a free loopback port, that answers every request
+/// with `doc` as JSON (and closes the connection); returns its address.
+pub fn fake_json_api(doc: Value) -> std::net::SocketAddr {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = listener.local_addr().expect("a bound address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let body = doc.to_string();
+            let _ = s.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    addr
+}
