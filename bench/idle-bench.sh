@@ -144,7 +144,7 @@ reconciles1="$(grep -c 'reconcile finished' "$work/run.log" || true)"
 wait "$epid" || true
 # the events the engine sent spindle on its event stream in the window (all of them, by action)
 head -c "$bytes1" "$work/responses.raw" | tail -c +"$((bytes0 + 1))" \
-    | grep -aoE '"Action":"[a-z_]+' | sed 's/"Action":"//' | sort | uniq -c | sort -rn >"$work/events.window"
+    | { grep -aoE '"Action":"[a-z_]+' || true; } | sed 's/"Action":"//' | sort | uniq -c | sort -rn >"$work/events.window"
 ev_total="$(awk '{n += $1} END {print n + 0}' "$work/events.window")"
 # each service's healthcheck command as the engine words it in the event ("exec_create: <argv joined>")
 for id in $(docker ps -q --filter "label=com.docker.compose.project=$project"); do

@@ -378,6 +378,24 @@ fn label_filters(labels: &[&str]) -> Option<HashMap<String, Vec<String>>> {
     )]))
 }
 
+/// The filter of a project's event stream: its label, containers only, and `actions` when any.
+fn event_filters(project: &str, actions: &[&str]) -> HashMap<String, Vec<String>> {
+    let mut filters = HashMap::from([
+        (
+            "label".to_string(),
+            vec![format!("{}={project}", crate::labels::PROJECT)],
+        ),
+        ("type".to_string(), vec!["container".to_string()]),
+    ]);
+    if !actions.is_empty() {
+        filters.insert(
+            "event".to_string(),
+            actions.iter().map(|a| a.to_string()).collect(),
+        );
+    }
+    filters
+}
+
 /// Deserializes a request body into bollard's model, refusing fields the model would silently drop.
 fn body_from_json<T: DeserializeOwned + Serialize>(
     op: &'static str,
@@ -907,15 +925,20 @@ impl Engine {
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
             .and_then(|d| i64::try_from(d.as_nanos()).ok());
-        self.events_since(project, now)
+        self.events_since(project, now, &[])
     }
 
     /// Like [`Engine::events`], but starting at `since_nano` (Unix time in nanoseconds; the
-    /// engine replays the events it still holds from then on), or from now when `None`.
+    /// engine replays the events it still holds from then on), or from now when `None`, and only
+    /// the container events whose action is one of `actions` (all of them when empty). The engine
+    /// filters them, so a healthcheck's `exec_create`, `exec_start` and `exec_die`, the bulk of an
+    /// idle stack's events, never reach spindle; `health_status` also matches
+    /// `health_status: healthy` (the engine's own prefix rule for it).
     pub fn events_since(
         &self,
         project: &str,
         since_nano: Option<i64>,
+        actions: &[&str],
     ) -> impl Stream<Item = Result<EngineEvent, EngineError>> + Send + 'static {
         self.count(Kind::Read);
         let since = since_nano.map(|n| {
@@ -927,7 +950,7 @@ impl Engine {
         });
         let options = EventsOptions {
             since,
-            filters: label_filters(&[&format!("{}={project}", crate::labels::PROJECT)]),
+            filters: Some(event_filters(project, actions)),
             ..Default::default()
         };
         let engine = self.clone();

@@ -668,3 +668,62 @@ async fn events_of_the_project_arrive_as_they_happen() {
     }
     assert_eq!(actions, vec!["create".to_string(), "start".to_string()]);
 }
+
+#[tokio::test]
+async fn a_filtered_event_stream_brings_only_the_actions_asked_for_and_no_healthcheck_execs() {
+    use futures_util::StreamExt;
+    let p = Project::new("events-filtered");
+    let e = engine().await;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_nanos()).ok());
+    let mut events = Box::pin(e.events_since(&p.name, since, &["health_status", "die"]));
+    // A healthcheck every 200 ms: a stream filtered only by label would carry its
+    // exec_create/exec_start/exec_die events, many a second.
+    let id = p.container(
+        "web",
+        1,
+        &[
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "200ms",
+            "--stop-timeout",
+            "1",
+            IMAGE,
+        ],
+        true,
+    );
+    let mut actions = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !actions
+        .iter()
+        .any(|a: &String| a.starts_with("health_status"))
+        && Instant::now() < deadline
+    {
+        if let Ok(Some(Ok(ev))) = tokio::time::timeout(Duration::from_secs(10), events.next()).await
+        {
+            assert_eq!(ev.id, id);
+            actions.push(ev.action);
+        }
+    }
+    p.docker(&["kill", &id]);
+    while !actions.contains(&"die".to_string()) && Instant::now() < deadline {
+        if let Ok(Some(Ok(ev))) = tokio::time::timeout(Duration::from_secs(10), events.next()).await
+        {
+            actions.push(ev.action);
+        }
+    }
+    assert!(
+        actions.iter().any(|a| a == "health_status: healthy"),
+        "health_status matches its `health_status: …` actions: {actions:?}"
+    );
+    assert!(actions.contains(&"die".to_string()), "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .all(|a| a == "die" || a.starts_with("health_status")),
+        "only the actions asked for arrive (no create, start, kill or exec_*): {actions:?}"
+    );
+}

@@ -132,6 +132,19 @@ pub fn watch_folder(
 /// The container actions that trigger a reconcile (`health_status` also as `health_status: …`).
 pub const DOCKER_ACTIONS: &[&str] = &["die", "destroy", "stop", "kill", "oom", "health_status"];
 
+/// The actions the engine streams to spindle: the triggers, and `update`, which tells the engine
+/// client that a container's live settings left its labels (`docker update`). Nothing else is
+/// sent, so an idle stack's healthcheck execs cost spindle nothing.
+const STREAMED_ACTIONS: &[&str] = &[
+    "die",
+    "destroy",
+    "stop",
+    "kill",
+    "oom",
+    "health_status",
+    "update",
+];
+
 /// Whether a container event action is one of [`DOCKER_ACTIONS`].
 pub fn is_relevant_docker_action(action: &str) -> bool {
     DOCKER_ACTIONS.contains(&action) || action.starts_with("health_status:")
@@ -163,7 +176,7 @@ pub fn docker_events(
         let mut last: Option<Seen> = None;
         loop {
             let since = last.as_ref().map(|l| l.0).or(start);
-            let mut events = Box::pin(engine.events_since(&project, since));
+            let mut events = Box::pin(engine.events_since(&project, since, STREAMED_ACTIONS));
             loop {
                 match events.next().await {
                     Some(Ok(ev)) => {

@@ -723,7 +723,7 @@ async fn killing_a_project_container_yields_docker_kill_and_die_triggers() {
     );
 
     // A stream that resumes with `since` gets the past events again (what a reconnect relies on).
-    let mut replay = Box::pin(engine.events_since(&project, before));
+    let mut replay = Box::pin(engine.events_since(&project, before, &[]));
     let mut replayed = Vec::new();
     while !replayed
         .iter()
