@@ -617,13 +617,11 @@ async fn an_atomic_save_in_the_watched_folder_yields_a_trigger_and_a_swap_file_d
     let tmp = dir.path().join(".compose.yaml.tmp123");
     std::fs::write(&tmp, "services: {web: {image: x}}\n").unwrap();
     std::fs::rename(&tmp, &compose).unwrap();
-    let started = std::time::Instant::now();
     let trigger = next_within(&mut stream, secs(5.0)).await;
     let Some(Trigger::Files { paths }) = trigger else {
         panic!("no file trigger: {trigger:?}");
     };
     assert!(paths.contains(&PathBuf::from("compose.yaml")), "{paths:?}");
-    assert!(started.elapsed() < secs(5.0));
 
     // The watch still holds after the rename replaced the file.
     std::fs::write(&compose, "services: {web: {image: y}}\n").unwrap();

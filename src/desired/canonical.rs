@@ -37,12 +37,6 @@ pub fn canonical(tree: &mut Tree) -> Result<(), CanonicalError> {
     Ok(())
 }
 
-/// compose-go `fixEmptyNotNull`. Go needs it to turn nil lists into empty ones; a tree has no
-/// nil list distinct from `null`, so there is nothing to do. Kept so the pipeline reads like compose's.
-pub fn fix_empty_not_null(tree: &mut Tree) {
-    let _ = tree;
-}
-
 /// The transformers compose-go registers, by the path pattern they apply to.
 #[derive(Clone, Copy)]
 enum Transformer {

@@ -327,7 +327,8 @@ fn load_file(
                 source,
             }
         })?;
-        canonical::fix_empty_not_null(&mut cfg);
+        // compose-go runs `fixEmptyNotNull` here, to turn Go's nil lists into empty ones; a tree
+        // has no nil list distinct from `null`, so there is no step to take.
         if let Some((dir, chain)) = &mut include {
             apply_include(file, &mut cfg, dir, lookup, chain)?;
         }

@@ -373,13 +373,6 @@ fn go_formats_non_string_provenance_like_fmt_sprint() {
     }
 }
 
-#[test]
-fn fix_empty_not_null_leaves_a_tree_unchanged() {
-    let mut t = json!({"a": [], "b": null, "c": {}});
-    fix_empty_not_null(&mut t);
-    assert_eq!(t, json!({"a": [], "b": null, "c": {}}));
-}
-
 fn defaulted(mut tree: Tree) -> Result<Tree, CanonicalError> {
     set_defaults(&mut tree)?;
     Ok(tree)
