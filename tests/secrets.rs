@@ -26,7 +26,7 @@ mod common;
 #[path = "secrets/forms.rs"]
 mod forms;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::{
@@ -234,29 +234,14 @@ impl Collected {
     }
 }
 
-/// Runs `spindle -vvv -p <project> --desired-state <dir> <args>` with `SPINDLE_LOG=trace`, as
+/// Runs `spindle -p <project> --desired-state <dir> -vvv <args>` with `SPINDLE_LOG=trace`, as
 /// `TestProject::spindle` does otherwise.
 fn spindle(p: &TestProject, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_spindle"));
-    command
-        .arg("-vvv")
-        .arg("-p")
-        .arg(p.name())
-        .arg("--desired-state")
-        .arg(p.dir())
-        .args(args)
-        .current_dir(p.dir())
-        .env("SPINDLE_STATE_DIR", p.state_dir())
-        .env("SPINDLE_LOG", "trace");
-    for key in [
-        "SPINDLE_DESIRED_STATE",
-        "COMPOSE_PROJECT_NAME",
-        "COMPOSE_FILE",
-        "COMPOSE_PROFILES",
-        "COMPOSE_ENV_FILES",
-    ] {
-        command.env_remove(key);
-    }
+    let verbose: Vec<&str> = std::iter::once("-vvv")
+        .chain(args.iter().copied())
+        .collect();
+    let mut command = p.spindle_command(&verbose);
+    command.env("SPINDLE_LOG", "trace");
     run_with_deadline(command, COMMAND_DEADLINE).unwrap_or_else(|e| panic!("spindle {args:?}: {e}"))
 }
 

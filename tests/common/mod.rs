@@ -288,6 +288,13 @@ impl TestProject {
 
     /// Runs `spindle -p <project> --desired-state <dir> <args>` in the project folder.
     pub fn spindle(&self, args: &[&str]) -> Output {
+        run_with_deadline(self.spindle_command(args), COMMAND_DEADLINE)
+            .unwrap_or_else(|e| panic!("spindle {args:?}: {e}"))
+    }
+
+    /// The `spindle` command of [`TestProject::spindle`], not yet run: this project's name, folder
+    /// and state dir, a free API port, and none of the caller's Compose variables.
+    pub fn spindle_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_spindle"));
         command
             .arg("-p")
@@ -308,8 +315,7 @@ impl TestProject {
         ] {
             command.env_remove(key);
         }
-        run_with_deadline(command, COMMAND_DEADLINE)
-            .unwrap_or_else(|e| panic!("spindle {args:?}: {e}"))
+        command
     }
 
     /// Runs spindle with `args` (which should include `--format json`) and parses its stdout.
